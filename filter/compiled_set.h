@@ -1,0 +1,55 @@
+// The compiled pattern set: every rule and every known literal (with its encoded variants) in one
+// Hyperscan database, plus the RE2 programs that confirm rule matches and extract the secret
+// group. Built once per configuration on the control plane; immutable afterwards and shared
+// between threads as std::shared_ptr<const CompiledSet>. Scan state (Hyperscan scratch) lives in
+// filter/scanner.h, one per thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "filter/rule.h"
+#include "patterns/known_secrets.h"
+
+struct hs_database;
+
+namespace scrub {
+
+struct EngineOptions {
+  MaskStyle mask = MaskStyle::kLabel;
+  std::string fixed_text = "[REDACTED]";
+  Action action = Action::kMask;
+  std::string fingerprint_key;  // raw key bytes for the HMAC; must be set (filter/fingerprint.h)
+  size_t fingerprint_hex = 12;  // hex digits of the fingerprint kept
+  bool base64_variants = true;  // register base64 forms of known literals
+};
+
+class CompiledSet {
+ public:
+  // Throws ConfigError naming the rule and the reason when a rule cannot be compiled by RE2, or by
+  // Hyperscan even as a prefilter, or matches the empty string.
+  static std::shared_ptr<const CompiledSet> compile(const RuleSet& rules,
+                                                    const std::vector<KnownSecret>& secrets,
+                                                    const EngineOptions& options);
+  ~CompiledSet();
+  CompiledSet(const CompiledSet&) = delete;
+  CompiledSet& operator=(const CompiledSet&) = delete;
+
+  const hs_database* database() const;
+  const EngineOptions& options() const;
+  size_t rule_count() const;
+  size_t literal_count() const;   // known values registered (before variants)
+  size_t pattern_count() const;   // Hyperscan expressions, variants included
+  // Rules that Hyperscan compiled only as a prefilter (confirmed by RE2 on every hit).
+  std::vector<std::string> prefilter_rules() const;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  explicit CompiledSet(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace scrub

@@ -1,0 +1,51 @@
+// Scanning one unit (a line, a message, a decoded string) for secrets.
+//
+// A Scanner owns the Hyperscan scratch for one thread; it is not thread-safe, make one per thread.
+// It reports secret spans after every gitleaks filter (keywords, entropy, allowlists, stopwords),
+// with overlaps merged and the winner chosen (known literal > specific rule > generic rule).
+// Errors are returned, never thrown: the caller fails closed.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "filter/compiled_set.h"
+
+namespace scrub {
+
+enum class ScanStatus { kOk, kError };
+
+struct SecretSpan {
+  size_t begin = 0;    // byte offsets in the unit of the secret (not the whole rule match)
+  size_t end = 0;
+  uint32_t source = 0; // CompiledSet source index: a rule or a known literal
+};
+
+class Scanner {
+ public:
+  explicit Scanner(std::shared_ptr<const CompiledSet> set);
+  ~Scanner();
+  Scanner(const Scanner&) = delete;
+  Scanner& operator=(const Scanner&) = delete;
+
+  // Appends merged, sorted, non-overlapping secret spans of `unit` to `out`.
+  ScanStatus find(std::string_view unit, std::vector<SecretSpan>& out);
+  // Last Hyperscan error code (0 = none) for error messages.
+  int last_error() const { return last_error_; }
+  const CompiledSet& set() const { return *set_; }
+  const std::shared_ptr<const CompiledSet>& shared_set() const { return set_; }
+  // Raw Hyperscan match events of the last find(), before collapsing (for benchmarks).
+  uint64_t match_events() const { return match_events_; }
+
+ private:
+  struct State;
+  std::shared_ptr<const CompiledSet> set_;
+  std::unique_ptr<State> state_;
+  int last_error_ = 0;
+  uint64_t match_events_ = 0;
+};
+
+}  // namespace scrub

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# mcp-scrub developer entry point: installs what is missing, builds, and runs a job.
+#
+#   bash scripts/setup.sh demo    install, build, run the built-in demo
+#   bash scripts/setup.sh test    install, build, run every test
+#   bash scripts/setup.sh bench   install (with benchmark tools), build Release, run bench/run.sh
+#   bash scripts/setup.sh build   install and build only
+#
+# This file is the only place the package list lives.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+job=${1:-build}
+
+# Build and runtime libraries (Debian 12 package names).
+PKGS_BUILD=(g++ make cmake pkg-config git ca-certificates
+  libhyperscan-dev libre2-dev nlohmann-json3-dev libspdlog-dev libtomlplusplus-dev
+  libcli11-dev libssl-dev libboost-dev libsimdjson-dev catch2 libbenchmark-dev)
+# Tests against the real MCP peers (npm packages pinned in tests/peers/package-lock.json).
+PKGS_TEST=(nodejs npm)
+# Comparison baselines and the plot for bench/.
+PKGS_BENCH=(ripgrep sed gnuplot-nox hyperfine)
+
+want=("${PKGS_BUILD[@]}")
+case "$job" in
+  test|demo) want+=("${PKGS_TEST[@]}") ;;
+  bench) want+=("${PKGS_TEST[@]}" "${PKGS_BENCH[@]}") ;;
+  build) ;;
+  *) echo "usage: $0 demo|test|bench|build" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# A machine may have Node.js from elsewhere (a newer nodejs build): accept any node >= 18 with npm.
+if command -v node >/dev/null && command -v npm >/dev/null &&
+   [ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -ge 18 ]; then
+  missing=($(printf '%s\n' "${missing[@]:-}" | grep -vx -e nodejs -e npm || true))
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  echo "setup: installing ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+build_type=RelWithDebInfo
+[ "$job" = bench ] && build_type=Release
+BUILD_DIR=${BUILD_DIR:-build}
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="$build_type" ${CMAKE_ARGS:-} >/dev/null
+cmake --build "$BUILD_DIR" -j"$(nproc)"
+
+peers() {
+  if [ ! -d tests/peers/node_modules ] || [ tests/peers/package-lock.json -nt tests/peers/node_modules ]; then
+    (cd tests/peers && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+case "$job" in
+  demo) exec bash scripts/demo.sh "$BUILD_DIR" ;;
+  test)
+    [ -f tests/peers/package.json ] && peers
+    cd "$BUILD_DIR" && ctest --output-on-failure -j"$(nproc)" ;;
+  bench) [ -f tests/peers/package.json ] && peers; exec bash bench/run.sh "$BUILD_DIR" ;;
+  build) ;;
+esac
