@@ -25,7 +25,8 @@
 //   embedded resource text / blob, image data . tool leak_resource (LEAK_SECRET; blob/data base64)
 //   resource_link, audio data ................. tool leak_links (LEAK_SECRET, LEAK_TOKEN)
 //   _meta objects ............................. tool leak_meta (LEAK_TOKEN, LEAK_SECRET)
-//   notifications/message, notifications/progress  tool leak_notifications (LEAK_DB_URL, LEAK_SECRET)
+//   notifications/message, notifications/progress  tool leak_notifications (LEAK_DB_URL, LEAK_SECRET;
+//                                               20 ms pause before the result, arguments.delay_ms)
 //   server->client request sampling/createMessage  tool leak_sampling (id 0; LEAK_SECRET)
 //   server->client request elicitation/create . tool leak_elicitation (id 1; LEAK_SECRET, LEAK_TOKEN)
 //   stderr lines, partial stderr line ......... tool leak_stderr (LEAK_DB_URL, LEAK_SECRET)
@@ -44,6 +45,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -274,7 +276,8 @@ ojson tools_list_result() {
   tools.push_back(tool("leak_resource", "Returns embedded resources and an image"));
   tools.push_back(tool("leak_links", "Returns a resource link and an audio clip"));
   tools.push_back(tool("leak_meta", "Returns a result with _meta"));
-  tools.push_back(tool("leak_notifications", "Sends a log message and a progress notification"));
+  tools.push_back(tool("leak_notifications", "Sends a log message and a progress notification",
+                       object_schema(ojson{{"delay_ms", ojson{{"type", "integer"}}}})));
   tools.push_back(tool("leak_sampling", "Asks the client to sample a message"));
   tools.push_back(tool("leak_elicitation", "Asks the client to elicit input"));
   tools.push_back(tool("leak_stderr", "Logs to stderr"));
@@ -421,6 +424,13 @@ std::optional<std::string> call_tool(const ojson& id, const ojson& params) {
     prog["total"] = 2;
     prog["message"] = "step 1 of 2 using key " + kSecret;
     emit_line(notification("notifications/progress", prog));
+    // The SDK client drops a progress notification that arrives in the same read as the final
+    // response (its notification handlers run a microtask later, after the response removed the
+    // progress handler), so pause before the result; arguments.delay_ms=0 reproduces that case.
+    long long delay = 20;
+    if (args.contains("delay_ms") && args["delay_ms"].is_number_integer())
+      delay = std::clamp<long long>(args["delay_ms"].get<long long>(), 0, 10000);
+    if (delay > 0) sleep_ms(static_cast<int>(delay));
     return ts_result(id, text_result("done"));
   }
   if (name == "leak_sampling") {
