@@ -26,18 +26,32 @@ struct JsonInfo {
 class Redactor {
  public:
   explicit Redactor(std::shared_ptr<const CompiledSet> set);
+  ~Redactor();
+  Redactor(const Redactor&) = delete;
+  Redactor& operator=(const Redactor&) = delete;
 
   RedactStatus redact_text(std::string_view unit, std::string& out, Findings& findings);
-  // `path_prefix` is prepended to JSON paths (for example when the unit is itself a decoded
-  // string found at some path).
   RedactStatus redact_json(std::string_view unit, std::string& out, Findings& findings,
                            JsonInfo* info = nullptr);
 
-  Scanner& scanner() { return scanner_; }
+  // For a unit too long to hold (a line over --max-line-bytes, read in pieces): masks the longest
+  // prefix of `unit` that leaves at least `keep_tail` bytes and that no secret crosses, appends
+  // it to `out` and sets `consumed` to its length (0 <= consumed <= unit.size() - keep_tail).
+  // The caller keeps unit[consumed..] (original bytes) and prepends it to the next piece, so a
+  // secret split between pieces is still found. keep_tail == 0 masks and consumes everything.
+  RedactStatus redact_text_prefix(std::string_view unit, size_t keep_tail, std::string& out,
+                                  size_t& consumed, Findings& findings);
+
+  Scanner& scanner();
+  const CompiledSet& set() const;
+
+  // The mask that replaces a secret from `source` (a SecretSpan source).
+  std::string mask_for(uint32_t source, std::string_view secret, const std::string& fingerprint);
+
+  struct Impl;
 
  private:
-  Scanner scanner_;
-  std::string scratch_;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace scrub

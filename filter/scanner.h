@@ -40,8 +40,9 @@ class Scanner {
   // Raw Hyperscan match events of the last find(), before collapsing (for benchmarks).
   uint64_t match_events() const { return match_events_; }
 
+  struct State;  // scratch and per-scan buffers (public only for the Hyperscan callback)
+
  private:
-  struct State;
   std::shared_ptr<const CompiledSet> set_;
   std::unique_ptr<State> state_;
   int last_error_ = 0;

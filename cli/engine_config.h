@@ -1,0 +1,46 @@
+// Options shared by every command that scans (filter, scan, the stdio wrap, tcp), and the code
+// that turns them into a compiled engine. Control plane: errors are ConfigError, printed by main.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "filter/compiled_set.h"
+#include "patterns/known_secrets.h"
+
+namespace scrub {
+
+struct EngineConfig {
+  std::vector<std::string> rule_files;
+  bool no_builtin_rules = false;
+  SecretSourceOptions secrets;
+  bool no_env_secrets = false;
+  std::string mask = "label";
+  std::string mask_text = "[REDACTED]";
+  std::string action = "mask";
+  std::string fingerprint_key_file;
+  bool no_base64_variants = false;
+};
+
+void add_engine_options(CLI::App& app, EngineConfig& config, bool with_action);
+
+struct Engine {
+  std::shared_ptr<const CompiledSet> set;
+  size_t known_values = 0;
+};
+
+// Loads rules and known secrets and compiles them. Logs (to stderr, via spdlog) the warnings of
+// the rule loader and, by name only, secret values skipped for being short.
+Engine build_engine(const EngineConfig& config, char** environ_vars);
+
+// Exit codes shared by the commands (documented in the README).
+constexpr int kExitOk = 0;
+constexpr int kExitFindings = 1;   // scan found something
+constexpr int kExitUsage = 2;      // bad options, rule file or configuration
+constexpr int kExitIo = 3;         // an input could not be read or output could not be written
+constexpr int kExitEngine = 4;     // the engine failed; nothing unscanned was written
+
+}  // namespace scrub

@@ -1,0 +1,123 @@
+// `mcp-scrub filter [FILE...]`: a log pipeline stage. Reads stdin or the files, writes the masked
+// stream to stdout (flushed whenever the input would block), alerts to --alerts.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "cli/commands.h"
+#include "cli/stream.h"
+
+namespace scrub {
+
+namespace {
+
+// Buffered stdout. A failed write (the reader went away) stops the run.
+class StdoutWriter {
+ public:
+  void append(std::string_view s) {
+    buf_.append(s);
+    if (buf_.size() >= (1u << 20)) flush();
+  }
+  void flush() {
+    size_t off = 0;
+    while (!failed_ && off < buf_.size()) {
+      ssize_t n = ::write(1, buf_.data() + off, buf_.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        failed_ = true;
+        break;
+      }
+      off += static_cast<size_t>(n);
+    }
+    buf_.clear();
+  }
+  bool failed() const { return failed_; }
+
+ private:
+  std::string buf_;
+  bool failed_ = false;
+};
+
+struct FilterOptions {
+  std::vector<std::string> files;
+  std::string format = "text";
+  std::string alerts;
+  size_t max_line_bytes = 16u << 20;
+  EngineConfig engine;
+};
+
+}  // namespace
+
+CommandRunner register_filter(CLI::App& app, char** envp) {
+  auto opt = std::make_shared<FilterOptions>();
+  CLI::App* sub = app.add_subcommand("filter", "Mask secrets in a stream: stdin (or FILEs) to stdout");
+  sub->add_option("files", opt->files, "Input files (default: stdin)");
+  sub->add_option("--format", opt->format, "text: mask anywhere; json: each line is JSON, mask inside strings")
+      ->check(CLI::IsMember({"text", "json"}));
+  sub->add_option("--alerts", opt->alerts, "Write one JSON alert per finding to FILE ('-' = stderr)");
+  sub->add_option("--max-line-bytes", opt->max_line_bytes,
+                  "Longer lines are scanned as text in pieces (default 16 MiB)")
+      ->check(CLI::Range(size_t{64}, size_t{1} << 31));
+  add_engine_options(*sub, opt->engine, false);
+  return [opt, envp]() -> int {
+    Engine engine = build_engine(opt->engine, envp);
+    auto sink = opt->alerts.empty() ? make_null_alert_sink() : make_json_alert_sink(opt->alerts);
+    Redactor redactor(engine.set);
+    StdoutWriter out;
+    StreamCallbacks cb;
+    cb.output = [&](std::string_view s) { out.append(s); };
+    cb.flush = [&] { out.flush(); };
+    cb.finding = [&](const Finding& f, const AlertContext& c) { sink->finding(f, c); };
+    cb.incident = [&](const std::string& k, const std::string& m, const AlertContext& c) {
+      sink->incident(k, m, c);
+    };
+    StreamMode mode = opt->format == "json" ? StreamMode::kJson : StreamMode::kText;
+    StreamStats stats;
+    int rc = kExitOk;
+    std::vector<std::string> inputs = opt->files;
+    if (inputs.empty()) inputs.push_back("-");
+    for (const std::string& in : inputs) {
+      int fd = 0;
+      std::string name = "stdin";
+      if (in != "-") {
+        fd = ::open(in.c_str(), O_RDONLY | O_CLOEXEC);
+        name = in;
+        if (fd < 0) {
+          spdlog::error("{}: cannot open: {}", in, std::strerror(errno));
+          rc = kExitIo;
+          continue;
+        }
+      }
+      int err = 0;
+      StreamResult r = process_stream(fd, name, mode, opt->max_line_bytes, redactor, cb, stats, &err);
+      if (fd != 0) ::close(fd);
+      if (r == StreamResult::kEngineError) {
+        out.flush();
+        spdlog::error("{}: the scanning engine failed (Hyperscan error {}); stopped without "
+                      "writing the unscanned line",
+                      name, redactor.scanner().last_error());
+        return kExitEngine;
+      }
+      if (r == StreamResult::kReadError) {
+        spdlog::error("{}: read error: {}", name, std::strerror(err));
+        rc = kExitIo;
+      }
+      if (out.failed()) break;
+    }
+    out.flush();
+    sink->flush();
+    if (out.failed()) {
+      spdlog::error("cannot write to stdout: {}", std::strerror(errno));
+      return kExitIo;
+    }
+    spdlog::info("{} lines, {} bytes, {} findings, {} lines masked", stats.lines, stats.bytes,
+                 stats.findings, stats.masked_lines);
+    return rc;
+  };
+}
+
+}  // namespace scrub

@@ -1,0 +1,40 @@
+// The line loop shared by `filter` and `scan`: frames a stream into lines, redacts each (text or
+// JSON mode) and hands out the masked bytes and the findings. Lines longer than the limit are
+// scanned in pieces with an overlap, never passed through unscanned.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "filter/alert_sink.h"
+#include "filter/redactor.h"
+
+namespace scrub {
+
+enum class StreamMode { kText, kJson };
+
+struct StreamStats {
+  uint64_t lines = 0;
+  uint64_t bytes = 0;
+  uint64_t masked_lines = 0;
+  uint64_t findings = 0;
+  uint64_t invalid_json = 0;
+  uint64_t oversized = 0;
+};
+
+struct StreamCallbacks {
+  std::function<void(std::string_view)> output;   // null for scan: nothing is written
+  std::function<void()> flush;                     // before a read that may block
+  std::function<void(const Finding&, const AlertContext&)> finding;
+  std::function<void(const std::string& kind, const std::string& msg, const AlertContext&)> incident;
+};
+
+enum class StreamResult { kOk, kReadError, kEngineError };
+
+StreamResult process_stream(int fd, const std::string& source, StreamMode mode, size_t max_line,
+                            Redactor& redactor, const StreamCallbacks& cb, StreamStats& stats,
+                            int* read_errno);
+
+}  // namespace scrub

@@ -1,0 +1,228 @@
+#include "filter/compiled_set.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <map>
+
+#include "filter/compiled_set_impl.h"
+#include "filter/fingerprint.h"
+#include "filter/literal_variants.h"
+
+namespace scrub {
+
+double shannon_entropy(std::string_view s) {
+  if (s.empty()) return 0.0;
+  size_t counts[256] = {};
+  for (unsigned char c : s) ++counts[c];
+  double h = 0.0;
+  const double n = static_cast<double>(s.size());
+  for (size_t c : counts) {
+    if (!c) continue;
+    double p = static_cast<double>(c) / n;
+    h -= p * std::log2(p);
+  }
+  return h;
+}
+
+namespace {
+
+std::string escape_literal_for_hs(std::string_view bytes) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    if (std::isalnum(c)) {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+CompiledAllowlist compile_allowlist(const Allowlist& a, const std::string& where) {
+  CompiledAllowlist c;
+  c.condition_and = a.condition_and;
+  c.target = a.regex_target;
+  c.stopwords = a.stopwords;
+  c.target_rules = a.target_rules;
+  c.has_paths_or_commits = a.has_paths_or_commits;
+  for (const auto& r : a.regexes) {
+    auto re = std::make_unique<RE2>(r, RE2::Quiet);
+    if (!re->ok()) throw ConfigError(where + ": allowlist regex is invalid: " + re->error());
+    c.regexes.push_back(std::move(re));
+  }
+  return c;
+}
+
+struct HsInfo {
+  bool ok = false;
+  unsigned min_width = 0, max_width = UINT_MAX;
+  std::string error;
+};
+
+HsInfo expression_info(const std::string& expr, unsigned flags) {
+  HsInfo out;
+  hs_expr_info_t* info = nullptr;
+  hs_compile_error_t* err = nullptr;
+  if (hs_expression_info(expr.c_str(), flags, &info, &err) == HS_SUCCESS) {
+    out.ok = true;
+    out.min_width = info->min_width;
+    out.max_width = info->max_width;
+    std::free(info);
+  } else {
+    out.error = err && err->message ? err->message : "unknown error";
+    hs_free_compile_error(err);
+  }
+  return out;
+}
+
+}  // namespace
+
+CompiledSet::CompiledSet(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CompiledSet::~CompiledSet() = default;
+const hs_database* CompiledSet::database() const { return impl_->db.get(); }
+const EngineOptions& CompiledSet::options() const { return impl_->options; }
+size_t CompiledSet::rule_count() const { return impl_->rules.size(); }
+size_t CompiledSet::literal_count() const { return impl_->known_values; }
+size_t CompiledSet::pattern_count() const { return impl_->patterns.size(); }
+std::vector<std::string> CompiledSet::prefilter_rules() const {
+  std::vector<std::string> out;
+  for (const auto& r : impl_->rules)
+    if (r.prefilter) out.push_back(r.rule.id);
+  return out;
+}
+
+std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
+                                                        const std::vector<KnownSecret>& secrets,
+                                                        const EngineOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  if (impl->options.fingerprint_key.empty())
+    throw ConfigError("internal: the engine needs a fingerprint key");
+
+  std::vector<CompiledAllowlist> global;
+  for (size_t i = 0; i < rules.global_allowlists.size(); ++i)
+    global.push_back(
+        compile_allowlist(rules.global_allowlists[i], "global allowlist #" + std::to_string(i + 1)));
+
+  std::vector<std::string> expressions;
+  std::vector<unsigned> flags;
+
+  for (const Rule& rule : rules.rules) {
+    CompiledRule cr;
+    cr.rule = rule;
+    const std::string where = rule.origin.empty() ? "rule '" + rule.id + "'" : rule.origin;
+    RE2::Options ro;
+    ro.set_log_errors(false);
+    cr.re = std::make_unique<RE2>(rule.regex, ro);
+    if (!cr.re->ok()) throw ConfigError(where + ": regex is invalid: " + cr.re->error());
+    cr.groups = cr.re->NumberOfCapturingGroups();
+    if (rule.secret_group > cr.groups)
+      throw ConfigError(where + ": secretGroup " + std::to_string(rule.secret_group) +
+                        " but the regex has " + std::to_string(cr.groups) + " capture group(s)");
+    cr.tier = rule.generic ? 2 : 1;
+    cr.mask = rule.mask.value_or(options.mask);
+    cr.action = rule.action.value_or(options.action);
+    for (size_t i = 0; i < rule.allowlists.size(); ++i)
+      cr.allowlists.push_back(
+          compile_allowlist(rule.allowlists[i], where + " allowlist #" + std::to_string(i + 1)));
+    for (size_t i = 0; i < rules.global_allowlists.size(); ++i) {
+      const auto& targets = rules.global_allowlists[i].target_rules;
+      if (!targets.empty() && std::find(targets.begin(), targets.end(), rule.id) == targets.end())
+        continue;
+      cr.allowlists.push_back(compile_allowlist(rules.global_allowlists[i],
+                                                "global allowlist #" + std::to_string(i + 1)));
+    }
+    // Hyperscan finds where a rule matches; SOM is not asked for (costly, and it rejects about a
+    // third of real-world rules). Constructs Hyperscan rejects fall back to a prefilter whose
+    // hits RE2 confirms (every hit is confirmed by RE2 anyway, to extract the secret group).
+    unsigned f = 0;
+    HsInfo info = expression_info(rule.regex, f);
+    if (!info.ok) {
+      const std::string first_error = info.error;
+      f = HS_FLAG_PREFILTER;
+      info = expression_info(rule.regex, f);
+      if (!info.ok)
+        throw ConfigError(where + ": Hyperscan rejects the regex: " + first_error);
+      cr.prefilter = true;
+    }
+    if (info.min_width == 0)
+      throw ConfigError(where + ": the regex can match the empty string");
+    cr.min_width = info.min_width;
+    cr.max_width = info.max_width;
+    expressions.push_back(rule.regex);
+    flags.push_back(f);
+    impl->patterns.push_back({false, static_cast<uint32_t>(impl->rules.size()), 0});
+    impl->rules.push_back(std::move(cr));
+  }
+
+  std::vector<KnownSecret> expanded = expand_known_secrets(secrets, 1);
+  impl->known_values = secrets.size();
+  std::map<std::string, uint32_t> variant_ids;
+  for (const KnownSecret& s : expanded) {
+    uint32_t literal_index = static_cast<uint32_t>(impl->literals.size());
+    impl->literals.push_back(
+        {s.name, s.value, hmac_fingerprint(options.fingerprint_key, s.value, options.fingerprint_hex)});
+    // Variants shorter than the value itself (never below 6) would mask ordinary words.
+    size_t min_variant = std::min<size_t>(s.value.size(), 8);
+    for (auto& v : literal_variants(s.value, std::max<size_t>(min_variant, 6))) {
+      if (!options.base64_variants && (v.kind[0] == 'b')) continue;
+      if (variant_ids.count(v.bytes)) continue;  // the first secret that has this form owns it
+      variant_ids[v.bytes] = static_cast<uint32_t>(impl->patterns.size());
+      expressions.push_back(escape_literal_for_hs(v.bytes));
+      flags.push_back(0);
+      impl->patterns.push_back(
+          {true, literal_index, static_cast<uint32_t>(v.bytes.size())});
+    }
+  }
+
+  impl->mask_token = std::make_unique<RE2>(
+      "\\[REDACTED(?::[A-Za-z0-9._:#-]{0,200})?\\]|" + RE2::QuoteMeta(options.fixed_text));
+
+  if (!expressions.empty()) {
+    std::vector<const char*> ptrs;
+    std::vector<unsigned> ids;
+    for (size_t i = 0; i < expressions.size(); ++i) {
+      ptrs.push_back(expressions[i].c_str());
+      ids.push_back(static_cast<unsigned>(i));
+    }
+    for (;;) {
+      hs_database_t* db = nullptr;
+      hs_compile_error_t* err = nullptr;
+      if (hs_compile_multi(ptrs.data(), flags.data(), ids.data(),
+                           static_cast<unsigned>(ptrs.size()), HS_MODE_BLOCK, nullptr, &db,
+                           &err) == HS_SUCCESS) {
+        impl->db.reset(db);
+        break;
+      }
+      std::string msg = err && err->message ? err->message : "unknown error";
+      int bad = err ? err->expression : -1;
+      hs_free_compile_error(err);
+      if (bad < 0 || static_cast<size_t>(bad) >= impl->patterns.size())
+        throw ConfigError("Hyperscan cannot compile the pattern set: " + msg);
+      const PatternInfo& p = impl->patterns[bad];
+      if (p.literal)
+        throw ConfigError("Hyperscan cannot compile known secret '" +
+                          impl->literals[p.index].name + "': " + msg);
+      CompiledRule& cr = impl->rules[p.index];
+      if (cr.prefilter)
+        throw ConfigError((cr.rule.origin.empty() ? "rule '" + cr.rule.id + "'" : cr.rule.origin) +
+                          ": Hyperscan rejects the regex: " + msg);
+      // Too large or too complex for an exact compile: fall back to the prefilter form.
+      cr.prefilter = true;
+      flags[bad] = HS_FLAG_PREFILTER;
+      HsInfo info = expression_info(cr.rule.regex, HS_FLAG_PREFILTER);
+      if (info.ok) cr.max_width = std::max(cr.max_width, info.max_width);
+    }
+    hs_scratch_t* scratch = nullptr;
+    if (hs_alloc_scratch(impl->db.get(), &scratch) != HS_SUCCESS)
+      throw ConfigError("Hyperscan: cannot allocate scratch space");
+    impl->proto_scratch.reset(scratch);
+  }
+  return std::shared_ptr<const CompiledSet>(new CompiledSet(std::move(impl)));
+}
+
+}  // namespace scrub

@@ -1,0 +1,92 @@
+// Internal layout of a CompiledSet, shared by compiled_set.cpp, scanner.cpp and redactor.cpp.
+// Not a public boundary: include filter/compiled_set.h elsewhere.
+#pragma once
+
+#include <hs/hs.h>
+#include <re2/re2.h>
+
+#include <climits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "filter/compiled_set.h"
+
+namespace scrub {
+
+struct HsDatabaseDeleter {
+  void operator()(hs_database_t* db) const { hs_free_database(db); }
+};
+struct HsScratchDeleter {
+  void operator()(hs_scratch_t* s) const { hs_free_scratch(s); }
+};
+using HsDatabasePtr = std::unique_ptr<hs_database_t, HsDatabaseDeleter>;
+using HsScratchPtr = std::unique_ptr<hs_scratch_t, HsScratchDeleter>;
+
+struct CompiledAllowlist {
+  bool condition_and = false;
+  RegexTarget target = RegexTarget::kSecret;
+  std::vector<std::unique_ptr<RE2>> regexes;
+  std::vector<std::string> stopwords;
+  std::vector<std::string> target_rules;  // global only
+  bool has_paths_or_commits = false;
+};
+
+struct CompiledRule {
+  Rule rule;
+  std::unique_ptr<RE2> re;
+  int groups = 0;  // capture groups in re
+  unsigned min_width = 0;
+  unsigned max_width = UINT_MAX;  // UINT_MAX: unbounded
+  bool prefilter = false;
+  int tier = 1;  // 1 specific, 2 generic
+  std::vector<CompiledAllowlist> allowlists;  // its own, then the global ones that target it
+  MaskStyle mask = MaskStyle::kLabel;
+  Action action = Action::kMask;
+};
+
+struct CompiledLiteral {
+  std::string name;         // safe to print
+  std::string value;        // the secret; never printed
+  std::string fingerprint;  // of the value
+};
+
+// What a Hyperscan expression id stands for.
+struct PatternInfo {
+  bool literal = false;
+  uint32_t index = 0;  // rule index, or literal index
+  uint32_t width = 0;  // literal variants: byte length
+};
+
+struct CompiledSet::Impl {
+  EngineOptions options;
+  HsDatabasePtr db;
+  HsScratchPtr proto_scratch;
+  std::vector<CompiledRule> rules;
+  std::vector<CompiledLiteral> literals;
+  std::vector<PatternInfo> patterns;
+  size_t known_values = 0;
+  std::unique_ptr<RE2> mask_token;  // finds this tool's own mask output
+
+  // A SecretSpan's `source`: rules first, then literals.
+  bool is_literal(uint32_t source) const { return source >= rules.size(); }
+  const CompiledLiteral& literal(uint32_t source) const { return literals[source - rules.size()]; }
+  std::string source_id(uint32_t source) const {
+    return is_literal(source) ? "known-secret" : rules[source].rule.id;
+  }
+  Severity severity(uint32_t source) const {
+    return is_literal(source) ? Severity::kCritical : rules[source].rule.severity;
+  }
+  Action action(uint32_t source) const {
+    return is_literal(source) ? options.action : rules[source].action;
+  }
+  MaskStyle mask(uint32_t source) const {
+    return is_literal(source) ? options.mask : rules[source].mask;
+  }
+  int tier(uint32_t source) const { return is_literal(source) ? 0 : rules[source].tier; }
+};
+
+// Shannon entropy in bits per byte (gitleaks' measure).
+double shannon_entropy(std::string_view s);
+
+}  // namespace scrub

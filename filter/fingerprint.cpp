@@ -1,0 +1,99 @@
+#include "filter/fingerprint.h"
+
+#include <fcntl.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "filter/rule.h"
+
+namespace scrub {
+
+std::string hmac_fingerprint(std::string_view key, std::string_view data, size_t hex_digits) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len && out.size() < hex_digits; ++i) {
+    out += kHex[mac[i] >> 4];
+    out += kHex[mac[i] & 15];
+  }
+  out.resize(std::min(out.size(), hex_digits));
+  return out;
+}
+
+namespace {
+
+std::filesystem::path default_key_path() {
+  if (const char* p = std::getenv("MCP_SCRUB_KEY_FILE"); p && *p) return p;
+  if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x)
+    return std::filesystem::path(x) / "mcp-scrub" / "fingerprint.key";
+  if (const char* h = std::getenv("HOME"); h && *h)
+    return std::filesystem::path(h) / ".config" / "mcp-scrub" / "fingerprint.key";
+  return {};
+}
+
+std::optional<std::string> read_key(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream os;
+  os << in.rdbuf();
+  std::string key = os.str();
+  while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
+  if (key.size() < 16) return std::nullopt;
+  return key;
+}
+
+std::string random_hex_key() {
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof raw) != 1) {
+    std::ifstream ur("/dev/urandom", std::ios::binary);
+    ur.read(reinterpret_cast<char*>(raw), sizeof raw);
+  }
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : raw) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+}  // namespace
+
+FingerprintKey load_or_create_fingerprint_key(const std::filesystem::path& given) {
+  if (!given.empty()) {
+    auto key = read_key(given);
+    if (!key)
+      throw ConfigError(given.string() + ": cannot read fingerprint key (needs 16+ bytes)");
+    return {*key, given.string(), ""};
+  }
+  std::filesystem::path path = default_key_path();
+  if (!path.empty()) {
+    if (auto key = read_key(path)) return {*key, path.string(), ""};
+    std::error_code ec;
+    std::filesystem::create_directories(path.parent_path(), ec);
+    std::string key = random_hex_key();
+    // O_EXCL: if another process created it first, use theirs.
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      std::string line = key + "\n";
+      bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+      ::close(fd);
+      if (ok) return {key, path.string(), ""};
+    }
+    if (auto existing = read_key(path)) return {*existing, path.string(), ""};
+  }
+  return {random_hex_key(), "ephemeral",
+          "cannot store a fingerprint key (" + path.string() +
+              "); fingerprints will differ between runs (use --fingerprint-key FILE)"};
+}
+
+}  // namespace scrub

@@ -1,0 +1,205 @@
+#include "filter/literal_variants.h"
+
+#include <algorithm>
+#include <set>
+
+namespace scrub {
+
+namespace {
+
+const char kHexUpper[] = "0123456789ABCDEF";
+const char kHexLower[] = "0123456789abcdef";
+
+enum JsonStyle { kStandard, kSlash, kDotNet, kGo };
+
+std::string json_escape_style(std::string_view s, JsonStyle style) {
+  std::string out;
+  out.reserve(s.size() + 8);
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; continue;
+      case '\\': out += "\\\\"; continue;
+      case '\n': out += "\\n"; continue;
+      case '\r': out += "\\r"; continue;
+      case '\t': out += "\\t"; continue;
+      case '\b': out += "\\b"; continue;
+      case '\f': out += "\\f"; continue;
+      default: break;
+    }
+    bool u = c < 0x20 || c == 0x7f;
+    if (style == kSlash && c == '/') {
+      out += "\\/";
+      continue;
+    }
+    if (style == kDotNet && (c == '+' || c == '<' || c == '>' || c == '&' || c == '\'' || c == '`'))
+      u = true;
+    if (style == kGo && (c == '<' || c == '>' || c == '&')) u = true;
+    if (u) {
+      const char* hex = style == kGo ? kHexLower : kHexUpper;
+      out += "\\u00";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string url_encode(std::string_view s, bool lower_hex, bool form) {
+  std::string out;
+  const char* hex = lower_hex ? kHexLower : kHexUpper;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+        (!form && (c == '!' || c == '*' || c == '\'' || c == '(' || c == ')'))) {
+      out += static_cast<char>(c);
+    } else if (form && c == ' ') {
+      out += '+';
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string xml_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string url_decode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string json_escape(std::string_view s) { return json_escape_style(s, kStandard); }
+
+std::string base64_encode(std::string_view bytes, bool url_safe, bool pad) {
+  static const char kStd[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static const char kUrl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const char* a = url_safe ? kUrl : kStd;
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    uint32_t v = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
+    out += a[v >> 18];
+    out += a[(v >> 12) & 63];
+    out += a[(v >> 6) & 63];
+    out += a[v & 63];
+  }
+  size_t rest = bytes.size() - i;
+  if (rest) {
+    uint32_t v = uint8_t(bytes[i]) << 16;
+    if (rest == 2) v |= uint8_t(bytes[i + 1]) << 8;
+    out += a[v >> 18];
+    out += a[(v >> 12) & 63];
+    if (rest == 2) out += a[(v >> 6) & 63];
+    if (pad) out.append(rest == 1 ? "==" : "=");
+  }
+  return out;
+}
+
+std::vector<LiteralVariant> literal_variants(std::string_view value, size_t min_length) {
+  std::vector<LiteralVariant> out;
+  std::set<std::string> seen;
+  auto add = [&](std::string bytes, const char* kind) {
+    if (bytes.size() < min_length || !seen.insert(bytes).second) return;
+    out.push_back({std::move(bytes), kind});
+  };
+  add(std::string(value), "raw");
+  for (JsonStyle s : {kStandard, kSlash, kDotNet, kGo}) add(json_escape_style(value, s), "json");
+  // JSON inside a JSON string: escaped twice.
+  add(json_escape(json_escape(value)), "json");
+  add(url_encode(value, false, false), "url");
+  add(url_encode(value, true, false), "url");
+  add(url_encode(value, false, true), "url");
+  add(xml_escape(value), "xml");
+  // Base64 at each alignment: prefix k zero bytes, encode, keep only the characters whose six
+  // bits come entirely from the value (so the form is the same whatever surrounds it).
+  for (size_t k = 0; k < 3; ++k) {
+    std::string buf(k, '\0');
+    buf.append(value);
+    size_t first = (8 * k + 5) / 6;           // ceil(8k / 6)
+    size_t last = (8 * (k + value.size())) / 6;  // exclusive: floor(8(k+n) / 6)
+    if (last <= first) continue;
+    for (bool url : {false, true}) {
+      std::string enc = base64_encode(buf, url, false);
+      add(enc.substr(first, last - first), url ? "base64url" : "base64");
+    }
+  }
+  return out;
+}
+
+std::vector<KnownSecret> expand_known_secrets(const std::vector<KnownSecret>& secrets,
+                                              size_t min_length) {
+  std::vector<KnownSecret> out = secrets;
+  std::set<std::string> seen;
+  for (const auto& s : secrets) seen.insert(s.value);
+  auto add = [&](const std::string& name, std::string value) {
+    if (value.size() < min_length || !seen.insert(value).second) return;
+    out.push_back({name, std::move(value)});
+  };
+  for (const auto& s : secrets) {
+    if (s.value.find('\n') != std::string::npos) {
+      size_t pos = 0, line = 0;
+      while (pos <= s.value.size()) {
+        size_t eol = s.value.find('\n', pos);
+        if (eol == std::string::npos) eol = s.value.size();
+        ++line;
+        std::string l = s.value.substr(pos, eol - pos);
+        while (!l.empty() && (l.back() == '\r' || l.back() == ' ')) l.pop_back();
+        add(s.name + "#line" + std::to_string(line), std::move(l));
+        pos = eol + 1;
+      }
+    }
+    // scheme://user:password@host: the password leaks alone in error messages and logs.
+    size_t scheme = s.value.find("://");
+    if (scheme != std::string::npos && scheme > 0) {
+      size_t auth_start = scheme + 3;
+      size_t at = s.value.find('@', auth_start);
+      size_t slash = s.value.find('/', auth_start);
+      if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
+        size_t colon = s.value.find(':', auth_start);
+        if (colon != std::string::npos && colon < at) {
+          std::string pass = s.value.substr(colon + 1, at - colon - 1);
+          std::string decoded = url_decode(pass);
+          add(s.name + "#password", pass);
+          add(s.name + "#password", decoded);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace scrub

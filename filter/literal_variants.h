@@ -1,0 +1,32 @@
+// Encoded forms of a known secret value, so a value is found however a server re-encodes it:
+// JSON-escaped (standard, `\/`, .NET's and Go's `\uXXXX` styles, JSON-in-JSON), URL-encoded,
+// XML-escaped, and base64 (standard and URL-safe) at the three byte alignments with the edge
+// characters that depend on neighbouring bytes trimmed, so it is found inside a larger blob.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "patterns/known_secrets.h"
+
+namespace scrub {
+
+struct LiteralVariant {
+  std::string bytes;
+  const char* kind;  // "raw", "json", "url", "xml", "base64", "base64url"
+};
+
+// Every distinct encoded form of `value` (the raw value first) that is at least `min_length`
+// bytes long.
+std::vector<LiteralVariant> literal_variants(std::string_view value, size_t min_length);
+
+// Adds derived secrets: each line of a multi-line value, and the password inside a URL-shaped
+// value (`scheme://user:pass@host`), each under the parent's name plus a suffix.
+std::vector<KnownSecret> expand_known_secrets(const std::vector<KnownSecret>& secrets,
+                                              size_t min_length);
+
+std::string base64_encode(std::string_view bytes, bool url_safe = false, bool pad = true);
+std::string json_escape(std::string_view s);  // standard JSON string escaping, no quotes
+
+}  // namespace scrub

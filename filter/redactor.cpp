@@ -1,0 +1,432 @@
+#include "filter/redactor.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "filter/compiled_set_impl.h"
+#include "filter/fingerprint.h"
+#include "filter/json_string.h"
+
+namespace scrub {
+
+namespace {
+
+constexpr int kMaxNesting = 6;  // JSON inside a JSON string inside ... : levels decoded
+
+bool is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
+
+// Widens [b, e) so it neither starts nor ends inside a UTF-8 sequence, staying within [lo, hi).
+void widen_utf8(std::string_view s, size_t lo, size_t hi, size_t& b, size_t& e) {
+  while (b > lo && is_continuation(static_cast<unsigned char>(s[b]))) --b;
+  while (e < hi && is_continuation(static_cast<unsigned char>(s[e]))) ++e;
+}
+
+bool looks_like_json(std::string_view s) {
+  for (char c : s) {
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+    return c == '{' || c == '[';
+  }
+  return false;
+}
+
+bool identifier_like(std::string_view k) {
+  if (k.empty() || k.size() > 64) return false;
+  for (char c : k)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '$' || c == '@'))
+      return false;
+  return true;
+}
+
+struct Edit {
+  size_t begin, end;
+  std::string text;
+};
+
+std::string apply_edits(std::string_view unit, const std::vector<Edit>& edits) {
+  std::string out;
+  out.reserve(unit.size() + 64 * edits.size());
+  size_t pos = 0;
+  for (const Edit& e : edits) {
+    out.append(unit.substr(pos, e.begin - pos));
+    out += e.text;
+    pos = e.end;
+  }
+  out.append(unit.substr(pos));
+  return out;
+}
+
+// The partial style keeps a self-identifying, non-secret prefix such as `sk_live_`, `ghp_` or
+// `xoxb-`: up to two groups of letters each ending in `_` or `-`, and never more than leaves 8
+// bytes masked.
+size_t derived_prefix(std::string_view secret) {
+  size_t i = 0, kept = 0;
+  for (int group = 0; group < 2; ++group) {
+    size_t j = i;
+    while (j < secret.size() && j - i < 10 && std::isalpha(static_cast<unsigned char>(secret[j]))) ++j;
+    if (j - i < 2 || j >= secret.size() || (secret[j] != '_' && secret[j] != '-')) break;
+    i = j + 1;
+    kept = i;
+  }
+  return kept + 8 <= secret.size() ? kept : 0;
+}
+
+}  // namespace
+
+struct Redactor::Impl {
+  explicit Impl(std::shared_ptr<const CompiledSet> s) : scanner(std::move(s)) {}
+  Scanner scanner;
+  simdjson::dom::parser parser;
+  std::vector<SecretSpan> spans;
+
+  const CompiledSet::Impl& set() const { return scanner.set().impl(); }
+
+  std::string fingerprint(uint32_t source, std::string_view secret) const {
+    const auto& s = set();
+    if (s.is_literal(source)) return s.literal(source).fingerprint;
+    return hmac_fingerprint(s.options.fingerprint_key, secret, s.options.fingerprint_hex);
+  }
+
+  std::string mask(uint32_t source, std::string_view secret, const std::string& fp) const {
+    const auto& s = set();
+    const std::string id = s.source_id(source);
+    switch (s.mask(source)) {
+      case MaskStyle::kFixed: return s.options.fixed_text;
+      case MaskStyle::kHash: return "[REDACTED:" + id + ":" + fp + "]";
+      case MaskStyle::kPartial: {
+        int keep = s.is_literal(source) ? -1 : s.rules[source].rule.keep_prefix;
+        size_t k = keep >= 0 ? std::min<size_t>(keep, secret.size() / 2) : derived_prefix(secret);
+        return std::string(secret.substr(0, k)) + "[REDACTED:" + id + "]";
+      }
+      case MaskStyle::kLabel: break;
+    }
+    return "[REDACTED:" + id + "]";
+  }
+
+  Finding finding(uint32_t source, std::string_view secret, size_t offset, size_t length,
+                  std::string path, bool encoded, const std::string& fp) const {
+    const auto& s = set();
+    Finding f;
+    f.rule_id = s.source_id(source);
+    if (s.is_literal(source)) {
+      f.secret_name = s.literal(source).name;
+      f.known_literal = true;
+    }
+    f.offset = offset;
+    f.length = length;
+    f.json_path = std::move(path);
+    f.fingerprint = fp;
+    f.severity = s.severity(source);
+    f.action = s.action(source);
+    f.encoded = encoded;
+    return f;
+  }
+
+  // Masks `spans` (sorted, disjoint) of `text`; offsets in findings are mapped through `offs`
+  // (decoded -> raw) when given, and shifted by `base`.
+  std::string mask_spans(std::string_view text, const std::vector<SecretSpan>& spans,
+                         Findings& findings, const std::string& path, size_t base,
+                         const std::vector<uint32_t>* offs, bool encoded) {
+    std::vector<Edit> edits;
+    for (const SecretSpan& sp : spans) {
+      size_t b = sp.begin, e = sp.end;
+      widen_utf8(text, 0, text.size(), b, e);
+      std::string_view secret = text.substr(b, e - b);
+      std::string fp = fingerprint(sp.source, secret);
+      edits.push_back({b, e, mask(sp.source, secret, fp)});
+      size_t rb = offs ? (*offs)[b] : b;
+      size_t re = offs ? (*offs)[e] : e;
+      findings.push_back(finding(sp.source, secret, base + rb, re - rb, path, encoded, fp));
+    }
+    return apply_edits(text, edits);
+  }
+
+  RedactStatus text(std::string_view unit, std::string& out, Findings& findings) {
+    spans.clear();
+    if (scanner.find(unit, spans) != ScanStatus::kOk) return RedactStatus::kError;
+    if (spans.empty()) return RedactStatus::kClean;
+    std::vector<SecretSpan> local = spans;
+    out = mask_spans(unit, local, findings, "", 0, nullptr, false);
+    return RedactStatus::kMasked;
+  }
+
+  RedactStatus json(std::string_view unit, std::string& out, Findings& findings, JsonInfo* info,
+                    int depth, const std::string& path_prefix);
+};
+
+namespace {
+
+// One container level of the JSON walk.
+struct Frame {
+  bool object;
+  bool expect_key;
+  size_t index;
+  std::string key;  // display form of the current key
+};
+
+std::string path_of(const std::vector<Frame>& stack, const std::string& prefix) {
+  std::string p = prefix;
+  for (const Frame& f : stack) {
+    if (f.object) {
+      if (!p.empty() && p.back() != '>') p += '.';
+      p += f.key;
+    } else {
+      p += '[' + std::to_string(f.index) + ']';
+    }
+  }
+  return p;
+}
+
+}  // namespace
+
+RedactStatus Redactor::Impl::json(std::string_view unit, std::string& out, Findings& findings,
+                                  JsonInfo* info, int depth, const std::string& path_prefix) {
+  {
+    auto doc = parser.parse(unit.data(), unit.size(), true);
+    if (doc.error()) {
+      if (info) info->valid = false;
+      Findings local;
+      RedactStatus st = text(unit, out, local);
+      for (auto& f : local) {
+        f.json_path = path_prefix;
+        findings.push_back(std::move(f));
+      }
+      return st;
+    }
+  }
+  if (info) info->valid = true;
+  spans.clear();
+  if (scanner.find(unit, spans) != ScanStatus::kOk) return RedactStatus::kError;
+  const bool has_escape = std::memchr(unit.data(), '\\', unit.size()) != nullptr;
+  if (spans.empty() && !has_escape) return RedactStatus::kClean;
+  const std::vector<SecretSpan> raw_spans = spans;  // find() below reuses `spans`
+
+  std::vector<Edit> edits;
+  std::vector<Frame> stack;
+  size_t si = 0;  // first raw span that may intersect the current token
+  const size_t n = unit.size();
+  size_t i = 0;
+  std::string decoded, masked;
+  std::vector<uint32_t> offs;
+
+  auto spans_in = [&](size_t tb, size_t te, std::vector<SecretSpan>& hit) {
+    while (si < raw_spans.size() && raw_spans[si].end <= tb) ++si;
+    for (size_t j = si; j < raw_spans.size() && raw_spans[j].begin < te; ++j) hit.push_back(raw_spans[j]);
+  };
+
+  std::vector<SecretSpan> hit;
+  while (i < n) {
+    char c = unit[i];
+    switch (c) {
+      case ' ': case '\t': case '\n': case '\r': case ':':
+        if (c == ':' && !stack.empty()) stack.back().expect_key = false;
+        ++i;
+        continue;
+      case '{': stack.push_back({true, true, 0, "?"}); ++i; continue;
+      case '[': stack.push_back({false, false, 0, ""}); ++i; continue;
+      case '}': case ']': if (!stack.empty()) stack.pop_back(); ++i; continue;
+      case ',':
+        if (!stack.empty()) {
+          if (stack.back().object) stack.back().expect_key = true;
+          else ++stack.back().index;
+        }
+        ++i;
+        continue;
+      default: break;
+    }
+    if (c == '"') {
+      size_t tb = i + 1, te = tb;
+      bool escaped = false;
+      while (te < n && unit[te] != '"') {
+        if (unit[te] == '\\') {
+          escaped = true;
+          ++te;
+        }
+        ++te;
+      }
+      i = te + 1;
+      const bool is_key = !stack.empty() && stack.back().object && stack.back().expect_key;
+      hit.clear();
+      spans_in(tb, te, hit);
+      std::string_view raw = unit.substr(tb, te - tb);
+      bool tainted = false;
+      if (!escaped) {
+        if (!hit.empty()) {
+          tainted = true;
+          std::string path = path_of(stack, path_prefix);
+          for (const SecretSpan& sp : hit) {
+            size_t b = std::max(sp.begin, tb), e = std::min(sp.end, te);
+            widen_utf8(unit, tb, te, b, e);
+            std::string_view secret = unit.substr(b, e - b);
+            std::string fp = fingerprint(sp.source, secret);
+            edits.push_back({b, e, mask(sp.source, secret, fp)});
+            findings.push_back(finding(sp.source, secret, b, e - b, path, false, fp));
+          }
+        }
+      } else {
+        json_unescape(raw, decoded, &offs);
+        std::string path = path_of(stack, path_prefix);
+        Findings local;
+        RedactStatus st = RedactStatus::kClean;
+        bool nested = false;
+        if (depth < kMaxNesting && looks_like_json(decoded)) {
+          JsonInfo ni;
+          std::string decoded_copy = decoded;
+          std::vector<uint32_t> offs_copy = offs;
+          st = json(decoded_copy, masked, local, &ni, depth + 1, path + ">");
+          if (st == RedactStatus::kError) return st;
+          nested = ni.valid;
+          if (nested) {
+            decoded.swap(decoded_copy);
+            offs.swap(offs_copy);
+            for (auto& f : local) {  // offsets within the decoded text -> raw unit
+              size_t rb = offs[std::min(f.offset, offs.size() - 1)];
+              size_t re = offs[std::min(f.offset + f.length, offs.size() - 1)];
+              f.offset = tb + rb;
+              f.length = re - rb;
+              f.encoded = true;
+            }
+          } else {
+            decoded.swap(decoded_copy);
+            offs.swap(offs_copy);
+            local.clear();
+          }
+        }
+        if (!nested) {
+          spans.clear();
+          if (scanner.find(decoded, spans) != ScanStatus::kOk) return RedactStatus::kError;
+          // Spans the raw scan found inside this token (an escaped form of a known value),
+          // moved to decoded offsets.
+          for (const SecretSpan& sp : hit) {
+            size_t rb = std::max(sp.begin, tb) - tb, re = std::min(sp.end, te) - tb;
+            size_t db = std::upper_bound(offs.begin(), offs.end(), rb) - offs.begin();
+            db = db ? db - 1 : 0;
+            size_t de = std::lower_bound(offs.begin(), offs.end(), re) - offs.begin();
+            de = std::min(de, decoded.size());
+            if (de > db) spans.push_back({db, de, sp.source});
+          }
+          if (!spans.empty()) {
+            std::sort(spans.begin(), spans.end(), [](const SecretSpan& a, const SecretSpan& b) {
+              return a.begin < b.begin;
+            });
+            std::vector<SecretSpan> merged;
+            for (const SecretSpan& sp : spans) {
+              if (!merged.empty() && sp.begin < merged.back().end) {
+                merged.back().end = std::max(merged.back().end, sp.end);
+                if (set().tier(sp.source) < set().tier(merged.back().source))
+                  merged.back().source = sp.source;
+              } else {
+                merged.push_back(sp);
+              }
+            }
+            masked = mask_spans(decoded, merged, local, path, tb, &offs, true);
+            st = RedactStatus::kMasked;
+          }
+        }
+        if (st == RedactStatus::kMasked) {
+          tainted = true;
+          std::string enc;
+          json_escape_append(masked, enc);
+          edits.push_back({tb, te, std::move(enc)});
+          for (auto& f : local) findings.push_back(std::move(f));
+        }
+      }
+      if (is_key) {
+        std::string_view k = raw;
+        stack.back().key = (!tainted && !escaped && identifier_like(k)) ? std::string(k) : "?";
+      }
+      continue;
+    }
+    // A number, true, false or null.
+    size_t tb = i;
+    while (i < n && unit[i] != ',' && unit[i] != '}' && unit[i] != ']' && unit[i] != ' ' &&
+           unit[i] != '\n' && unit[i] != '\r' && unit[i] != '\t')
+      ++i;
+    hit.clear();
+    spans_in(tb, i, hit);
+    if (!hit.empty()) {
+      // A secret in a number: the number becomes a masked string (the value must not survive).
+      std::string_view secret = unit.substr(tb, i - tb);
+      std::string fp = fingerprint(hit[0].source, secret);
+      edits.push_back({tb, i, "\"" + mask(hit[0].source, secret, fp) + "\""});
+      findings.push_back(finding(hit[0].source, secret, tb, i - tb, path_of(stack, path_prefix),
+                                 false, fp));
+    }
+  }
+  if (edits.empty()) return RedactStatus::kClean;
+  std::sort(edits.begin(), edits.end(), [](const Edit& a, const Edit& b) { return a.begin < b.begin; });
+  out = apply_edits(unit, edits);
+  return RedactStatus::kMasked;
+}
+
+Redactor::Redactor(std::shared_ptr<const CompiledSet> set)
+    : impl_(std::make_unique<Impl>(std::move(set))) {}
+Redactor::~Redactor() = default;
+Scanner& Redactor::scanner() { return impl_->scanner; }
+const CompiledSet& Redactor::set() const { return impl_->scanner.set(); }
+
+std::string Redactor::mask_for(uint32_t source, std::string_view secret, const std::string& fp) {
+  return impl_->mask(source, secret, fp);
+}
+
+RedactStatus Redactor::redact_text(std::string_view unit, std::string& out, Findings& findings) {
+  try {
+    return impl_->text(unit, out, findings);
+  } catch (const std::bad_alloc&) {
+    return RedactStatus::kError;
+  }
+}
+
+RedactStatus Redactor::redact_text_prefix(std::string_view unit, size_t keep_tail,
+                                         std::string& out, size_t& consumed, Findings& findings) {
+  try {
+    std::vector<SecretSpan> spans;
+    if (impl_->scanner.find(unit, spans) != ScanStatus::kOk) return RedactStatus::kError;
+    size_t boundary = keep_tail >= unit.size() ? 0 : unit.size() - keep_tail;
+    for (const SecretSpan& sp : spans)
+      if (sp.begin < boundary && sp.end > boundary) boundary = sp.begin;
+    std::vector<SecretSpan> inside;
+    for (const SecretSpan& sp : spans)
+      if (sp.end <= boundary) inside.push_back(sp);
+    consumed = boundary;
+    out += impl_->mask_spans(unit.substr(0, boundary), inside, findings, "", 0, nullptr, false);
+    return inside.empty() ? RedactStatus::kClean : RedactStatus::kMasked;
+  } catch (const std::bad_alloc&) {
+    return RedactStatus::kError;
+  }
+}
+
+RedactStatus Redactor::redact_json(std::string_view unit, std::string& out, Findings& findings,
+                                   JsonInfo* info) {
+  try {
+    RedactStatus st = impl_->json(unit, out, findings, info, 0, "");
+    if (st != RedactStatus::kMasked) return st;
+    // Safety net: the masked output must scan clean. Whatever a first pass could not place (a
+    // secret split by JSON structure, say) gets a second JSON pass, then plain text masking.
+    std::vector<SecretSpan> again;
+    if (impl_->scanner.find(out, again) != ScanStatus::kOk) return RedactStatus::kError;
+    if (again.empty()) return st;
+    std::string second;
+    Findings extra;
+    RedactStatus st2 = impl_->json(out, second, extra, nullptr, 0, "");
+    if (st2 == RedactStatus::kError) return st2;
+    if (st2 == RedactStatus::kMasked) out.swap(second);
+    again.clear();
+    if (impl_->scanner.find(out, again) != ScanStatus::kOk) return RedactStatus::kError;
+    if (!again.empty()) {
+      st2 = impl_->text(out, second, extra);
+      if (st2 == RedactStatus::kError) return st2;
+      out.swap(second);
+    }
+    for (auto& f : extra) {
+      f.encoded = true;
+      findings.push_back(std::move(f));
+    }
+    return st;
+  } catch (const std::bad_alloc&) {
+    return RedactStatus::kError;
+  }
+}
+
+}  // namespace scrub

@@ -1,0 +1,294 @@
+#include "filter/scanner.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "filter/compiled_set_impl.h"
+
+namespace scrub {
+
+namespace {
+
+struct Event {
+  uint32_t id;
+  size_t first_end;  // a run of consecutive end offsets of one expression, collapsed
+  size_t last_end;
+};
+
+struct Candidate {
+  size_t begin, end;
+  uint32_t source;
+  int tier;
+};
+
+bool contains_ci(std::string_view haystack, std::string_view lower_needle) {
+  if (lower_needle.empty()) return true;
+  if (haystack.size() < lower_needle.size()) return false;
+  const unsigned char first = static_cast<unsigned char>(lower_needle[0]);
+  for (size_t i = 0; i + lower_needle.size() <= haystack.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(haystack[i])) != first) continue;
+    size_t j = 1;
+    while (j < lower_needle.size() &&
+           std::tolower(static_cast<unsigned char>(haystack[i + j])) ==
+               static_cast<unsigned char>(lower_needle[j]))
+      ++j;
+    if (j == lower_needle.size()) return true;
+  }
+  return false;
+}
+
+std::string_view line_around(std::string_view unit, size_t begin, size_t end) {
+  size_t b = unit.rfind('\n', begin == 0 ? 0 : begin - 1);
+  b = (b == std::string_view::npos || begin == 0) ? 0 : b + 1;
+  size_t e = unit.find('\n', end);
+  if (e == std::string_view::npos) e = unit.size();
+  return unit.substr(b, e - b);
+}
+
+// gitleaks' allowlist semantics: OR (default) allows when any criterion matches; AND when every
+// defined criterion matches. Path and commit criteria never match a stream.
+bool allowed(const CompiledAllowlist& a, std::string_view secret, std::string_view match,
+             std::string_view line) {
+  std::string_view target = a.target == RegexTarget::kSecret  ? secret
+                            : a.target == RegexTarget::kMatch ? match
+                                                              : line;
+  bool regex_hit = false;
+  for (const auto& re : a.regexes) {
+    if (RE2::PartialMatch(target, *re)) {
+      regex_hit = true;
+      break;
+    }
+  }
+  bool stop_hit = false;
+  for (const auto& w : a.stopwords) {
+    if (contains_ci(secret, w)) {
+      stop_hit = true;
+      break;
+    }
+  }
+  if (a.condition_and) {
+    if (a.has_paths_or_commits) return false;
+    bool any = !a.regexes.empty() || !a.stopwords.empty();
+    return any && (a.regexes.empty() || regex_hit) && (a.stopwords.empty() || stop_hit);
+  }
+  return regex_hit || stop_hit;
+}
+
+}  // namespace
+
+struct Scanner::State {
+  HsScratchPtr scratch;
+  std::vector<Event> events;
+  std::vector<uint32_t> slot;      // per expression: index into events
+  std::vector<uint32_t> slot_gen;  // generation that wrote slot
+  uint32_t gen = 0;
+  uint64_t raw_events = 0;
+  std::vector<int8_t> keyword_ok;  // per rule for the current unit: -1 unknown, 0 no, 1 yes
+  std::vector<Candidate> candidates;
+  std::vector<re2::StringPiece> groups;
+};
+
+namespace {
+
+int on_match(unsigned int id, unsigned long long /*from*/, unsigned long long to,
+             unsigned int /*flags*/, void* ctx) {
+  auto* st = static_cast<Scanner::State*>(ctx);
+  ++st->raw_events;
+  if (st->slot_gen[id] == st->gen) {
+    Event& e = st->events[st->slot[id]];
+    // Open-ended tails report every end offset: collapse a run of consecutive ends.
+    if (e.last_end + 1 == to || e.last_end == to) {
+      e.last_end = to;
+      return 0;
+    }
+  }
+  st->slot_gen[id] = st->gen;
+  st->slot[id] = static_cast<uint32_t>(st->events.size());
+  st->events.push_back({id, static_cast<size_t>(to), static_cast<size_t>(to)});
+  return 0;
+}
+
+}  // namespace
+
+Scanner::Scanner(std::shared_ptr<const CompiledSet> set)
+    : set_(std::move(set)), state_(std::make_unique<State>()) {
+  const auto& impl = set_->impl();
+  if (impl.proto_scratch) {
+    hs_scratch_t* s = nullptr;
+    if (hs_clone_scratch(impl.proto_scratch.get(), &s) == HS_SUCCESS) state_->scratch.reset(s);
+  }
+  state_->slot.assign(impl.patterns.size(), 0);
+  state_->slot_gen.assign(impl.patterns.size(), 0);
+  state_->keyword_ok.assign(impl.rules.size(), -1);
+}
+
+Scanner::~Scanner() = default;
+
+ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
+  const auto& impl = set_->impl();
+  State& st = *state_;
+  last_error_ = 0;
+  if (!impl.db) return ScanStatus::kOk;  // nothing configured to find
+  if (!st.scratch) {
+    last_error_ = HS_NOMEM;
+    return ScanStatus::kError;
+  }
+  try {
+    st.events.clear();
+    st.candidates.clear();
+    st.raw_events = 0;
+    if (++st.gen == 0) {  // wrapped: forget every slot
+      std::fill(st.slot_gen.begin(), st.slot_gen.end(), 0);
+      st.gen = 1;
+    }
+    // hs_scan takes an unsigned int length; larger units are refused (the callers cap units far
+    // below 4 GiB).
+    if (unit.size() > UINT_MAX) {
+      last_error_ = HS_INVALID;
+      return ScanStatus::kError;
+    }
+    hs_error_t rc = hs_scan(impl.db.get(), unit.data(), static_cast<unsigned>(unit.size()), 0,
+                            st.scratch.get(), on_match, &st);
+    match_events_ = st.raw_events;
+    if (rc != HS_SUCCESS) {
+      last_error_ = rc;
+      return ScanStatus::kError;
+    }
+    if (st.events.empty()) return ScanStatus::kOk;
+    std::fill(st.keyword_ok.begin(), st.keyword_ok.end(), -1);
+
+    // Known literals: fixed width, so the start is end - width.
+    for (const Event& e : st.events) {
+      const PatternInfo& p = impl.patterns[e.id];
+      if (!p.literal) continue;
+      st.candidates.push_back({e.first_end - p.width, e.last_end,
+                               static_cast<uint32_t>(impl.rules.size() + p.index), 0});
+    }
+
+    // Rules: cluster the ends of each rule, then let RE2 find the matches (leftmost-first, as
+    // gitleaks' Go regexp does) over a window of the rule's maximum width before each cluster.
+    std::vector<const Event*> rule_events;
+    for (const Event& e : st.events)
+      if (!impl.patterns[e.id].literal) rule_events.push_back(&e);
+    std::sort(rule_events.begin(), rule_events.end(), [](const Event* a, const Event* b) {
+      return a->id != b->id ? a->id < b->id : a->first_end < b->first_end;
+    });
+    for (size_t i = 0; i < rule_events.size();) {
+      const uint32_t id = rule_events[i]->id;
+      const uint32_t ri = impl.patterns[id].index;
+      const CompiledRule& cr = impl.rules[ri];
+      size_t j = i;
+      while (j < rule_events.size() && rule_events[j]->id == id) ++j;
+      // Keywords (gitleaks): the rule applies only when one occurs in the unit.
+      bool keywords_ok = cr.rule.keywords.empty();
+      for (const auto& k : cr.rule.keywords) {
+        if (contains_ci(unit, k)) {
+          keywords_ok = true;
+          break;
+        }
+      }
+      if (!keywords_ok) {
+        i = j;
+        continue;
+      }
+      const bool unbounded = cr.max_width == UINT_MAX;
+      size_t resume = 0;
+      const int ngroups = 1 + cr.groups;
+      st.groups.resize(ngroups);
+      size_t k = i;
+      while (k < j) {
+        size_t first_end = rule_events[k]->first_end;
+        size_t last_end = rule_events[k]->last_end;
+        ++k;
+        while (k < j && (unbounded || rule_events[k]->first_end <= last_end + cr.max_width)) {
+          last_end = std::max(last_end, rule_events[k]->last_end);
+          ++k;
+        }
+        size_t ws = unbounded ? 0 : (first_end > cr.max_width ? first_end - cr.max_width : 0);
+        size_t pos = std::max(ws, resume);
+        while (pos < last_end &&
+               cr.re->Match(unit, pos, last_end, RE2::UNANCHORED, st.groups.data(), ngroups)) {
+          const re2::StringPiece& m = st.groups[0];
+          size_t mb = static_cast<size_t>(m.data() - unit.data());
+          size_t me = mb + m.size();
+          pos = me > mb ? me : mb + 1;
+          resume = pos;
+          // The secret: the configured group, else the first non-empty group, else the match.
+          re2::StringPiece secret = m;
+          if (cr.rule.secret_group > 0) {
+            secret = st.groups[cr.rule.secret_group];
+          } else {
+            for (int g = 1; g < ngroups; ++g) {
+              if (!st.groups[g].empty()) {
+                secret = st.groups[g];
+                break;
+              }
+            }
+          }
+          if (secret.data() == nullptr || secret.empty()) continue;
+          std::string_view sv(secret.data(), secret.size());
+          if (cr.rule.entropy != 0.0) {
+            if (shannon_entropy(sv) <= cr.rule.entropy) continue;
+            if (cr.rule.id.rfind("generic", 0) == 0 &&
+                std::none_of(sv.begin(), sv.end(),
+                             [](char c) { return c >= '0' && c <= '9'; }))
+              continue;
+          }
+          size_t sb = static_cast<size_t>(secret.data() - unit.data());
+          size_t se = sb + secret.size();
+          std::string_view match(m.data(), m.size());
+          bool skip = false;
+          for (const auto& a : cr.allowlists) {
+            if (allowed(a, sv, match, line_around(unit, sb, se))) {
+              skip = true;
+              break;
+            }
+          }
+          if (skip) continue;
+          // This tool's own mask output must never be masked again: a rule whose secret is a
+          // mask token (plus at most a short non-secret prefix kept by the partial style) is
+          // not a finding.
+          if (sv.find("[REDACTED") != std::string_view::npos ||
+              sv.find(impl.options.fixed_text) != std::string_view::npos) {
+            std::string rest(sv);
+            RE2::GlobalReplace(&rest, *impl.mask_token, "");
+            bool has_digit = std::any_of(rest.begin(), rest.end(),
+                                         [](char c) { return c >= '0' && c <= '9'; });
+            if (rest.size() < 8 || (!has_digit && rest.size() <= 16)) continue;
+          }
+          st.candidates.push_back({sb, se, ri, cr.tier});
+        }
+      }
+      i = j;
+    }
+
+    if (st.candidates.empty()) return ScanStatus::kOk;
+    std::sort(st.candidates.begin(), st.candidates.end(),
+              [](const Candidate& a, const Candidate& b) {
+                return a.begin != b.begin ? a.begin < b.begin : a.end > b.end;
+              });
+    // Overlaps merge into one span; the label goes to the strongest source: a known literal,
+    // then a specific rule, then a generic one.
+    Candidate cur = st.candidates[0];
+    for (size_t i = 1; i < st.candidates.size(); ++i) {
+      const Candidate& c = st.candidates[i];
+      if (c.begin < cur.end) {
+        cur.end = std::max(cur.end, c.end);
+        if (c.tier < cur.tier) {
+          cur.tier = c.tier;
+          cur.source = c.source;
+        }
+        continue;
+      }
+      out.push_back({cur.begin, cur.end, cur.source});
+      cur = c;
+    }
+    out.push_back({cur.begin, cur.end, cur.source});
+    return ScanStatus::kOk;
+  } catch (const std::bad_alloc&) {
+    last_error_ = HS_NOMEM;
+    return ScanStatus::kError;
+  }
+}
+
+}  // namespace scrub

@@ -1,0 +1,79 @@
+#include "transports/line_reader.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace scrub {
+
+namespace {
+constexpr size_t kReadSize = 256 * 1024;
+}
+
+LineReader::LineReader(int fd, size_t max_line, std::function<void()> before_block)
+    : fd_(fd), max_line_(max_line ? max_line : 1), before_block_(std::move(before_block)) {
+  buf_.resize(std::min(max_line_, size_t{1} << 20) + kReadSize);
+}
+
+LineReader::Status LineReader::next(Chunk& chunk) {
+  for (;;) {
+    // A complete line in the buffer?
+    if (scanned_ < end_) {
+      const void* nl = std::memchr(buf_.data() + scanned_, '\n', end_ - scanned_);
+      if (nl) {
+        size_t pos = static_cast<const char*>(nl) - buf_.data();
+        if (pos - start_ <= max_line_) {
+          chunk.data = std::string_view(buf_.data() + start_, pos - start_);
+          chunk.line_end = true;
+          chunk.newline = true;
+          start_ = scanned_ = pos + 1;
+          in_long_line_ = false;
+          return Status::kData;
+        }
+      }
+      scanned_ = end_;
+    }
+    // Too long to hold: hand out a piece.
+    if (end_ - start_ >= max_line_) {
+      chunk.data = std::string_view(buf_.data() + start_, max_line_);
+      chunk.line_end = false;
+      chunk.newline = false;
+      start_ += max_line_;
+      if (scanned_ < start_) scanned_ = start_;
+      in_long_line_ = true;
+      return Status::kData;
+    }
+    if (eof_) {
+      if (end_ > start_) {
+        chunk.data = std::string_view(buf_.data() + start_, end_ - start_);
+        chunk.line_end = true;
+        chunk.newline = false;
+        start_ = scanned_ = end_;
+        return Status::kData;
+      }
+      return Status::kEof;
+    }
+    // Make room: move the pending bytes to the front, grow if a long line needs it.
+    if (start_ > 0) {
+      std::memmove(buf_.data(), buf_.data() + start_, end_ - start_);
+      end_ -= start_;
+      scanned_ -= start_;
+      start_ = 0;
+    }
+    if (buf_.size() - end_ < kReadSize) buf_.resize(std::max(buf_.size() * 2, end_ + kReadSize));
+    if (before_block_) before_block_();
+    ssize_t n;
+    do {
+      n = ::read(fd_, buf_.data() + end_, buf_.size() - end_);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      errno_ = errno;
+      return Status::kError;
+    }
+    if (n == 0) eof_ = true;
+    end_ += static_cast<size_t>(n);
+  }
+}
+
+}  // namespace scrub

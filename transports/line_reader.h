@@ -1,0 +1,43 @@
+// Framing: cuts a byte stream (a file descriptor) into lines without copying them.
+//
+// Promises: every byte read is handed out exactly once, in order. A line that fits in
+// `max_line` bytes comes out whole, without its "\n" (a "\r" before it stays in the data; callers
+// that care strip it). A longer line comes out as consecutive chunks of `max_line` bytes with
+// `line_end == false`, then a final chunk with `line_end == true`, so memory stays bounded and
+// nothing is dropped. `before_block` runs before each read(2) that may block: callers flush their
+// output there, so a line is never held back while the reader waits.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string_view>
+#include <vector>
+
+namespace scrub {
+
+class LineReader {
+ public:
+  enum class Status { kData, kEof, kError };
+  struct Chunk {
+    std::string_view data;   // valid until the next call to next()
+    bool line_end = false;   // the chunk ends a line ("\n" consumed, or EOF after a partial line)
+    bool newline = false;    // a "\n" ended it (false for a last line without one)
+  };
+
+  LineReader(int fd, size_t max_line, std::function<void()> before_block = {});
+  Status next(Chunk& chunk);
+  int error() const { return errno_; }
+  size_t max_line() const { return max_line_; }
+
+ private:
+  int fd_;
+  size_t max_line_;
+  std::function<void()> before_block_;
+  std::vector<char> buf_;
+  size_t start_ = 0, end_ = 0, scanned_ = 0;
+  bool eof_ = false;
+  bool in_long_line_ = false;
+  int errno_ = 0;
+};
+
+}  // namespace scrub
