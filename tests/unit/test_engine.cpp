@@ -1,0 +1,276 @@
+#include <catch2/catch.hpp>
+
+#include "engine_fixture.h"
+#include "filter/literal_variants.h"
+
+using namespace scrub;
+using namespace scrub::test;
+
+namespace {
+
+const char* kRules = R"(
+[allowlist]
+regexes = ['''EXAMPLE$''']
+
+[[rules]]
+id = "github-pat"
+description = "GitHub token"
+regex = '''\b(ghp_[0-9A-Za-z]{36})\b'''
+keywords = ["ghp_"]
+
+[[rules]]
+id = "aws-access-key"
+description = "AWS key id"
+regex = '''\b((?:AKIA|ASIA)[0-9A-Z]{16})\b'''
+keywords = ["akia", "asia"]
+
+[[rules]]
+id = "stripe-secret"
+description = "Stripe"
+regex = '''\b(sk_live_[0-9a-zA-Z]{24,99})\b'''
+keywords = ["sk_live_"]
+
+[[rules]]
+id = "generic-password"
+description = "password assignment"
+regex = '''(?i)(?:password|passwd)\s*[:=]\s*["']?([^\s"',;]{6,128})'''
+entropy = 2.5
+keywords = ["pass"]
+  [[rules.allowlists]]
+  stopwords = ["changeme"]
+
+[[rules]]
+id = "generic-token"
+description = "token assignment"
+regex = '''(?i)token\s*[:=]\s*["']?([0-9A-Za-z_]{20,80})'''
+entropy = 3.0
+keywords = ["token"]
+
+[[rules]]
+id = "pem-private-key"
+description = "PEM private key"
+regex = '''-----BEGIN[ A-Z]{0,40}PRIVATE KEY-----[\s\S]{16,1000}?-----END[ A-Z]{0,40}PRIVATE KEY-----'''
+keywords = ["private key"]
+)";
+
+const std::string kGhp = "ghp_" + fake(36, 1);
+
+}  // namespace
+
+TEST_CASE("text mode masks exactly the secret group", "[engine]") {
+  Redactor r(make_set(kRules));
+  auto res = redact_text(r, "password = \"Hunter2Hunter2\" ok");
+  REQUIRE(res.status == RedactStatus::kMasked);
+  CHECK(res.out == "password = \"[REDACTED:generic-password]\" ok");
+  REQUIRE(res.findings.size() == 1);
+  CHECK(res.findings[0].rule_id == "generic-password");
+  CHECK(res.findings[0].offset == 12);
+  CHECK(res.findings[0].length == 14);
+  CHECK(res.findings[0].fingerprint.size() == 12);
+}
+
+TEST_CASE("clean text is reported clean and untouched", "[engine]") {
+  Redactor r(make_set(kRules));
+  for (std::string line : {"", "hello world", "commit 3f2c1a9b8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b",
+                           "id 123e4567-e89b-12d3-a456-426614174000", "password = changeme123",
+                           "password = ${DB_PASSWORD}"}) {
+    auto res = redact_text(r, line);
+    INFO(line);
+    CHECK(res.status == RedactStatus::kClean);
+    CHECK(res.findings.empty());
+  }
+}
+
+TEST_CASE("entropy, stopwords and the generic digit rule filter findings", "[engine]") {
+  Redactor r(make_set(kRules));
+  CHECK(redact_text(r, "password: aaaaaaaaaa").status == RedactStatus::kClean);       // entropy
+  CHECK(redact_text(r, "password: ChangeMeNow1").status == RedactStatus::kClean);     // stopword
+  CHECK(redact_text(r, "password: NoDigitsHereAtAll").status == RedactStatus::kClean);  // generic
+  CHECK(redact_text(r, "password: N0DigitsHereAtAll").status == RedactStatus::kMasked);
+}
+
+TEST_CASE("keywords gate a rule", "[engine]") {
+  auto set = make_set(R"(
+[[rules]]
+id = "needs-keyword"
+description = "x"
+regex = '''\b([a-f0-9]{32})\b'''
+keywords = ["apikey"]
+)");
+  Redactor r(set);
+  const std::string hex = "0123456789abcdef0123456789abcdef";
+  CHECK(redact_text(r, "value " + hex).status == RedactStatus::kClean);
+  CHECK(redact_text(r, "APIKEY " + hex).out == "APIKEY [REDACTED:needs-keyword]");
+}
+
+TEST_CASE("every mask style", "[engine]") {
+  const std::string stripe = "sk_live_" + fake(30, 2);
+  const std::string line = "key " + stripe + " end";
+  {
+    Redactor r(make_set(kRules, {}, test_options(MaskStyle::kFixed)));
+    CHECK(redact_text(r, line).out == "key [REDACTED] end");
+  }
+  {
+    Redactor r(make_set(kRules, {}, test_options(MaskStyle::kPartial)));
+    CHECK(redact_text(r, line).out == "key sk_live_[REDACTED:stripe-secret] end");
+  }
+  {
+    Redactor r(make_set(kRules, {}, test_options(MaskStyle::kHash)));
+    auto res = redact_text(r, line);
+    REQUIRE(res.findings.size() == 1);
+    CHECK(res.out == "key [REDACTED:stripe-secret:" + res.findings[0].fingerprint + "] end");
+    // The fingerprint is an HMAC under the key: another key gives another fingerprint.
+    EngineOptions other = test_options(MaskStyle::kHash);
+    other.fingerprint_key = "another-key-entirely";
+    Redactor r2(make_set(kRules, {}, other));
+    CHECK(redact_text(r2, line).findings[0].fingerprint != res.findings[0].fingerprint);
+  }
+}
+
+TEST_CASE("masked output never triggers a rule again", "[engine]") {
+  for (MaskStyle m : {MaskStyle::kLabel, MaskStyle::kFixed, MaskStyle::kPartial, MaskStyle::kHash}) {
+    Redactor r(make_set(kRules, {}, test_options(m)));
+    const std::string line = "password = \"Hunter2Hunter2\" token=" + fake(30, 3) + " " + kGhp +
+                             " sk_live_" + fake(30, 4);
+    auto first = redact_text(r, line);
+    REQUIRE(first.status == RedactStatus::kMasked);
+    auto second = redact_text(r, first.out);
+    INFO(to_string(m) << ": " << first.out);
+    CHECK(second.status == RedactStatus::kClean);
+  }
+}
+
+TEST_CASE("overlaps merge; specific beats generic; known literal beats all", "[engine]") {
+  SECTION("specific rule wins the label over a generic one on the same bytes") {
+    Redactor r(make_set(kRules));
+    auto res = redact_text(r, "token=" + kGhp);
+    CHECK(res.out == "token=[REDACTED:github-pat]");
+    REQUIRE(res.findings.size() == 1);
+  }
+  SECTION("a known literal is masked even where an allowlist would skip it") {
+    // Shaped like a documented example key, which the global allowlist skips as a pattern.
+    const std::string example_like = "AKIA" + std::string("ABCDEFGHIJKEXAMPLE").substr(0, 16);
+    Redactor pattern_only(make_set(kRules));
+    CHECK(redact_text(pattern_only, "id " + example_like.substr(0, 13) + "EXAMPLE").status ==
+          RedactStatus::kClean);
+    const std::string value = example_like.substr(0, 13) + "EXAMPLE";
+    Redactor r(make_set(kRules, {{"env:AWS_ACCESS_KEY_ID", value}}));
+    auto res = redact_text(r, "id " + value);
+    CHECK(res.out == "id [REDACTED:known-secret]");
+    REQUIRE(res.findings.size() == 1);
+    CHECK(res.findings[0].secret_name == "env:AWS_ACCESS_KEY_ID");
+    CHECK(res.findings[0].known_literal);
+  }
+  SECTION("a known literal overlapping a rule match takes the label") {
+    const std::string value = fake(24, 9);
+    Redactor r(make_set(kRules, {{"env:DB_PASSWORD", value}}));
+    auto res = redact_text(r, "password=" + value);
+    CHECK(res.out == "password=[REDACTED:known-secret]");
+  }
+}
+
+TEST_CASE("open-ended tails are collapsed and every occurrence is masked", "[engine]") {
+  Redactor r(make_set(kRules));
+  std::string line;
+  for (int i = 0; i < 300; ++i) line += "sk_live_" + fake(40, 100 + i) + " ";
+  auto res = redact_text(r, line);
+  REQUIRE(res.findings.size() == 300);
+  CHECK(res.out.find("sk_live_") == std::string::npos);
+  // One run of end offsets per token, not one event per extra byte.
+  CHECK(r.scanner().match_events() >= 300);
+}
+
+TEST_CASE("unbounded rules are found by RE2 from the unit start", "[engine]") {
+  Redactor r(make_set(kRules));
+  const std::string body = fake(64, 5) + "\n" + fake(64, 6);
+  const std::string key = "-----BEGIN RSA PRIVATE KEY-----\n" + body + "\n-----END RSA PRIVATE KEY-----";
+  auto res = redact_text(r, "x " + key + " y");
+  CHECK(res.out == "x [REDACTED:pem-private-key] y");
+}
+
+TEST_CASE("known literals are found in their encoded forms", "[engine][literals]") {
+  const std::string value = fake(20, 11) + "+/=&<>\"x";
+  Redactor r(make_set("", {{"env:API_SECRET", value}}));
+  SECTION("raw") { CHECK(redact_text(r, "a " + value + " b").out == "a [REDACTED:known-secret] b"); }
+  SECTION("JSON-escaped") {
+    CHECK(redact_text(r, "a " + json_escape(value) + " b").out == "a [REDACTED:known-secret] b");
+  }
+  SECTION("URL-encoded") {
+    std::string enc;
+    for (unsigned char c : value) {
+      if (std::isalnum(c)) enc += static_cast<char>(c);
+      else {
+        char buf[4];
+        std::snprintf(buf, sizeof buf, "%%%02X", c);
+        enc += buf;
+      }
+    }
+    CHECK(redact_text(r, "q=" + enc + "&x=1").out == "q=[REDACTED:known-secret]&x=1");
+  }
+  SECTION("base64 inside a larger blob at every alignment") {
+    for (size_t shift = 0; shift < 3; ++shift) {
+      for (bool url : {false, true}) {
+        std::string blob = base64_encode(std::string(shift + 3, 'Q') + value + "tail bytes", url);
+        auto res = redact_text(r, "data " + blob);
+        INFO("shift " << shift << " url " << url);
+        REQUIRE(res.status == RedactStatus::kMasked);
+        CHECK(res.out.find("[REDACTED:known-secret]") != std::string::npos);
+        CHECK(res.findings.size() == 1);
+      }
+    }
+  }
+}
+
+TEST_CASE("derived literals: lines of a multi-line value and URL passwords", "[engine][literals]") {
+  const std::string pass = fake(16, 21);
+  const std::string url = "postgresql://app:" + pass + "@db.internal:5432/prod";
+  const std::string line1 = fake(40, 22), line2 = fake(40, 23);
+  Redactor r(make_set("", {{"env:DATABASE_URL", url}, {"env:CERT", line1 + "\n" + line2}}));
+  CHECK(redact_text(r, "FATAL: password " + pass + " rejected").out ==
+        "FATAL: password [REDACTED:known-secret] rejected");
+  auto res = redact_text(r, "line " + line2);
+  CHECK(res.out == "line [REDACTED:known-secret]");
+  REQUIRE(res.findings.size() == 1);
+  CHECK(res.findings[0].secret_name == "env:CERT#line2");
+  CHECK(redact_text(r, "connect " + url).out == "connect [REDACTED:known-secret]");
+}
+
+TEST_CASE("binary bytes and invalid UTF-8 are scanned as bytes", "[engine]") {
+  Redactor r(make_set(kRules));
+  std::string line("\x00\xff\xfe binary ", 11);
+  line += kGhp + std::string("\x80\x00", 2);
+  auto res = redact_text(r, line);
+  REQUIRE(res.status == RedactStatus::kMasked);
+  // A stray continuation byte right after the secret is taken into the mask: a span never ends
+  // inside what could be a UTF-8 sequence.
+  CHECK(res.out == std::string("\x00\xff\xfe binary ", 11) + "[REDACTED:github-pat]" +
+                       std::string(1, '\0'));
+}
+
+TEST_CASE("rule compile errors name the rule", "[engine][errors]") {
+  auto compile_error = [](const std::string& toml) {
+    try {
+      make_set(toml);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(compile_error("[[rules]]\nid='bad-re'\nregex='''(unclosed'''\n").find("rule 'bad-re'") !=
+        std::string::npos);
+  CHECK(compile_error("[[rules]]\nid='empty'\nregex='''a*'''\n").find("empty string") !=
+        std::string::npos);
+  CHECK(compile_error("[[rules]]\nid='grp'\nregex='''(a)b'''\nsecretGroup=2\n")
+            .find("secretGroup 2") != std::string::npos);
+}
+
+TEST_CASE("a regex Hyperscan rejects even as a prefilter is a clear error", "[engine][errors]") {
+  try {
+    make_set("[[rules]]\nid='ungreedy'\nregex='''(?U)secret-[a-z]+x'''\n");
+    FAIL("no error");
+  } catch (const ConfigError& e) {
+    CHECK(std::string(e.what()) ==
+          "test.toml: rule 'ungreedy': Hyperscan rejects the regex: Unrecognised character "
+          "after (? at index 0.");
+  }
+}

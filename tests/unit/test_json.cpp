@@ -1,0 +1,129 @@
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "engine_fixture.h"
+#include "filter/json_string.h"
+
+using namespace scrub;
+using namespace scrub::test;
+
+namespace {
+const char* kRules = R"(
+[[rules]]
+id = "github-pat"
+description = "GitHub token"
+regex = '''\b(ghp_[0-9A-Za-z]{36})\b'''
+keywords = ["ghp_"]
+[[rules]]
+id = "generic-password"
+description = "password assignment"
+regex = '''(?i)(?:password|passwd)["']?\s*[:=]\s*["']?([^\s"',;\\]{6,128})'''
+entropy = 2.5
+keywords = ["pass"]
+)";
+const std::string kGhp = "ghp_" + fake(36, 1);
+const std::string kSecret = fake(20, 2);
+
+std::string unicode_escape_all(const std::string& s) {
+  std::string out;
+  char buf[8];
+  for (unsigned char c : s) {
+    std::snprintf(buf, sizeof buf, "\\u%04X", c);
+    out += buf;
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("clean JSON passes byte-identical", "[json]") {
+  Redactor r(make_set(kRules, {{"env:X_SECRET", kSecret}}));
+  for (std::string line : {R"({"result":{"content":[{"type":"text","text":"hi \"there\" \\ /"}]},"jsonrpc":"2.0","id":3})",
+                           R"([1,2.5e10,true,null,"x"])", R"(  {"a" : [ ] }  )"}) {
+    auto res = redact_json(r, line);
+    INFO(line);
+    CHECK(res.status == RedactStatus::kClean);
+    CHECK(res.valid_json);
+  }
+}
+
+TEST_CASE("a secret in a string value is masked in place", "[json]") {
+  Redactor r(make_set(kRules));
+  auto res = redact_json(r, R"({"result":{"content":[{"type":"text","text":"token )" + kGhp +
+                                R"( here"}]},"jsonrpc":"2.0","id":7})");
+  CHECK(res.out ==
+        R"({"result":{"content":[{"type":"text","text":"token [REDACTED:github-pat] here"}]},"jsonrpc":"2.0","id":7})");
+  REQUIRE(res.findings.size() == 1);
+  CHECK(res.findings[0].json_path == "result.content[0].text");
+}
+
+TEST_CASE("escaped secrets are decoded, found and mapped back", "[json]") {
+  Redactor r(make_set(kRules, {{"env:X_SECRET", kSecret}}));
+  SECTION("every character as \\uXXXX") {
+    const std::string line = R"({"t":"k=)" + unicode_escape_all(kSecret) + R"( end"})";
+    auto res = redact_json(r, line);
+    CHECK(res.out == R"({"t":"k=[REDACTED:known-secret] end"})");
+    REQUIRE(res.findings.size() == 1);
+    CHECK(res.findings[0].offset == 8);
+    CHECK(res.findings[0].length == kSecret.size() * 6);
+    CHECK(res.findings[0].encoded);
+  }
+  SECTION("a URL with \\/ escapes") {
+    auto res = redact_json(r, R"({"u":"https:\/\/h\/x?key=)" + kSecret + R"(\/y"})");
+    CHECK(res.out == R"({"u":"https://h/x?key=[REDACTED:known-secret]/y"})");
+  }
+  SECTION("JSON nested in a JSON string keeps its own formatting") {
+    const std::string line =
+        R"({"text":"{\n  \"AWS_SECRET\": \")" + kSecret + R"(\",\n  \"PATH\": \"/usr/bin\"\n}"})";
+    auto res = redact_json(r, line);
+    CHECK(res.out ==
+          R"({"text":"{\n  \"AWS_SECRET\": \"[REDACTED:known-secret]\",\n  \"PATH\": \"/usr/bin\"\n}"})");
+    REQUIRE(res.findings.size() == 1);
+    CHECK(res.findings[0].json_path == "text>AWS_SECRET");
+  }
+  SECTION("a rule that needs the decoded text (quotes escaped)") {
+    auto res = redact_json(r, R"({"log":"{\"password\":\"S3cretPassw0rdX9\"}"})");
+    CHECK(res.out == R"({"log":"{\"password\":\"[REDACTED:generic-password]\"}"})");
+  }
+}
+
+TEST_CASE("keys and numbers are masked and the result stays valid JSON", "[json]") {
+  const std::string digits = "98765432109876";
+  Redactor r(make_set(kRules, {{"env:PIN_SECRET", digits}}));
+  auto res = redact_json(r, R"({")" + kGhp + R"(":1,"pin":)" + digits + R"(})");
+  CHECK(res.out == R"({"[REDACTED:github-pat]":1,"pin":"[REDACTED:known-secret]"})");
+  CHECK(nlohmann::json::accept(res.out));
+  // A key holding a secret never appears in a path.
+  auto nested = redact_json(r, R"({")" + kGhp + R"(":{"x":")" + digits + R"("}})");
+  for (const auto& f : nested.findings) CHECK(f.json_path.find("ghp_") == std::string::npos);
+}
+
+TEST_CASE("invalid JSON is masked as text and reported", "[json]") {
+  Redactor r(make_set(kRules));
+  auto res = redact_json(r, "npm WARN " + kGhp + " {");
+  CHECK_FALSE(res.valid_json);
+  CHECK(res.out == "npm WARN [REDACTED:github-pat] {");
+}
+
+TEST_CASE("json_unescape maps decoded bytes back to raw offsets", "[json]") {
+  std::string decoded;
+  std::vector<uint32_t> offs;
+  REQUIRE(json_unescape(R"(a\u00e9\n\ud83d\ude00b)", decoded, &offs));
+  CHECK(decoded == "a\xc3\xa9\n\xf0\x9f\x98\x80" "b");
+  CHECK(offs == std::vector<uint32_t>{0, 1, 1, 7, 9, 9, 9, 9, 21, 22});
+  REQUIRE(json_unescape(R"(\ud800x)", decoded, &offs));
+  CHECK(decoded == "\xef\xbf\xbdx");  // a lone surrogate becomes U+FFFD
+  CHECK_FALSE(json_unescape(R"(bad\q)", decoded, nullptr));
+}
+
+TEST_CASE("deep nesting and long backslash runs have defined outcomes", "[json]") {
+  Redactor r(make_set(kRules));
+  std::string deep(10000, '[');
+  deep += "\"" + kGhp + "\"";
+  deep += std::string(10000, ']');
+  auto res = redact_json(r, deep);
+  CHECK(res.status == RedactStatus::kMasked);
+  CHECK(res.out.find("ghp_") == std::string::npos);
+  std::string slashes = "{\"a\":\"" + std::string(20000, '\\') + "\"}";
+  auto s = redact_json(r, slashes);
+  CHECK(s.status == RedactStatus::kClean);
+}

@@ -1,0 +1,185 @@
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "engine_fixture.h"
+#include "patterns/known_secrets.h"
+#include "patterns/rule_check.h"
+
+using namespace scrub;
+using namespace scrub::test;
+
+namespace {
+std::string load_error(const std::string& toml) {
+  try {
+    load_rules_string(toml, "r.toml");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+}  // namespace
+
+TEST_CASE("a gitleaks.toml loads unchanged, both allowlist forms", "[loader]") {
+  const char* gitleaks = R"(
+title = "gitleaks config"
+[extend]
+useDefault = true
+
+[allowlist]
+description = "global"
+paths = ['''vendor/''']
+regexes = ['''^dummy''']
+
+[[rules]]
+id = "old-form"
+description = "Old allowlist form"
+regex = '''(?i)oldkey\s*=\s*([a-z0-9]{16})'''
+secretGroup = 1
+keywords = ["OldKey"]
+tags = ["key"]
+[rules.allowlist]
+regexTarget = "match"
+regexes = ['''test''']
+
+[[rules]]
+id = "new-form"
+regex = '''newkey=([a-z0-9]{16})'''
+keywords = ["newkey"]
+[[rules.allowlists]]
+condition = "AND"
+stopwords = ["aaaa"]
+regexes = ['''^x''']
+[[rules.allowlists]]
+stopwords = ["bbbb"]
+
+[[rules]]
+id = "path-only"
+path = '''\.pem$'''
+)";
+  RuleSet set = load_rules_string(gitleaks, "gitleaks.toml");
+  REQUIRE(set.rules.size() == 2);
+  CHECK(set.rules[0].keywords == std::vector<std::string>{"oldkey"});
+  REQUIRE(set.rules[0].allowlists.size() == 1);
+  CHECK(set.rules[0].allowlists[0].regex_target == RegexTarget::kMatch);
+  REQUIRE(set.rules[1].allowlists.size() == 2);
+  CHECK(set.rules[1].allowlists[0].condition_and);
+  CHECK(set.global_allowlists.size() == 1);
+  CHECK(set.warnings.size() == 2);  // [extend] and the path-only rule
+
+  Redactor r(CompiledSet::compile(set, {}, test_options()));
+  CHECK(redact_text(r, "OLDKEY = abcdef0123456789").out == "OLDKEY = [REDACTED:old-form]");
+  CHECK(redact_text(r, "oldkey = test0123456789ab").status == RedactStatus::kClean);  // match target
+  CHECK(redact_text(r, "oldkey = dummy0123456789a").status == RedactStatus::kClean);  // global
+  CHECK(redact_text(r, "newkey=x1bbbb0123456789").status == RedactStatus::kClean);    // OR list
+  CHECK(redact_text(r, "newkey=x1aaaa0123456789").status == RedactStatus::kClean);    // AND both
+  CHECK(redact_text(r, "newkey=y1aaaa0123456789").out == "newkey=[REDACTED:new-form]");  // AND half
+}
+
+TEST_CASE("a broken rule file names the rule and the reason", "[loader][errors]") {
+  CHECK(load_error("[[rules]]\nid = 'a'\nregex = 'x'\n[[rules]]\nid = 'a'\nregex = 'y'\n") ==
+        "r.toml: rule 'a': duplicate id");
+  CHECK(load_error("[[rules]]\ndescription = 'no id'\nregex = 'x'\n") == "r.toml: rule #1: missing 'id'");
+  CHECK(load_error("[[rules]]\nid = 'k'\nregex = 'x'\nentropy = 'high'\n") ==
+        "r.toml: rule 'k': 'entropy' must be a number 0..8");
+  CHECK(load_error("[[rules]]\nid = 'k'\n") == "r.toml: rule 'k': missing 'regex'");
+  CHECK(load_error("[[rules]]\nid = 'k'\nregex = 'x'\nmask = 'blur'\n") ==
+        "r.toml: rule 'k': 'mask' must be label, fixed, partial or hash");
+  CHECK(load_error("[[rules]\nid = 1").rfind("r.toml: invalid TOML: line 1", 0) == 0);
+}
+
+TEST_CASE("every built-in rule passes its own examples and negatives", "[loader][builtin]") {
+  RuleSet set = builtin_rules();
+  CHECK(set.rules.size() >= 150);
+  RuleCheckReport report = check_rules(set);
+  for (const auto& f : report.failures) UNSCOPED_INFO(f.rule_id << ": " << f.reason);
+  CHECK(report.failures.empty());
+  CHECK(report.examples >= report.rules);
+  CHECK(report.negatives >= report.rules);
+}
+
+TEST_CASE("rules check reports a failing example by rule and reason", "[loader]") {
+  RuleSet set = load_rules_string(R"(
+[[rules]]
+id = "wrong-group"
+regex = '''key=([a-z]{4})([0-9]{4})'''
+examples = [{ text = "key=abcd1234", secret = "abcd1234" }]
+negatives = ["key=abcd"]
+[[rules]]
+id = "fires-on-negative"
+regex = '''tok_[0-9]{6}'''
+examples = [{ text = "tok_123456", secret = "tok_123456" }]
+negatives = ["tok_654321"]
+)",
+                                  "r.toml");
+  RuleCheckReport report = check_rules(set);
+  REQUIRE(report.failures.size() == 2);
+  CHECK(report.failures[0].rule_id == "wrong-group");
+  CHECK(report.failures[0].reason == "example 1: masked span(s) [4,8) but the secret is at [4,12)");
+  CHECK(report.failures[1].rule_id == "fires-on-negative");
+  CHECK(report.failures[1].reason == "negative 1: the rule fires at [0,10)");
+}
+
+TEST_CASE("dotenv parsing follows Node's --env-file", "[secrets]") {
+  auto kv = parse_dotenv(
+      "# comment\n"
+      "export A=plain value # trailing comment\n"
+      "B='single # not a comment'\n"
+      "C=\"double\\nline\"\n"
+      "D=\"multi\nline\"\n"
+      "E=`back`\n"
+      "  F = spaced  \r\n"
+      "EMPTY=\n"
+      "novalue\n");
+  std::vector<std::pair<std::string, std::string>> want = {
+      {"A", "plain value"}, {"B", "single # not a comment"}, {"C", "double\nline"},
+      {"D", "multi\nline"}, {"E", "back"},                    {"F", "spaced"},
+      {"EMPTY", ""}};
+  CHECK(kv == want);
+}
+
+TEST_CASE("secret-looking environment variables become known secrets", "[secrets]") {
+  std::string v1 = "DATABASE_URL=postgres://u:" + fake(12, 1) + "@h/db";
+  std::string v2 = "GITHUB_TOKEN=" + fake(30, 2);
+  std::string v3 = "HOME=/root";
+  std::string v4 = "PWD=/work/main";
+  std::string v5 = "SHORT_SECRET=abc";
+  std::string v6 = "PLAIN=" + fake(30, 3);
+  std::string v7 = "SSH_KEY_PATH=/home/u/.ssh/id_ed25519";
+  std::vector<char*> env = {v1.data(), v2.data(), v3.data(), v4.data(),
+                            v5.data(), v6.data(), v7.data(), nullptr};
+  SecretSourceOptions o;
+  o.secret_env = {"PLAIN"};
+  auto res = collect_known_secrets(o, env.data());
+  std::vector<std::string> names;
+  for (const auto& s : res.secrets) names.push_back(s.name);
+  CHECK(names == std::vector<std::string>{"env:DATABASE_URL", "env:GITHUB_TOKEN", "env:PLAIN"});
+  CHECK(res.skipped == std::vector<std::string>{"env:SHORT_SECRET"});
+  o.env_by_name = false;
+  res = collect_known_secrets(o, env.data());
+  REQUIRE(res.secrets.size() == 1);
+  CHECK(res.secrets[0].name == "env:PLAIN");
+}
+
+TEST_CASE("secret files and env files; an unreadable file is a clear error", "[secrets]") {
+  std::string dir = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp");
+  std::string sf = dir + "/scrub-unit-secrets.txt";
+  std::ofstream(sf) << fake(20, 4) << "\n\n" << fake(20, 5) << "\r\nshort\n";
+  SecretSourceOptions o;
+  o.env_by_name = false;
+  o.secrets_files = {sf};
+  auto res = collect_known_secrets(o, nullptr);
+  REQUIRE(res.secrets.size() == 2);
+  CHECK(res.secrets[0].name == "secrets-file:scrub-unit-secrets.txt:1");
+  CHECK(res.secrets[1].value == fake(20, 5));
+  CHECK(res.skipped == std::vector<std::string>{"secrets-file:scrub-unit-secrets.txt:4"});
+  std::remove(sf.c_str());
+  o.secrets_files = {dir + "/does-not-exist-scrub.txt"};
+  try {
+    collect_known_secrets(o, nullptr);
+    FAIL("no error");
+  } catch (const ConfigError& e) {
+    CHECK(std::string(e.what()) == dir + "/does-not-exist-scrub.txt: cannot read secrets file");
+  }
+}
