@@ -1,14 +1,384 @@
-// The stdio wrap: `mcp-scrub [OPTIONS] -- COMMAND [ARGS...]`. (Built in the next step.)
+// The stdio wrap: `mcp-scrub [OPTIONS] -- COMMAND [ARGS...]`.
+//
+// Three pumps, one thread each, so no direction can stall another:
+//   client stdin  -> (noted; scanned with --scan-requests) -> child stdin
+//   child stdout  -> framer -> McpFilter -> our stdout, one write per line, at once
+//   child stderr  -> line scanner (partial lines after 100 ms idle) -> our stderr
+// Signals are forwarded to the child's process group; the child dies with us (PDEATHSIG); we
+// exit with its status. Fail closed: a line the engine could not scan is never written.
+#include <poll.h>
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <algorithm>
+#include <fstream>
+#include <optional>
+
 #include "cli/commands.h"
+#include "filter/mcp_filter.h"
+#include "transports/child_process.h"
+#include "transports/fd_io.h"
+#include "transports/line_reader.h"
+#include "transports/signals.h"
 
 namespace scrub {
 
+namespace {
+
+struct WrapOptions {
+  EngineConfig engine;
+  std::string alerts;
+  bool scan_requests = false;
+  size_t max_message_bytes = 64u << 20;
+  bool quiet = false;
+};
+
+constexpr int kIdleFlushMs = 100;
+
+// Counters for the exit summary.
+class Stats {
+ public:
+  void message(Direction d, size_t bytes) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto& c = d == Direction::kServerToClient ? s2c_ : c2s_;
+    ++c.first;
+    c.second += bytes;
+  }
+  void stderr_line(size_t bytes) {
+    std::lock_guard<std::mutex> l(mu_);
+    ++err_.first;
+    err_.second += bytes;
+  }
+  void finding(const std::string& rule) {
+    std::lock_guard<std::mutex> l(mu_);
+    ++per_rule_[rule];
+  }
+  void incident(const std::string& kind) {
+    std::lock_guard<std::mutex> l(mu_);
+    ++incidents_[kind];
+  }
+  std::string summary() {
+    std::lock_guard<std::mutex> l(mu_);
+    std::string s = "summary: server->client " + std::to_string(s2c_.first) + " messages (" +
+                    std::to_string(s2c_.second) + " bytes), client->server " +
+                    std::to_string(c2s_.first) + " messages (" + std::to_string(c2s_.second) +
+                    " bytes), stderr " + std::to_string(err_.first) + " lines (" +
+                    std::to_string(err_.second) + " bytes); findings:";
+    if (per_rule_.empty()) s += " none";
+    for (const auto& [rule, n] : per_rule_) s += " " + rule + "=" + std::to_string(n);
+    for (const auto& [kind, n] : incidents_) s += "; " + kind + "=" + std::to_string(n);
+    return s;
+  }
+
+ private:
+  std::mutex mu_;
+  std::pair<uint64_t, uint64_t> s2c_{0, 0}, c2s_{0, 0}, err_{0, 0};
+  std::map<std::string, uint64_t> per_rule_;
+  std::map<std::string, uint64_t> incidents_;
+};
+
+class Proxy {
+ public:
+  Proxy(const WrapOptions& o, Engine engine, AlertSink& sink, ChildProcess& child)
+      : opt_(o), engine_(std::move(engine)), sink_(sink), child_(child) {}
+
+  void report(const Findings& findings, const AlertContext& ctx) {
+    for (const Finding& f : findings) {
+      stats_.finding(f.rule_id);
+      sink_.finding(f, ctx);
+    }
+  }
+  void incident(const std::string& kind, const std::string& msg, const AlertContext& ctx) {
+    stats_.incident(kind);
+    sink_.incident(kind, msg, ctx);
+  }
+
+  bool write_child(std::string_view a, std::string_view b = {}) {
+    std::lock_guard<std::mutex> l(child_in_mu_);
+    if (child_in_closed_) return false;
+    int fd = child_.stdin_fd();
+    return fd >= 0 && write_all(fd, a) && (b.empty() || write_all(fd, b));
+  }
+  void close_child_stdin() {
+    std::lock_guard<std::mutex> l(child_in_mu_);
+    child_in_closed_ = true;
+    child_.close_stdin();
+  }
+
+  // client stdin -> child stdin
+  void pump_client() {
+    McpFilter filter(engine_.set, tracker_, {parse_action(opt_.engine.action).value_or(Action::kMask)});
+    LineReader reader(0, opt_.max_message_bytes);
+    LineReader::Chunk chunk;
+    bool in_long = false;
+    MessageResult r;
+    uint64_t n = 0;
+    while (reader.next(chunk) == LineReader::Status::kData) {
+      std::string_view nl = chunk.newline ? "\n" : "";
+      if (in_long || !chunk.line_end) {
+        // Too large to scan as a message: forwarded as it comes (requests are not scanned by
+        // default); with --scan-requests it is refused like an oversized server message.
+        in_long = !chunk.line_end;
+        if (opt_.scan_requests) {
+          if (!in_long) incident("oversized", "client message over --max-message-bytes dropped", {});
+          continue;
+        }
+        if (!write_child(chunk.data, nl)) break;
+        continue;
+      }
+      stats_.message(Direction::kClientToServer, chunk.data.size());
+      if (!opt_.scan_requests) {
+        filter.note(Direction::kClientToServer, chunk.data);
+        if (!write_child(chunk.data, nl)) break;
+        continue;
+      }
+      std::string_view line = chunk.data;
+      bool cr = !line.empty() && line.back() == '\r';
+      if (cr) line.remove_suffix(1);
+      if (filter.process(Direction::kClientToServer, line, r) != ScanStatus::kOk) {
+        incident("engine-error", "a client message could not be scanned and was dropped", r.ctx);
+        continue;
+      }
+      r.ctx.source = "client";
+      r.ctx.line = ++n;
+      report(r.findings, r.ctx);
+      if (r.kind == MessageResult::Kind::kDrop) continue;
+      std::string_view out = r.kind == MessageResult::Kind::kReplace ? std::string_view(r.out) : line;
+      if (!write_child(out, cr ? std::string_view("\r\n") : nl)) break;
+    }
+    close_child_stdin();
+  }
+
+  // child stderr -> our stderr, line by line; a partial line goes out after 100 ms of quiet.
+  void pump_stderr() {
+    Redactor redactor(engine_.set);
+    const int fd = child_.stderr_fd();
+    std::string pending, masked;
+    std::vector<char> buf(64 * 1024);
+    Findings findings;
+    AlertContext ctx;
+    ctx.source = "stderr";
+    ctx.direction = "server->client";
+    uint64_t line_no = 0;
+    const size_t overlap = std::min<size_t>(64 * 1024, opt_.max_message_bytes / 2);
+    auto emit = [&](std::string_view text, std::string_view tail) {
+      masked.clear();
+      findings.clear();
+      ctx.line = ++line_no;
+      RedactStatus st = redactor.redact_text(text, masked, findings);
+      if (st == RedactStatus::kError) {
+        incident("engine-error", "a stderr line could not be scanned and was dropped", ctx);
+        return;
+      }
+      report(findings, ctx);
+      stats_.stderr_line(text.size());
+      std::string out(st == RedactStatus::kMasked ? std::string_view(masked) : text);
+      out += tail;
+      write_all(2, out);
+    };
+    for (;;) {
+      pollfd p{fd, POLLIN, 0};
+      int rc = ::poll(&p, 1, pending.empty() ? -1 : kIdleFlushMs);
+      if (rc < 0 && errno == EINTR) continue;
+      if (rc == 0) {  // quiet for a while: the partial line goes out, scanned
+        emit(pending, "");
+        pending.clear();
+        continue;
+      }
+      ssize_t n = read_some(fd, buf.data(), buf.size());
+      if (n <= 0) break;
+      pending.append(buf.data(), static_cast<size_t>(n));
+      size_t start = 0;
+      for (;;) {
+        size_t nl = pending.find('\n', start);
+        if (nl == std::string::npos) break;
+        emit(std::string_view(pending).substr(start, nl - start), "\n");
+        start = nl + 1;
+      }
+      pending.erase(0, start);
+      if (pending.size() > opt_.max_message_bytes) {
+        masked.clear();
+        findings.clear();
+        size_t consumed = 0;
+        ctx.line = line_no + 1;
+        if (redactor.redact_text_prefix(pending, overlap, masked, consumed, findings) ==
+            RedactStatus::kError) {
+          incident("engine-error", "stderr output could not be scanned and was dropped", ctx);
+          pending.clear();
+          continue;
+        }
+        report(findings, ctx);
+        write_all(2, masked);
+        pending.erase(0, consumed);
+      }
+    }
+    if (!pending.empty()) emit(pending, "");
+    stderr_done_ = true;
+  }
+
+  // child stdout -> our stdout. Returns false when the client went away.
+  bool pump_server() {
+    McpFilter filter(engine_.set, tracker_, {parse_action(opt_.engine.action).value_or(Action::kMask)});
+    LineReader reader(child_.stdout_fd(), opt_.max_message_bytes);
+    LineReader::Chunk chunk;
+    MessageResult r;
+    JsonRpcSniffer sniffer;
+    bool in_long = false;
+    uint64_t n = 0;
+    std::string out;
+    for (;;) {
+      LineReader::Status st = reader.next(chunk);
+      if (st != LineReader::Status::kData) break;
+      if (in_long || !chunk.line_end) {
+        if (!in_long) {
+          in_long = true;
+          sniffer.reset();
+        }
+        sniffer.feed(chunk.data);
+        if (!chunk.line_end) continue;
+        in_long = false;
+        AlertContext ctx;
+        ctx.source = "stdout";
+        ctx.line = ++n;
+        ctx.direction = "server->client";
+        ctx.id = sniffer.id();
+        const std::string why = "message larger than --max-message-bytes (" +
+                                std::to_string(opt_.max_message_bytes) + " bytes) not forwarded";
+        incident("oversized", why, ctx);
+        if (sniffer.is_response() && !sniffer.id().empty()) {
+          out = jsonrpc_error(sniffer.id(), -32003, "mcp-scrub: the server's " + why);
+          out += '\n';
+          if (!write_all(1, out)) return false;
+        } else if (sniffer.has_method() && !sniffer.id().empty()) {
+          // A request from the server the client will never see: answer it ourselves.
+          write_child(jsonrpc_error(sniffer.id(), -32003, "mcp-scrub: request " + why), "\n");
+        }
+        continue;
+      }
+      std::string_view line = chunk.data;
+      bool cr = !line.empty() && line.back() == '\r';
+      if (cr) line.remove_suffix(1);
+      stats_.message(Direction::kServerToClient, line.size());
+      ++n;
+      if (filter.process(Direction::kServerToClient, line, r) != ScanStatus::kOk) {
+        AlertContext ctx;
+        ctx.source = "stdout";
+        ctx.line = n;
+        sniffer.reset();
+        sniffer.feed(line);
+        incident("engine-error", "the engine could not scan a server message; not forwarded", ctx);
+        spdlog::error("the scanning engine failed on a server message; it was not forwarded");
+        if (sniffer.is_response() && !sniffer.id().empty()) {
+          out = jsonrpc_error(sniffer.id(), -32002,
+                              "mcp-scrub could not scan this response and did not forward it") + "\n";
+          if (!write_all(1, out)) return false;
+        }
+        continue;
+      }
+      r.ctx.source = "stdout";
+      r.ctx.line = n;
+      if (r.invalid_json && !line.empty())
+        incident("non-json", "a stdout line that is not JSON-RPC was scanned as text", r.ctx);
+      if (r.blocked) incident("blocked", "a message holding secrets was blocked", r.ctx);
+      report(r.findings, r.ctx);
+      if (r.kind == MessageResult::Kind::kDrop) continue;
+      out.assign(r.kind == MessageResult::Kind::kReplace ? std::string_view(r.out) : line);
+      out += cr ? "\r\n" : (chunk.newline ? "\n" : "");
+      if (!write_all(1, out)) return false;
+    }
+    return true;
+  }
+
+  Stats& stats() { return stats_; }
+  bool stderr_done() const { return stderr_done_; }
+
+ private:
+  const WrapOptions& opt_;
+  Engine engine_;
+  AlertSink& sink_;
+  ChildProcess& child_;
+  RequestTracker tracker_;
+  Stats stats_;
+  std::mutex child_in_mu_;
+  bool child_in_closed_ = false;
+  std::atomic<bool> stderr_done_{false};
+};
+
+}  // namespace
+
 CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, char** envp) {
-  return [&command]() -> int {
-    spdlog::error("wrapping '{}': the stdio proxy is not built yet", command.front());
-    return kExitUsage;
+  auto opt = std::make_shared<WrapOptions>();
+  add_engine_options(app, opt->engine, true);
+  app.add_option("--alerts", opt->alerts, "Write one JSON alert per finding to FILE ('-' = stderr)");
+  app.add_flag("--scan-requests", opt->scan_requests, "Also scan and mask client-to-server messages");
+  app.add_option("--max-message-bytes", opt->max_message_bytes,
+                 "Larger messages are not forwarded (default 64 MiB)")
+      ->check(CLI::Range(size_t{64}, size_t{1} << 31));
+  app.add_flag("--quiet", opt->quiet, "Send the exit summary to the alert sink instead of stderr");
+  return [opt, &command, envp]() -> int {
+    Engine engine = build_engine(opt->engine, envp);
+    auto sink = opt->alerts.empty() ? make_null_alert_sink() : make_json_alert_sink(opt->alerts);
+
+    ChildOptions co;
+    co.argv = command;
+    co.env = current_environment();
+    for (const auto& file : opt->engine.secrets.env_files) {
+      std::ifstream in(file, std::ios::binary);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      for (auto& [k, v] : parse_dotenv(text)) {
+        std::string prefix = k + "=";
+        co.env.erase(std::remove_if(co.env.begin(), co.env.end(),
+                                    [&](const std::string& e) { return e.rfind(prefix, 0) == 0; }),
+                     co.env.end());
+        co.env.push_back(prefix + v);
+      }
+    }
+    ignore_sigpipe();
+    SignalForwarder::block_signals();
+    std::optional<ChildProcess> child;
+    try {
+      child.emplace(ChildProcess::spawn(co));
+    } catch (const SpawnError& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return e.exit_code;
+    }
+    Proxy proxy(*opt, std::move(engine), *sink, *child);
+    SignalForwarder forwarder(*child, [](int) {});
+    forwarder.start();
+
+    std::thread client([&] { proxy.pump_client(); });
+    client.detach();  // may sit in read(0) until we exit; it owns nothing we free
+    std::thread err([&] { proxy.pump_stderr(); });
+    bool client_alive = proxy.pump_server();
+    if (!client_alive) {
+      // The client went away: nobody is left to read the server. End it.
+      child->send_signal(SIGTERM);
+    }
+    int status = child->wait();
+    // The child is gone; its stderr ends with it (unless a grandchild holds it open).
+    for (int i = 0; i < 20 && !proxy.stderr_done(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (proxy.stderr_done()) {
+      err.join();
+    } else {
+      err.detach();
+    }
+    forwarder.stop();
+    std::string summary = proxy.stats().summary();
+    if (opt->quiet) sink->incident("summary", summary, {});
+    else std::fprintf(stderr, "mcp-scrub: %s\n", summary.c_str());
+    sink->flush();
+    std::fflush(stdout);
+    std::fflush(stderr);
+    // Threads may still block in read(2) on our stdin: leave without running destructors.
+    std::_Exit(status < 0 ? 1 : status);
   };
 }
 

@@ -129,6 +129,33 @@ std::string base64_encode(std::string_view bytes, bool url_safe, bool pad) {
   return out;
 }
 
+bool base64_decode(std::string_view in, std::string& out) {
+  out.clear();
+  out.reserve(in.size() / 4 * 3);
+  uint32_t acc = 0;
+  int bits = 0;
+  size_t pad = 0;
+  for (char c : in) {
+    int v;
+    if (c >= 'A' && c <= 'Z') v = c - 'A';
+    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9') v = c - '0' + 52;
+    else if (c == '+' || c == '-') v = 62;
+    else if (c == '/' || c == '_') v = 63;
+    else if (c == '=') { ++pad; continue; }
+    else if (c == '\n' || c == '\r' || c == ' ' || c == '\t') continue;
+    else return false;
+    if (pad) return false;  // data after padding
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xFF);
+    }
+  }
+  return pad <= 2;
+}
+
 std::vector<LiteralVariant> literal_variants(std::string_view value, size_t min_length) {
   std::vector<LiteralVariant> out;
   std::set<std::string> seen;

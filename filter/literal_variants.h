@@ -27,6 +27,8 @@ std::vector<KnownSecret> expand_known_secrets(const std::vector<KnownSecret>& se
                                               size_t min_length);
 
 std::string base64_encode(std::string_view bytes, bool url_safe = false, bool pad = true);
-std::string json_escape(std::string_view s);  // standard JSON string escaping, no quotes
+std::string json_escape(std::string_view s);
+// Decodes standard or URL-safe base64 (padding optional, whitespace skipped); false if invalid.
+bool base64_decode(std::string_view in, std::string& out);  // standard JSON string escaping, no quotes
 
 }  // namespace scrub

@@ -1,0 +1,320 @@
+#include "filter/mcp_filter.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "filter/literal_variants.h"
+
+namespace scrub {
+
+const char* to_string(Direction d) {
+  return d == Direction::kServerToClient ? "server->client" : "client->server";
+}
+
+void RequestTracker::on_request(Direction from, const std::string& id_json, Request req) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto key = std::make_pair(static_cast<int>(from), id_json);
+  if (pending_.emplace(key, std::move(req)).second) order_.push_back(key);
+  while (order_.size() > kMaxEntries) {
+    pending_.erase(order_.front());
+    order_.pop_front();
+  }
+}
+
+std::optional<RequestTracker::Request> RequestTracker::take(Direction response_dir,
+                                                            const std::string& id_json) {
+  // A response travelling server->client answers a request the client sent, and vice versa.
+  Direction from = response_dir == Direction::kServerToClient ? Direction::kClientToServer
+                                                              : Direction::kServerToClient;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = pending_.find({static_cast<int>(from), id_json});
+  if (it == pending_.end()) return std::nullopt;
+  Request r = std::move(it->second);
+  pending_.erase(it);  // its slot in order_ is dropped lazily by the size bound
+  return r;
+}
+
+size_t RequestTracker::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pending_.size();
+}
+
+void JsonRpcSniffer::feed(std::string_view bytes) {
+  for (char c : bytes) {
+    if (in_string_) {
+      if (capture_id_ && id_.size() < 256) id_ += c;
+      if (escape_) {
+        escape_ = false;
+        continue;
+      }
+      if (c == '\\') {
+        escape_ = true;
+        continue;
+      }
+      if (c == '"') {
+        in_string_ = false;
+        if (capture_id_) {
+          capture_id_ = false;
+          id_done_ = true;
+        }
+        reading_key_ = false;
+        continue;
+      }
+      if (reading_key_ && key_.size() < 16) key_ += c;
+      continue;
+    }
+    if (capture_id_) {
+      bool ws = c == ' ' || c == '\t' || c == '\n' || c == '\r';
+      if (id_.empty() && ws) continue;
+      if (id_.empty() && c == '"') {
+        id_ += c;
+        in_string_ = true;
+        continue;
+      }
+      if (ws || c == ',' || c == '}' || c == ']') {
+        capture_id_ = false;
+        id_done_ = true;
+      } else {
+        if (id_.size() < 256) id_ += c;
+        continue;
+      }
+    }
+    switch (c) {
+      case '{': case '[': ++depth_; break;
+      case '}': case ']': --depth_; break;
+      case '"':
+        in_string_ = true;
+        if (depth_ == 1 && !after_colon_) {
+          reading_key_ = true;
+          key_.clear();
+        }
+        break;
+      case ':':
+        if (depth_ == 1) {
+          after_colon_ = true;
+          if (key_ == "id" && !id_done_) {
+            capture_id_ = true;
+            id_.clear();
+          } else if (key_ == "result") {
+            has_result_ = true;
+          } else if (key_ == "error") {
+            has_error_ = true;
+          } else if (key_ == "method") {
+            has_method_ = true;
+          }
+        }
+        break;
+      case ',':
+        if (depth_ == 1) after_colon_ = false;
+        break;
+      default: break;
+    }
+  }
+}
+
+std::string jsonrpc_error(const std::string& id_json, int code, const std::string& message) {
+  nlohmann::json msg = message;
+  return "{\"jsonrpc\":\"2.0\",\"id\":" + (id_json.empty() ? std::string("null") : id_json) +
+         ",\"error\":{\"code\":" + std::to_string(code) + ",\"message\":" + msg.dump() + "}}";
+}
+
+McpFilter::McpFilter(std::shared_ptr<const CompiledSet> set, RequestTracker& tracker,
+                     McpFilterOptions options)
+    : redactor_(std::move(set)), tracker_(tracker), options_(options) {}
+
+namespace {
+
+thread_local simdjson::dom::parser tl_parser;
+
+std::string string_field(simdjson::dom::object obj, const char* key) {
+  std::string_view v;
+  if (obj[key].get_string().get(v) == simdjson::SUCCESS) return std::string(v);
+  return {};
+}
+
+// Remembers a request found in `obj`; returns its id JSON (empty if it is not a request).
+void note_object(RequestTracker& tracker, Direction dir, simdjson::dom::object obj) {
+  simdjson::dom::element id;
+  if (obj["id"].get(id) != simdjson::SUCCESS) return;
+  std::string method = string_field(obj, "method");
+  if (method.empty()) return;
+  RequestTracker::Request req{method, {}};
+  if (method == "tools/call") {
+    simdjson::dom::object params;
+    if (obj["params"].get_object().get(params) == simdjson::SUCCESS) req.tool = string_field(params, "name");
+  }
+  tracker.on_request(dir, simdjson::minify(id), std::move(req));
+}
+
+bool textual_mime(std::string_view m) {
+  if (m.rfind("text/", 0) == 0) return true;
+  for (std::string_view t : {"application/json", "application/xml", "application/javascript",
+                             "application/x-yaml", "application/yaml", "application/toml",
+                             "application/x-sh", "application/sql", "application/x-www-form-urlencoded"})
+    if (m.rfind(t, 0) == 0) return true;
+  return m.find("+json") != std::string_view::npos || m.find("+xml") != std::string_view::npos;
+}
+
+}  // namespace
+
+void McpFilter::note(Direction dir, std::string_view line) {
+  // Only requests matter; skip anything that cannot be one cheaply.
+  if (line.size() > (1u << 20) || line.find("\"method\"") == std::string_view::npos) return;
+  simdjson::dom::element doc;
+  if (tl_parser.parse(line.data(), line.size(), true).get(doc) != simdjson::SUCCESS) return;
+  simdjson::dom::object obj;
+  if (doc.get_object().get(obj) == simdjson::SUCCESS) {
+    note_object(tracker_, dir, obj);
+    return;
+  }
+  simdjson::dom::array arr;
+  if (doc.get_array().get(arr) == simdjson::SUCCESS)
+    for (auto el : arr) {
+      simdjson::dom::object o;
+      if (el.get_object().get(o) == simdjson::SUCCESS) note_object(tracker_, dir, o);
+    }
+}
+
+void McpFilter::fill_context(Direction dir, std::string_view line, MessageResult& r,
+                             bool* is_response, bool* is_tool_result) {
+  *is_response = false;
+  *is_tool_result = false;
+  simdjson::dom::element doc;
+  if (tl_parser.parse(line.data(), line.size(), true).get(doc) != simdjson::SUCCESS) return;
+  simdjson::dom::object obj;
+  if (doc.get_object().get(obj) != simdjson::SUCCESS) {
+    note(dir, line);  // a batch: remember its requests; no single context
+    return;
+  }
+  simdjson::dom::element id;
+  if (obj["id"].get(id) == simdjson::SUCCESS) r.ctx.id = simdjson::minify(id);
+  std::string method = string_field(obj, "method");
+  simdjson::dom::element tmp;
+  bool response = obj["result"].get(tmp) == simdjson::SUCCESS || obj["error"].get(tmp) == simdjson::SUCCESS;
+  if (!method.empty()) {
+    r.ctx.method = method;
+    note_object(tracker_, dir, obj);
+    if (method == "tools/call") {
+      simdjson::dom::object params;
+      if (obj["params"].get_object().get(params) == simdjson::SUCCESS) r.ctx.tool = string_field(params, "name");
+    }
+  } else if (response && !r.ctx.id.empty()) {
+    *is_response = true;
+    if (auto req = tracker_.take(dir, r.ctx.id)) {
+      r.ctx.method = req->method;
+      r.ctx.tool = req->tool;
+      *is_tool_result = req->method == "tools/call" && obj["result"].get(tmp) == simdjson::SUCCESS;
+    }
+  }
+}
+
+bool McpFilter::redact_blobs(const std::string& in, std::string& out, Findings& findings) {
+  nlohmann::ordered_json doc = nlohmann::ordered_json::parse(in, nullptr, false);
+  if (doc.is_discarded()) return false;
+  bool changed = false;
+  // Iterative walk: (node, path).
+  std::vector<std::pair<nlohmann::ordered_json*, std::string>> stack{{&doc, ""}};
+  std::string decoded, masked;
+  while (!stack.empty()) {
+    auto [node, path] = stack.back();
+    stack.pop_back();
+    if (node->is_object()) {
+      auto blob = node->find("blob");
+      auto mime = node->find("mimeType");
+      if (blob != node->end() && blob->is_string() && mime != node->end() && mime->is_string() &&
+          textual_mime(mime->get_ref<const std::string&>()) &&
+          base64_decode(blob->get_ref<const std::string&>(), decoded)) {
+        masked.clear();
+        Findings local;
+        RedactStatus st = redactor_.redact_text(decoded, masked, local);
+        if (st == RedactStatus::kMasked) {
+          *blob = base64_encode(masked);
+          changed = true;
+          for (auto& f : local) {
+            f.json_path = (path.empty() ? "" : path + ".") + "blob";
+            f.encoded = true;
+            findings.push_back(std::move(f));
+          }
+        }
+      }
+      for (auto it = node->begin(); it != node->end(); ++it)
+        if (it->is_structured()) stack.push_back({&it.value(), (path.empty() ? "" : path + ".") + it.key()});
+    } else if (node->is_array()) {
+      for (size_t i = 0; i < node->size(); ++i)
+        if ((*node)[i].is_structured()) stack.push_back({&(*node)[i], path + "[" + std::to_string(i) + "]"});
+    }
+  }
+  if (changed) out = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return changed;
+}
+
+ScanStatus McpFilter::process(Direction dir, std::string_view line, MessageResult& r) {
+  r = MessageResult{};
+  r.ctx.direction = to_string(dir);
+  // Textual blobs first: decoded, masked and re-encoded, so they stay valid base64. What is left
+  // (a known value's base64 form inside binary data) the JSON pass below masks in place.
+  std::string blobbed;
+  bool blob_masked = false;
+  if (line.find("\"blob\"") != std::string_view::npos) {
+    try {
+      blob_masked = redact_blobs(std::string(line), blobbed, r.findings);
+    } catch (const std::bad_alloc&) {
+      return ScanStatus::kError;
+    }
+  }
+  std::string_view unit = blob_masked ? std::string_view(blobbed) : line;
+  std::string masked;
+  JsonInfo info;
+  RedactStatus st = redactor_.redact_json(unit, masked, r.findings, &info);
+  if (st == RedactStatus::kError) return ScanStatus::kError;
+  r.invalid_json = !info.valid;
+  if (blob_masked && st == RedactStatus::kClean) {
+    masked.swap(blobbed);
+    st = RedactStatus::kMasked;
+  }
+  if (st == RedactStatus::kClean) {
+    if (info.valid) note(dir, line);
+    return ScanStatus::kOk;
+  }
+  bool is_response = false, is_tool_result = false;
+  if (info.valid) fill_context(dir, line, r, &is_response, &is_tool_result);
+
+  bool block = false, all_alert = true;
+  for (const Finding& f : r.findings) {
+    if (f.action == Action::kBlock) block = true;
+    if (f.action != Action::kAlert) all_alert = false;
+  }
+  if (block && info.valid && (is_response || r.ctx.id.empty())) {
+    std::set<std::string> ids;
+    for (const Finding& f : r.findings) ids.insert(f.rule_id);
+    std::string list;
+    for (const auto& id : ids) list += (list.empty() ? "" : ", ") + id;
+    r.blocked = true;
+    if (!is_response) {
+      r.kind = MessageResult::Kind::kDrop;  // a notification: nothing to answer
+      return ScanStatus::kOk;
+    }
+    const std::string text = "mcp-scrub blocked this " +
+                             std::string(is_tool_result ? "tool result" : "response") +
+                             ": it contained secrets (rules: " + list + ")";
+    r.kind = MessageResult::Kind::kReplace;
+    if (is_tool_result) {
+      nlohmann::json t = text;
+      r.out = "{\"jsonrpc\":\"2.0\",\"id\":" + r.ctx.id +
+              ",\"result\":{\"content\":[{\"type\":\"text\",\"text\":" + t.dump() +
+              "}],\"isError\":true}}";
+    } else {
+      r.out = jsonrpc_error(r.ctx.id, -32001, text);
+    }
+    return ScanStatus::kOk;
+  }
+  if (all_alert) return ScanStatus::kOk;  // monitor mode: forward unchanged, report only
+  r.kind = MessageResult::Kind::kReplace;
+  r.out = std::move(masked);
+  return ScanStatus::kOk;
+}
+
+}  // namespace scrub

@@ -1,0 +1,112 @@
+// The MCP message stage: one JSON-RPC line in, the line to forward (or a replacement, or nothing)
+// plus findings with their MCP context out. Used by the stdio wrap and the TCP proxy.
+//
+// Promises:
+//  - A message with no finding is forwarded byte-identical (kForward), never re-serialized.
+//  - A masked message stays valid JSON-RPC with the same id; a masked string stays a string.
+//  - Base64 `blob`s whose mimeType is textual are decoded, scanned and re-encoded when masked;
+//    known values are found inside any base64 payload in their base64 forms.
+//  - --action block turns a response holding a secret into an error naming the rule ids (an
+//    isError tool result for tools/call); --action alert forwards unchanged and only reports.
+//  - A scan error returns ScanStatus::kError: the caller must not forward the line.
+//  - Alerts carry direction, method, id, JSON path and tool name; never the secret.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "filter/alert_sink.h"
+#include "filter/redactor.h"
+
+namespace scrub {
+
+enum class Direction { kServerToClient, kClientToServer };
+const char* to_string(Direction d);
+
+// Remembers requests (by sender and id) so a response can be reported with its method and tool.
+// The server's own requests reuse the client's id numbers, so ids are kept per direction.
+// Thread-safe; bounded (the oldest entries are forgotten first).
+class RequestTracker {
+ public:
+  struct Request {
+    std::string method;
+    std::string tool;
+  };
+  void on_request(Direction from, const std::string& id_json, Request req);
+  // The request that a response travelling in `response_dir` answers (and forgets it).
+  std::optional<Request> take(Direction response_dir, const std::string& id_json);
+  size_t size() const;
+
+ private:
+  static constexpr size_t kMaxEntries = 10000;
+  mutable std::mutex mu_;
+  std::map<std::pair<int, std::string>, Request> pending_;
+  std::deque<std::pair<int, std::string>> order_;
+};
+
+struct McpFilterOptions {
+  Action action = Action::kMask;  // default; rules may override
+};
+
+struct MessageResult {
+  enum class Kind { kForward, kReplace, kDrop };
+  Kind kind = Kind::kForward;
+  std::string out;          // for kReplace
+  Findings findings;
+  AlertContext ctx;         // direction, method, id, tool
+  bool invalid_json = false;
+  bool blocked = false;
+};
+
+// Sniffs the top-level "id" and the kind of a JSON-RPC message from bytes as they stream past,
+// without holding them: for messages too large to keep.
+class JsonRpcSniffer {
+ public:
+  void feed(std::string_view bytes);
+  const std::string& id() const { return id_; }  // raw JSON of the id, empty if none seen
+  bool is_response() const { return has_result_ || has_error_; }
+  bool has_method() const { return has_method_; }
+  void reset() { *this = JsonRpcSniffer(); }
+
+ private:
+  int depth_ = 0;
+  bool in_string_ = false, escape_ = false;
+  bool reading_key_ = false, after_colon_ = false;
+  std::string key_;
+  bool capture_id_ = false, id_done_ = false;
+  std::string id_;
+  bool has_result_ = false, has_error_ = false, has_method_ = false;
+};
+
+// A JSON-RPC error response line (no newline).
+std::string jsonrpc_error(const std::string& id_json, int code, const std::string& message);
+
+class McpFilter {
+ public:
+  McpFilter(std::shared_ptr<const CompiledSet> set, RequestTracker& tracker, McpFilterOptions options);
+
+  // Notes a message's request (if it is one) without scanning it: the client->server direction
+  // when requests are not scanned.
+  void note(Direction dir, std::string_view line);
+  // Scans one message travelling in `dir`.
+  ScanStatus process(Direction dir, std::string_view line, MessageResult& result);
+
+  Redactor& redactor() { return redactor_; }
+
+ private:
+  void fill_context(Direction dir, std::string_view line, MessageResult& r, bool* is_response,
+                    bool* is_tool_result);
+  bool redact_blobs(const std::string& in, std::string& out, Findings& findings);
+
+  Redactor redactor_;
+  RequestTracker& tracker_;
+  McpFilterOptions options_;
+};
+
+}  // namespace scrub
