@@ -31,6 +31,14 @@ LineReader::Status LineReader::next(Chunk& chunk) {
           in_long_line_ = false;
           return Status::kData;
         }
+        // The line is longer than max_line: hand out a piece; remember where its newline is.
+        chunk.data = std::string_view(buf_.data() + start_, max_line_);
+        chunk.line_end = false;
+        chunk.newline = false;
+        start_ += max_line_;
+        scanned_ = pos;
+        in_long_line_ = true;
+        return Status::kData;
       }
       scanned_ = end_;
     }

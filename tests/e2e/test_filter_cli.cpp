@@ -1,0 +1,242 @@
+// End-to-end: the mcp-scrub binary's filter, scan and rules commands over corpus/e2e files.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "run.h"
+
+using namespace scrub::test;
+
+namespace {
+
+const char* kKnown = "Zq8vR2xkPm4TnW7yL3bH";  // fake
+
+struct Fixture {
+  TempDir dir;
+  std::string key = dir.file("fp.key", "0123456789abcdef0123456789abcdef\n");
+  std::string known = dir.file("known.txt", std::string(kKnown) + "\n");
+  std::string alerts = dir.path + "/alerts.jsonl";
+  std::vector<std::string> base(const std::string& cmd) const {
+    return {bin(), cmd, "--no-builtin-rules", "--rules", src("tests/fixtures/rules.toml"),
+            "--secrets-file", known, "--no-env-secrets", "--fingerprint-key", key};
+  }
+  // The alert file without timestamps, one JSON object per line.
+  std::vector<nlohmann::json> read_alerts() const {
+    std::vector<nlohmann::json> out;
+    for (const auto& l : lines(read_file(alerts))) {
+      auto j = nlohmann::json::parse(l);
+      REQUIRE(j.contains("time"));
+      j.erase("time");
+      out.push_back(j);
+    }
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("filter --format text masks a realistic log exactly", "[e2e][filter]") {
+  Fixture f;
+  auto args = f.base("filter");
+  args.insert(args.end(), {"--alerts", f.alerts, src("corpus/e2e/app.log")});
+  RunResult r = run(args);
+  REQUIRE(r.status == 0);
+  CHECK(r.err == "");
+  auto out = lines(r.out);
+  REQUIRE(out.size() == 9);
+  CHECK(out[0] == "2026-11-26T10:00:00Z INFO starting api on :8080 (commit 3f2c1a9b8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b)");
+  CHECK(out[2] == "2026-11-26T10:00:02Z ERROR db connect failed: postgresql://app:[REDACTED:connection-string-password]@db.internal:5432/prod");
+  CHECK(out[3] == "2026-11-26T10:00:03Z DEBUG env GITHUB_TOKEN=[REDACTED:github-pat]");
+  CHECK(out[4] == "2026-11-26T10:00:04Z WARN config password = \"changeme\" (placeholder, left alone)");
+  CHECK(out[5] == "2026-11-26T10:00:05Z INFO charge ok key=[REDACTED:stripe-secret-key]");
+  CHECK(out[6] == "2026-11-26T10:00:06Z DEBUG known value in text: [REDACTED:known-secret]");
+  // The base64 form: the last character mixes in padding bits, so it is not part of the form.
+  CHECK(out[7] == "2026-11-26T10:00:07Z DEBUG known value base64: [REDACTED:known-secret]g=");
+  // Lines without findings are byte-identical.
+  auto in = lines(read_file(src("corpus/e2e/app.log")));
+  for (int i : {0, 1, 4, 8}) CHECK(out[i] == in[i]);
+
+  auto alerts = f.read_alerts();
+  REQUIRE(alerts.size() == 5);
+  CHECK(alerts[0] == nlohmann::json::parse(R"({"event":"finding","rule":"connection-string-password","source":")" +
+                                           src("corpus/e2e/app.log") +
+                                           R"(","line":3,"offset":63,"length":16,"fingerprint":"24e7fc37868e","severity":"high","action":"mask"})"));
+  CHECK(alerts[1]["rule"] == "github-pat");
+  CHECK(alerts[1]["fingerprint"] == "262d12d2b498");
+  CHECK(alerts[3]["secret"] == "secrets-file:known.txt:1");
+  CHECK(alerts[3]["severity"] == "critical");
+  // No alert carries the secret or any piece of it.
+  std::string raw = read_file(f.alerts);
+  for (const char* piece : {"Zq8v", "L3bH", "Vq7L", "Fk7Q", "4eC39", "ghp_"}) CHECK(raw.find(piece) == std::string::npos);
+}
+
+TEST_CASE("filter --format json masks inside decoded strings and keeps JSON valid", "[e2e][filter]") {
+  Fixture f;
+  auto args = f.base("filter");
+  args.insert(args.end(), {"--format", "json", "--alerts", f.alerts, src("corpus/e2e/rpc.jsonl")});
+  RunResult r = run(args);
+  REQUIRE(r.status == 0);
+  auto out = lines(r.out);
+  REQUIRE(out.size() == 5);
+  auto in = lines(read_file(src("corpus/e2e/rpc.jsonl")));
+  CHECK(out[0] == in[0]);
+  CHECK(out[1] == R"({"result":{"content":[{"type":"text","text":"{\n  \"GITHUB_TOKEN\": \"[REDACTED:github-pat]\"\n}"}],"structuredContent":{"token":"[REDACTED:github-pat]"}},"jsonrpc":"2.0","id":2})");
+  CHECK(out[2] == R"({"jsonrpc":"2.0","id":3,"error":{"code":-32000,"message":"auth failed for [REDACTED:known-secret]","data":{"dsn":"mysql://root:[REDACTED:connection-string-password]@db/x"}}})");
+  CHECK(out[3] == in[3]);
+  CHECK(out[4] == "not json: [REDACTED:known-secret]");
+  for (int i = 0; i < 4; ++i) CHECK(nlohmann::json::accept(out[i]));
+
+  auto alerts = f.read_alerts();
+  REQUIRE(alerts.size() == 6);
+  CHECK(alerts[0]["path"] == "result.content[0].text>GITHUB_TOKEN");
+  CHECK(alerts[0]["encoded"] == true);
+  CHECK(alerts[1]["path"] == "result.structuredContent.token");
+  CHECK(alerts[2]["path"] == "error.message");
+  CHECK(alerts[2]["offset"] == 74);
+  CHECK(alerts[2]["length"] == 25);  // `\u005A` + 19 bytes, as written
+  CHECK(alerts[3]["path"] == "error.data.dsn");
+  CHECK(alerts[4]["event"] == "invalid-json");
+  CHECK(alerts[4]["line"] == 5);
+}
+
+TEST_CASE("filter reads stdin, flushes per line and keeps a last line without newline", "[e2e][filter]") {
+  Fixture f;
+  RunOptions o;
+  o.input = "a ghp_Fk7Qm2Xr9Lp4Ws8Tn3Vb6Yc1Hd5Jg0Ze2Ua4\r\nno newline " + std::string(kKnown);
+  RunResult r = run(f.base("filter"), o);
+  CHECK(r.status == 0);
+  CHECK(r.out == "a [REDACTED:github-pat]\r\nno newline [REDACTED:known-secret]");
+}
+
+TEST_CASE("a line over --max-line-bytes is scanned in pieces, never passed through", "[e2e][filter]") {
+  Fixture f;
+  // The secret straddles the 4096-byte piece boundary.
+  std::string line = std::string(4080, 'x') + " " + kKnown + " " + std::string(9000, 'y') + "\n";
+  RunOptions o;
+  o.input = line + "short " + kKnown + "\n";
+  auto args = f.base("filter");
+  args.insert(args.end(), {"--max-line-bytes", "4096", "--alerts", f.alerts});
+  RunResult r = run(args, o);
+  REQUIRE(r.status == 0);
+  std::string want = std::string(4080, 'x') + " [REDACTED:known-secret] " + std::string(9000, 'y') +
+                     "\nshort [REDACTED:known-secret]\n";
+  CHECK(r.out == want);
+  auto alerts = f.read_alerts();
+  REQUIRE(alerts.size() == 3);
+  CHECK(alerts[0]["event"] == "oversized-line");
+  CHECK(alerts[1]["offset"] == 4081);
+  CHECK(alerts[2]["line"] == 2);
+}
+
+TEST_CASE("binary input is scanned as bytes", "[e2e][filter]") {
+  Fixture f;
+  RunOptions o;
+  o.input = std::string("\x00\x01\xff bin ", 8) + kKnown + std::string("\x00\n", 2);
+  RunResult r = run(f.base("filter"), o);
+  CHECK(r.status == 0);
+  CHECK(r.out == std::string("\x00\x01\xff bin [REDACTED:known-secret]\x00\n", 33));
+}
+
+TEST_CASE("scan: exit codes and report formats", "[e2e][scan]") {
+  Fixture f;
+  SECTION("findings: exit 1, table") {
+    auto args = f.base("scan");
+    args.push_back(src("corpus/e2e/app.log"));
+    RunResult r = run(args);
+    CHECK(r.status == 1);
+    auto out = lines(r.out);
+    REQUIRE(out.size() == 7);
+    CHECK(out[0].rfind("LOCATION", 0) == 0);
+    CHECK(out[2].find("github-pat") != std::string::npos);
+    CHECK(out[2].find("app.log:4:45") != std::string::npos);
+    CHECK(out[6] == "5 findings");
+    CHECK(r.out.find("ghp_") == std::string::npos);
+  }
+  SECTION("clean: exit 0") {
+    RunOptions o;
+    o.input = "nothing to see here\n";
+    RunResult r = run(f.base("scan"), o);
+    CHECK(r.status == 0);
+    CHECK(r.out == "0 findings\n");
+  }
+  SECTION("json") {
+    auto args = f.base("scan");
+    args.insert(args.end(), {"--format", "json", "--input", "json", src("corpus/e2e/rpc.jsonl")});
+    RunResult r = run(args);
+    CHECK(r.status == 1);
+    auto j = nlohmann::json::parse(r.out);
+    REQUIRE(j.size() == 5);
+    CHECK(j[1] == nlohmann::json::parse(R"({"rule":"github-pat","source":")" + src("corpus/e2e/rpc.jsonl") +
+                                        R"(","line":2,"path":"result.structuredContent.token","offset":149,"length":40,"fingerprint":"262d12d2b498","severity":"high","action":"mask"})"));
+  }
+  SECTION("sarif") {
+    auto args = f.base("scan");
+    args.insert(args.end(), {"--format", "sarif", src("corpus/e2e/app.log")});
+    RunResult r = run(args);
+    CHECK(r.status == 1);
+    auto j = nlohmann::json::parse(r.out);
+    CHECK(j["version"] == "2.1.0");
+    auto& results = j["runs"][0]["results"];
+    REQUIRE(results.size() == 5);
+    CHECK(results[1]["ruleId"] == "github-pat");
+    CHECK(results[1]["locations"][0]["physicalLocation"]["region"]["startLine"] == 4);
+    CHECK(results[1]["locations"][0]["physicalLocation"]["region"]["startColumn"] == 45);
+    CHECK(results[1]["partialFingerprints"]["mcpScrubHmac/v1"] == "262d12d2b498");
+    CHECK(j["runs"][0]["tool"]["driver"]["rules"].size() == 4);
+  }
+  SECTION("unreadable input: exit 3 and the file named") {
+    auto args = f.base("scan");
+    args.push_back(f.dir.path + "/missing.log");
+    RunResult r = run(args);
+    CHECK(r.status == 3);
+    CHECK(r.err == "mcp-scrub: error: " + f.dir.path + "/missing.log: cannot open: No such file or directory\n");
+  }
+}
+
+TEST_CASE("bad configuration: a clear message and exit 2", "[e2e][errors]") {
+  Fixture f;
+  SECTION("invalid rule regex names the rule") {
+    std::string rules = f.dir.file("bad.toml", "[[rules]]\nid = 'broken'\nregex = '''(open'''\n");
+    RunResult r = run({bin(), "filter", "--rules", rules, "--no-builtin-rules", "--fingerprint-key", f.key});
+    CHECK(r.status == 2);
+    CHECK(r.err == "mcp-scrub: error: " + rules + ": rule 'broken': regex is invalid: missing ): (open\n");
+    CHECK(r.out == "");
+  }
+  SECTION("invalid TOML names the line") {
+    std::string rules = f.dir.file("bad.toml", "[[rules]]\nid = 'x'\nregex = \n");
+    RunResult r = run({bin(), "scan", "--rules", rules, "--fingerprint-key", f.key});
+    CHECK(r.status == 2);
+    CHECK(r.err.rfind("mcp-scrub: error: " + rules + ": invalid TOML: line 3", 0) == 0);
+  }
+  SECTION("unknown option") {
+    RunResult r = run({bin(), "filter", "--no-such-option"});
+    CHECK(r.status == 2);
+  }
+}
+
+TEST_CASE("rules check and rules list", "[e2e][rules]") {
+  Fixture f;
+  std::string rules = f.dir.file("r.toml", R"(
+[[rules]]
+id = "good"
+description = "fine"
+regex = '''tok_([0-9]{6})'''
+examples = [{ text = "x tok_123456 y", secret = "123456" }]
+negatives = ["tok_12345"]
+[[rules]]
+id = "bad-negative"
+description = "fires on its negative"
+regex = '''key_[a-z]{4}'''
+examples = [{ text = "key_abcd", secret = "key_abcd" }]
+negatives = ["key_wxyz"]
+)");
+  RunResult r = run({bin(), "rules", "check", rules});
+  CHECK(r.status == 1);
+  CHECK(r.out == "FAIL bad-negative: negative 1: the rule fires at [0,8)\n"
+                 "2 rules, 2 examples, 2 negatives checked: 1 failure\n");
+  RunResult list = run({bin(), "rules", "list", "--no-builtin-rules", "--rules", rules, "--format", "json"});
+  CHECK(list.status == 0);
+  auto j = nlohmann::json::parse(list.out);
+  REQUIRE(j.size() == 2);
+  CHECK(j[0]["id"] == "good");
+  CHECK(j[1]["tier"] == "specific");
+}
