@@ -53,7 +53,10 @@ LineReader::Status LineReader::next(Chunk& chunk) {
       return Status::kData;
     }
     if (eof_) {
-      if (end_ > start_) {
+      // A long line that ended exactly at a piece boundary still gets its (empty) last chunk,
+      // so the caller learns the line is over and flushes what it held back.
+      if (end_ > start_ || in_long_line_) {
+        in_long_line_ = false;
         chunk.data = std::string_view(buf_.data() + start_, end_ - start_);
         chunk.line_end = true;
         chunk.newline = false;
