@@ -1,0 +1,307 @@
+// End-to-end: `mcp-scrub -- COMMAND` around the leaky test server (every channel a secret can
+// take) and around the real official npm peers.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "filter/literal_variants.h"
+#include "run.h"
+
+using namespace scrub::test;
+using nlohmann::json;
+
+namespace {
+
+const std::string kSecret = "Zq8vR2xkPm4TnW7yL3bH";  // fake, a known value (env)
+const std::string kPass = "S3cretPassw0rdX9";
+const std::string kDbUrl = "postgresql://app:" + kPass + "@db.internal:5432/prod";
+const std::string kToken = "ghp_Fk7Qm2Xr9Lp4Ws8Tn3Vb6Yc1Hd5Jg0Ze2Ua4";  // fake, found by a rule
+
+struct Wrap {
+  TempDir dir;
+  std::string key = dir.file("fp.key", "0123456789abcdef0123456789abcdef\n");
+  std::string alerts = dir.path + "/alerts.jsonl";
+  std::vector<std::string> env = {"LEAK_SECRET=" + kSecret, "LEAK_DB_URL=" + kDbUrl,
+                                  "LEAK_TOKEN=" + kToken};
+
+  std::vector<std::string> argv(std::vector<std::string> extra = {}) const {
+    std::vector<std::string> a = {bin(), "--no-builtin-rules", "--rules", src("tests/fixtures/rules.toml"),
+                                  "--secret-env", "LEAK_SECRET", "--secret-env", "LEAK_DB_URL",
+                                  "--no-env-secrets", "--fingerprint-key", key, "--alerts", alerts};
+    a.insert(a.end(), extra.begin(), extra.end());
+    a.push_back("--");
+    a.push_back(tool("leaky_server"));
+    return a;
+  }
+  RunResult call(const std::vector<std::string>& requests, std::vector<std::string> extra = {},
+                 std::vector<std::string> more_env = {}) const {
+    RunOptions o;
+    for (const auto& r : requests) o.input += r + "\n";
+    o.extra_env = env;
+    o.extra_env.insert(o.extra_env.end(), more_env.begin(), more_env.end());
+    return run(argv(std::move(extra)), o);
+  }
+  std::vector<json> read_alerts() const {
+    std::vector<json> out;
+    for (const auto& l : lines(read_file(alerts))) {
+      json j = json::parse(l);
+      j.erase("time");
+      out.push_back(j);
+    }
+    return out;
+  }
+};
+
+std::string tool_call(int id, const std::string& name, const std::string& args = "{}") {
+  return R"({"jsonrpc":"2.0","id":)" + std::to_string(id) +
+         R"(,"method":"tools/call","params":{"name":")" + name + R"(","arguments":)" + args + "}}";
+}
+std::string request(int id, const std::string& method, const std::string& params = "{}") {
+  return R"({"jsonrpc":"2.0","id":)" + std::to_string(id) + R"(,"method":")" + method +
+         R"(","params":)" + params + "}";
+}
+
+// No secret in any form: raw, and inside every base64 payload once decoded.
+void check_no_secret(const std::string& text) {
+  for (const std::string& s : {kSecret, kPass, kToken, std::string("Zq8vR2"), std::string("S3cretPa")})
+    CHECK(text.find(s) == std::string::npos);
+  for (const auto& l : lines(text)) {
+    json j = json::parse(l, nullptr, false);
+    if (j.is_discarded()) continue;
+    std::vector<const json*> stack{&j};
+    while (!stack.empty()) {
+      const json* n = stack.back();
+      stack.pop_back();
+      if (n->is_structured())
+        for (const auto& c : *n) stack.push_back(&c);
+      if (n->is_object())
+        for (const char* k : {"data", "blob"})
+          if (n->contains(k) && (*n)[k].is_string()) {
+            std::string decoded;
+            if (scrub::base64_decode((*n)[k].get<std::string>(), decoded))
+              CHECK(decoded.find(kSecret) == std::string::npos);
+          }
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("wrap: every channel of an MCP server is masked, every message stays valid", "[e2e][wrap]") {
+  Wrap w;
+  std::vector<std::string> reqs = {
+      request(1, "initialize"),
+      request(2, "tools/list"),
+      tool_call(3, "leak_text"),
+      tool_call(4, "leak_structured"),
+      tool_call(5, "leak_nested_json"),
+      tool_call(6, "leak_escaped"),
+      tool_call(7, "leak_error"),
+      tool_call(8, "leak_is_error"),
+      tool_call(9, "leak_resource"),
+      tool_call(10, "leak_links"),
+      tool_call(11, "leak_meta"),
+      R"({"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"leak_notifications","arguments":{"delay_ms":0},"_meta":{"progressToken":"p1"}}})",
+      tool_call(13, "leak_sampling"),
+      tool_call(14, "leak_elicitation"),
+      request(15, "resources/read", R"({"uri":"file:///app/.env"})"),
+      request(16, "prompts/get", R"({"name":"debug_config"})"),
+      request(17, "completion/complete"),
+      tool_call(18, "leak_stderr"),
+      tool_call(19, "leak_split"),
+      tool_call(20, "leak_non_json"),
+      tool_call(21, "leak_crlf"),
+      R"([{"jsonrpc":"2.0","id":22,"method":"tools/call","params":{"name":"leak_text","arguments":{}}}])",
+  };
+  RunResult r = w.call(reqs);
+  REQUIRE(r.status == 0);
+  check_no_secret(r.out);
+  check_no_secret(r.err);
+  check_no_secret(read_file(w.alerts));
+
+  auto out = lines(r.out);
+  std::map<std::string, std::string> by_id;  // response lines by id
+  int non_json = 0;
+  for (auto l : out) {
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    json j = json::parse(l, nullptr, false);
+    if (j.is_discarded()) {
+      ++non_json;
+      CHECK(l == "npm WARN something [REDACTED:known-secret]");
+      continue;
+    }
+    if (j.is_object() && j.contains("id") && !j.contains("method")) by_id[j["id"].dump()] = l;
+  }
+  CHECK(non_json == 1);
+  for (int id = 1; id <= 21; ++id) CHECK(by_id.count(std::to_string(id)) == 1);
+
+  CHECK(by_id["3"] == R"({"result":{"content":[{"type":"text","text":"The deploy key is [REDACTED:known-secret], keep it safe."}]},"jsonrpc":"2.0","id":3})");
+  CHECK(by_id["4"] == R"({"result":{"content":[{"type":"text","text":"{\"env\":{\"DATABASE_URL\":\"[REDACTED:known-secret]\"}}"}],"structuredContent":{"env":{"DATABASE_URL":"[REDACTED:known-secret]"}}},"jsonrpc":"2.0","id":4})");
+  CHECK(by_id["6"] == R"({"result":{"content":[{"type":"text","text":"secret=[REDACTED:known-secret]"},{"type":"text","text":"https://hooks.example.invalid/notify?key=[REDACTED:known-secret]"},{"type":"text","text":"dsn=[REDACTED:known-secret]"}]},"jsonrpc":"2.0","id":6})");
+  CHECK(by_id["7"] == R"({"jsonrpc":"2.0","id":7,"error":{"code":-32000,"message":"Database connection failed for key [REDACTED:known-secret]","data":{"dsn":"[REDACTED:known-secret]"}}})");
+  CHECK(by_id["8"] == R"({"result":{"content":[{"type":"text","text":"Authentication failed for token [REDACTED:github-pat]"}],"isError":true},"jsonrpc":"2.0","id":8})");
+  // A textual blob is decoded, masked and re-encoded: it stays valid base64.
+  json res9 = json::parse(by_id["9"]);
+  std::string blob;
+  REQUIRE(scrub::base64_decode(res9["result"]["content"][1]["resource"]["blob"].get<std::string>(), blob));
+  CHECK(blob == "api_key = [REDACTED:known-secret]\n");
+  CHECK(by_id["15"] == R"({"jsonrpc":"2.0","id":15,"result":{"contents":[{"uri":"file:///app/.env","mimeType":"text/plain","text":"DATABASE_URL=[REDACTED:known-secret]\nAPI_KEY=[REDACTED:known-secret]\nDEBUG=false\n"}]}})");
+  CHECK(by_id["17"] == R"({"jsonrpc":"2.0","id":17,"result":{"completion":{"values":["production","[REDACTED:known-secret]"],"total":2,"hasMore":false}}})");
+  CHECK(by_id["19"] == R"({"result":{"content":[{"type":"text","text":"split line with key [REDACTED:known-secret]"}]},"jsonrpc":"2.0","id":19})");
+  // The server's own request (id 0, colliding with nothing the client sent) is masked too.
+  bool sampling = false;
+  for (const auto& l : out)
+    if (l.find("sampling/createMessage") != std::string::npos) {
+      sampling = true;
+      CHECK(l == R"({"jsonrpc":"2.0","id":0,"method":"sampling/createMessage","params":{"messages":[{"role":"user","content":{"type":"text","text":"Summarize the config. The API key is [REDACTED:known-secret]."}}],"systemPrompt":"You are a helper. Internal key: [REDACTED:known-secret]","maxTokens":100}})");
+    }
+  CHECK(sampling);
+  // CRLF framing is kept.
+  bool crlf = false;
+  for (const auto& l : out) crlf |= l.find("\"id\":21") != std::string::npos && l.back() == '\r';
+  CHECK(crlf);
+
+  // stderr: complete lines, the partial line (after the idle flush), the split line.
+  CHECK(r.err.find("connecting with [REDACTED:known-secret]\n") != std::string::npos);
+  CHECK(r.err.find("partial line with key [REDACTED:known-secret]") != std::string::npos);
+  CHECK(r.err.find("stderr split line with key [REDACTED:known-secret]\n") != std::string::npos);
+  CHECK(r.err.find("mcp-scrub: summary: server->client ") != std::string::npos);
+
+  // Alerts carry the MCP context.
+  auto alerts = w.read_alerts();
+  bool found = false;
+  for (const auto& a : alerts)
+    if (a.value("tool", "") == "leak_text" && a.value("id", "") == "3") {
+      found = true;
+      CHECK(a == json::parse(R"({"event":"finding","rule":"known-secret","secret":"env:LEAK_SECRET","source":"stdout","line":3,"direction":"server->client","method":"tools/call","id":"3","tool":"leak_text","path":"result.content[0].text","offset":63,"length":20,"fingerprint":"82a12a26e4e8","severity":"critical","action":"mask"})"));
+    }
+  CHECK(found);
+}
+
+TEST_CASE("wrap: a clean message is forwarded byte-identical", "[e2e][wrap]") {
+  Wrap w;
+  RunResult r = w.call({tool_call(1, "echo", R"({"message":"hi \"there\" \u00e9 \\ /"})")});
+  REQUIRE(r.status == 0);
+  CHECK(r.out == R"({"result":{"content":[{"type":"text","text":"Echo: hi \"there\" é \\ /"}]},"jsonrpc":"2.0","id":1})" "\n");
+}
+
+TEST_CASE("wrap: exit status follows the child", "[e2e][wrap][lifecycle]") {
+  Wrap w;
+  SECTION("exit code") {
+    RunResult r = w.call({request(1, "ping"), request(2, "ping")}, {}, {"LEAK_EXIT_AFTER=1"});
+    CHECK(r.status == 5);
+    CHECK(r.out == R"({"result":{},"jsonrpc":"2.0","id":1})" "\n");
+  }
+  SECTION("killed by a signal: 128+N") {
+    RunResult r = w.call({tool_call(1, "crash")});
+    CHECK(r.status == 128 + SIGKILL);
+  }
+  SECTION("client EOF closes the child's stdin; the child exits 0") {
+    RunResult r = w.call({});
+    CHECK(r.status == 0);
+    CHECK(r.out == "");
+  }
+}
+
+TEST_CASE("wrap: command not found or not executable", "[e2e][wrap][lifecycle]") {
+  TempDir d;
+  RunResult nf = run({bin(), "--fingerprint-key", d.file("k", "0123456789abcdef0123\n"), "--",
+                      "no-such-command-scrub"});
+  CHECK(nf.status == 127);
+  CHECK(nf.out == "");
+  CHECK(nf.err.find("cannot run 'no-such-command-scrub'") != std::string::npos);
+  std::string script = d.file("noexec.sh", "#!/bin/sh\necho hi\n");
+  ::chmod(script.c_str(), 0644);
+  RunResult ne = run({bin(), "--fingerprint-key", d.path + "/k", "--", script});
+  CHECK(ne.status == 126);
+  CHECK(ne.out == "");
+}
+
+TEST_CASE("wrap: SIGTERM is forwarded to the child", "[e2e][wrap][lifecycle]") {
+  Wrap w;
+  RunOptions o;
+  o.extra_env = w.env;
+  o.input = request(1, "ping") + "\n";
+  o.timed_input = {{2000, request(2, "ping") + "\n"}};  // keeps stdin open meanwhile
+  o.kill_after_ms = 500;
+  o.kill_signal = SIGTERM;
+  RunResult r = run(w.argv(), o);
+  CHECK(r.status == 128 + SIGTERM);
+  CHECK(r.out == R"({"result":{},"jsonrpc":"2.0","id":1})" "\n");
+}
+
+TEST_CASE("wrap: an oversized response becomes a JSON-RPC error with its id", "[e2e][wrap]") {
+  Wrap w;
+  RunResult r = w.call({tool_call(7, "leak_big", R"({"bytes":300000})"), request(8, "ping")},
+                       {"--max-message-bytes", "100000"});
+  REQUIRE(r.status == 0);
+  CHECK(r.out ==
+        R"({"jsonrpc":"2.0","id":7,"error":{"code":-32003,"message":"mcp-scrub: the server's message larger than --max-message-bytes (100000 bytes) not forwarded"}})"
+        "\n"
+        R"({"result":{},"jsonrpc":"2.0","id":8})"
+        "\n");
+  auto alerts = w.read_alerts();
+  REQUIRE(alerts.size() >= 1);
+  CHECK(alerts[0]["event"] == "oversized");
+  CHECK(alerts[0]["id"] == "7");
+}
+
+TEST_CASE("wrap: --action block and --action alert", "[e2e][wrap]") {
+  Wrap w;
+  SECTION("block: a tool result becomes an isError result naming the rules") {
+    RunResult r = w.call({tool_call(3, "leak_is_error"), tool_call(4, "leak_error"), tool_call(5, "echo", R"({"message":"ok"})")},
+                         {"--action", "block"});
+    REQUIRE(r.status == 0);
+    auto out = lines(r.out);
+    REQUIRE(out.size() == 3);
+    CHECK(out[0] == R"J({"jsonrpc":"2.0","id":3,"result":{"content":[{"type":"text","text":"mcp-scrub blocked this tool result: it contained secrets (rules: github-pat)"}],"isError":true}})J");
+    CHECK(out[1] == R"J({"jsonrpc":"2.0","id":4,"error":{"code":-32001,"message":"mcp-scrub blocked this response: it contained secrets (rules: known-secret)"}})J");
+    CHECK(out[2] == R"({"result":{"content":[{"type":"text","text":"Echo: ok"}]},"jsonrpc":"2.0","id":5})");
+  }
+  SECTION("alert: forwarded unchanged, reported") {
+    RunResult r = w.call({tool_call(3, "leak_text")}, {"--action", "alert"});
+    REQUIRE(r.status == 0);
+    CHECK(r.out.find(kSecret) != std::string::npos);  // monitor mode by the user's choice
+    auto alerts = w.read_alerts();
+    REQUIRE(alerts.size() == 1);
+    CHECK(alerts[0]["action"] == "alert");
+  }
+}
+
+TEST_CASE("wrap: --scan-requests masks the client-to-server direction", "[e2e][wrap]") {
+  Wrap w;
+  RunResult r = w.call({tool_call(1, "echo", R"({"message":"my key )" + kSecret + R"("})")}, {"--scan-requests"});
+  REQUIRE(r.status == 0);
+  CHECK(r.out == R"({"result":{"content":[{"type":"text","text":"Echo: my key [REDACTED:known-secret]"}]},"jsonrpc":"2.0","id":1})" "\n");
+}
+
+TEST_CASE("wrap: the real SDK client through mcp-scrub around server-everything", "[e2e][wrap][peers]") {
+  const std::string peers = src("tests/peers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+  REQUIRE(!read_file(peers).empty());  // installed by scripts/setup.sh (npm ci)
+  TempDir d;
+  std::string key = d.file("k", "0123456789abcdef0123456789abcdef\n");
+  std::string alerts = d.path + "/alerts.jsonl";
+  const std::string aws = "AKIA" + std::string("Q7XK2M9P4W8T3NVB");        // fake
+  const std::string api = "sk-test-" + std::string("Vn4Rq8Lm2Xw7Tz3Kp9Yb6Hd1");  // fake
+  RunOptions o;
+  o.extra_env = {"HOME=" + d.path, "AWS_ACCESS_KEY_ID=" + aws, "OPENAI_API_KEY=" + api,
+                 "DATABASE_URL=postgres://svc:" + kPass + "@10.0.0.1/app"};
+  RunResult r = run({"node", src("tests/peers/sdk_client.mjs"), "--", bin(), "--fingerprint-key", key,
+                     "--alerts", alerts, "--", "node", peers, "stdio"},
+                    o);
+  INFO(r.err.substr(0, 2000));
+  REQUIRE(r.status == 0);
+  json res = json::parse(lines(r.out).back());
+  CHECK(res["errors"].empty());
+  CHECK(res["getEnv"]["content"][0]["text"].get<std::string>().find("[REDACTED:known-secret]") != std::string::npos);
+  CHECK(res["echo"]["content"][0]["text"] == "Echo: hello from sdk_client");
+  CHECK(!res["resource"].is_null());
+  for (const std::string& s : {aws, api, kPass}) {
+    CHECK(r.out.find(s) == std::string::npos);
+    CHECK(r.err.find(s) == std::string::npos);
+    CHECK(read_file(alerts).find(s) == std::string::npos);
+  }
+  CHECK(read_file(alerts).find("\"tool\":\"get-env\"") != std::string::npos);
+}
