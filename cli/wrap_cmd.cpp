@@ -181,6 +181,7 @@ class Proxy {
       stats_.stderr_line(text.size());
       std::string out(st == RedactStatus::kMasked ? std::string_view(masked) : text);
       out += tail;
+      if (!out.empty()) stderr_at_line_start_ = out.back() == '\n';
       write_all(2, out);
     };
     for (;;) {
@@ -309,6 +310,10 @@ class Proxy {
   std::mutex child_in_mu_;
   bool child_in_closed_ = false;
   std::atomic<bool> stderr_done_{false};
+
+ public:
+  // Whether the child's stderr output ended with a newline (so our own lines start cleanly).
+  std::atomic<bool> stderr_at_line_start_{true};
 };
 
 }  // namespace
@@ -373,7 +378,9 @@ CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, ch
     forwarder.stop();
     std::string summary = proxy.stats().summary();
     if (opt->quiet) sink->incident("summary", summary, {});
-    else std::fprintf(stderr, "mcp-scrub: %s\n", summary.c_str());
+    else
+      std::fprintf(stderr, "%smcp-scrub: %s\n", proxy.stderr_at_line_start_ ? "" : "\n",
+                   summary.c_str());
     sink->flush();
     std::fflush(stdout);
     std::fflush(stderr);
