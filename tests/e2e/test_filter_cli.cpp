@@ -240,3 +240,14 @@ negatives = ["key_wxyz"]
   CHECK(j[0]["id"] == "good");
   CHECK(j[1]["tier"] == "specific");
 }
+
+TEST_CASE("ordinary text passes the whole built-in pack untouched", "[e2e][filter][false-positives]") {
+  // UUIDs, git SHAs, lock-file hashes, base64 images, placeholders, env lookups, documented
+  // example keys, identifiers holding a keyword, stack traces.
+  Fixture f;
+  RunResult r = run({bin(), "filter", "--no-env-secrets", "--fingerprint-key", f.key, "--alerts",
+                     f.alerts, src("corpus/e2e/clean.txt")});
+  REQUIRE(r.status == 0);
+  CHECK(r.out == read_file(src("corpus/e2e/clean.txt")));
+  CHECK(read_file(f.alerts) == "");
+}

@@ -305,3 +305,33 @@ TEST_CASE("wrap: the real SDK client through mcp-scrub around server-everything"
   }
   CHECK(read_file(alerts).find("\"tool\":\"get-env\"") != std::string::npos);
 }
+
+TEST_CASE("wrap: the client going away ends the server", "[e2e][wrap][lifecycle]") {
+  Wrap w;
+  std::string marker = w.dir.path + "/server-pid";
+  // The client reads one line, then closes its end; the server keeps talking (leak_big lines).
+  std::string script = "printf '%s\\n%s\\n' '" + request(1, "ping") + "' '" +
+                       tool_call(2, "leak_big", R"({"bytes":2000000})") + "' | (";
+  for (const auto& a : w.argv()) script += " '" + a + "'";
+  script += "; echo \"proxy=$?\" >&2) | head -c 10";
+  RunOptions o;
+  o.extra_env = w.env;
+  RunResult r = run({"/bin/sh", "-c", script}, o);
+  CHECK(r.status == 0);
+  CHECK(r.out == R"({"result":)");
+  // The proxy ended (it did not hang on a server nobody reads).
+  CHECK(r.err.find("proxy=") != std::string::npos);
+}
+
+TEST_CASE("wrap: a rule file that does not compile stops before the server starts", "[e2e][wrap][errors]") {
+  Wrap w;
+  std::string bad = w.dir.file("bad.toml", "[[rules]]\nid = 'broken'\nregex = '''(x'''\n");
+  std::string marker = w.dir.path + "/started";
+  RunResult r = run({bin(), "--rules", bad, "--fingerprint-key", w.key, "--", "/bin/sh", "-c",
+                     "touch '" + marker + "'"});
+  CHECK(r.status == 2);
+  CHECK(r.out == "");
+  CHECK(r.err.find("rule 'broken': regex is invalid") != std::string::npos);
+  CHECK(read_file(marker) == "");
+  CHECK(::access(marker.c_str(), F_OK) != 0);
+}
