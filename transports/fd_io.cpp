@@ -1,0 +1,69 @@
+#include "transports/fd_io.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace scrub {
+
+namespace {
+
+// Blocks until `fd` accepts more data (or reports an error/hangup, which the next write() turns
+// into a proper errno). Returns false only if poll() itself fails.
+bool wait_writable(int fd) {
+  pollfd p{fd, POLLOUT, 0};
+  for (;;) {
+    int r = ::poll(&p, 1, -1);
+    if (r >= 0) return true;
+    if (errno != EINTR) return false;
+  }
+}
+
+}  // namespace
+
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n > 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!wait_writable(fd)) return false;
+      continue;
+    }
+    // n == 0 for a non-empty write should not happen on pipes or sockets; treat it as an error
+    // rather than spinning.
+    if (n == 0) errno = EIO;
+    return false;
+  }
+  return true;
+}
+
+ssize_t read_some(int fd, char* buf, size_t n) {
+  for (;;) {
+    ssize_t r = ::read(fd, buf, n);
+    if (r >= 0 || errno != EINTR) return r;
+  }
+}
+
+bool set_nonblocking(int fd, bool nonblocking) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) return false;
+  int wanted = nonblocking ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  if (wanted == flags) return true;
+  return ::fcntl(fd, F_SETFL, wanted) == 0;
+}
+
+void ignore_sigpipe() {
+  struct sigaction sa {};
+  sa.sa_handler = SIG_IGN;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGPIPE, &sa, nullptr);
+}
+
+}  // namespace scrub

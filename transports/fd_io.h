@@ -1,0 +1,35 @@
+// Small POSIX fd helpers for the data path.
+//
+// Promises: no exceptions, no signals raised, no allocation. EINTR is retried everywhere, so
+// callers never see it. write_all() reports a closed reader (EPIPE) as `false`, like any other
+// error; it relies on SIGPIPE being ignored process-wide (call ignore_sigpipe() once, early in
+// main()), because for a pipe the kernel raises SIGPIPE before write() can return EPIPE and there
+// is no per-call MSG_NOSIGNAL for pipes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <string_view>
+
+namespace scrub {
+
+// Writes every byte of `data`, retrying partial writes and EINTR. On a non-blocking fd it waits
+// with poll() instead of failing on EAGAIN, so it works for either mode. Returns false on EPIPE or
+// any other error (errno is left as the failing call set it); what was written before stays
+// written. Requires SIGPIPE to be ignored (see ignore_sigpipe()).
+bool write_all(int fd, std::string_view data);
+
+// One read(), retried on EINTR. Same result as read(2): bytes read, 0 on end of file, -1 with errno
+// set on error (EAGAIN/EWOULDBLOCK for an empty non-blocking fd).
+ssize_t read_some(int fd, char* buf, size_t n);
+
+// Sets or clears O_NONBLOCK. Returns false if fcntl fails.
+bool set_nonblocking(int fd, bool nonblocking);
+
+// Sets SIGPIPE to SIG_IGN for the whole process, so a write to a pipe whose reader went away fails
+// with EPIPE instead of killing the proxy. Idempotent. Children started by ChildProcess get the
+// default disposition back (transports/child_process.h), so this does not leak into them.
+void ignore_sigpipe();
+
+}  // namespace scrub
