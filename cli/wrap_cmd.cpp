@@ -328,6 +328,9 @@ CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, ch
       ->check(CLI::Range(size_t{64}, size_t{1} << 31));
   app.add_flag("--quiet", opt->quiet, "Send the exit summary to the alert sink instead of stderr");
   return [opt, &command, envp]() -> int {
+    // Before any thread exists, so every thread inherits the blocked set and the forwarder
+    // thread alone receives these signals.
+    SignalForwarder::block_signals();
     Engine engine = build_engine(opt->engine, envp);
     auto sink = opt->alerts.empty() ? make_null_alert_sink() : make_json_alert_sink(opt->alerts);
 
@@ -346,7 +349,6 @@ CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, ch
       }
     }
     ignore_sigpipe();
-    SignalForwarder::block_signals();
     std::optional<ChildProcess> child;
     try {
       child.emplace(ChildProcess::spawn(co));

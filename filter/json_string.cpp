@@ -1,5 +1,7 @@
 #include "filter/json_string.h"
 
+#include <cstring>
+
 namespace scrub {
 
 namespace {
@@ -40,28 +42,31 @@ void put_utf8(uint32_t cp, std::string& out) {
 
 bool json_unescape(std::string_view raw, std::string& decoded, std::vector<uint32_t>* offs) {
   decoded.clear();
-  if (offs) offs->clear();
+  decoded.reserve(raw.size());
+  if (offs) {
+    offs->clear();
+    offs->reserve(raw.size() + 1);
+  }
   size_t i = 0;
-  auto mark = [&](size_t from, size_t before) {
-    if (offs)
-      for (size_t k = before; k < decoded.size(); ++k) offs->push_back(static_cast<uint32_t>(from));
+  auto fail = [&] {
+    if (offs) offs->push_back(static_cast<uint32_t>(raw.size()));
+    return false;
   };
   while (i < raw.size()) {
+    // Copy the run up to the next backslash in one go.
+    const void* bs = std::memchr(raw.data() + i, '\\', raw.size() - i);
+    size_t run_end = bs ? static_cast<size_t>(static_cast<const char*>(bs) - raw.data()) : raw.size();
+    if (run_end > i) {
+      decoded.append(raw.data() + i, run_end - i);
+      if (offs)
+        for (size_t k = i; k < run_end; ++k) offs->push_back(static_cast<uint32_t>(k));
+      i = run_end;
+      if (i >= raw.size()) break;
+    }
     size_t before = decoded.size();
-    char c = raw[i];
-    if (c != '\\') {
-      decoded += c;
-      mark(i, before);
-      ++i;
-      continue;
-    }
-    if (i + 1 >= raw.size()) {
-      if (offs) offs->push_back(static_cast<uint32_t>(raw.size()));
-      return false;
-    }
-    char e = raw[i + 1];
-    size_t from = i;
-    switch (e) {
+    if (i + 1 >= raw.size()) return fail();
+    const size_t from = i;
+    switch (raw[i + 1]) {
       case '"': decoded += '"'; i += 2; break;
       case '\\': decoded += '\\'; i += 2; break;
       case '/': decoded += '/'; i += 2; break;
@@ -72,10 +77,7 @@ bool json_unescape(std::string_view raw, std::string& decoded, std::vector<uint3
       case 't': decoded += '\t'; i += 2; break;
       case 'u': {
         int v = hex4(raw, i + 2);
-        if (v < 0) {
-          if (offs) offs->push_back(static_cast<uint32_t>(raw.size()));
-          return false;
-        }
+        if (v < 0) return fail();
         uint32_t cp = static_cast<uint32_t>(v);
         i += 6;
         if (cp >= 0xD800 && cp <= 0xDBFF) {
@@ -93,10 +95,10 @@ bool json_unescape(std::string_view raw, std::string& decoded, std::vector<uint3
         break;
       }
       default:
-        if (offs) offs->push_back(static_cast<uint32_t>(raw.size()));
-        return false;
+        return fail();
     }
-    mark(from, before);
+    if (offs)
+      for (size_t k = before; k < decoded.size(); ++k) offs->push_back(static_cast<uint32_t>(from));
   }
   if (offs) offs->push_back(static_cast<uint32_t>(raw.size()));
   return true;

@@ -238,13 +238,20 @@ RedactStatus Redactor::Impl::json(std::string_view unit, std::string& out, Findi
     if (c == '"') {
       size_t tb = i + 1, te = tb;
       bool escaped = false;
-      while (te < n && unit[te] != '"') {
-        if (unit[te] == '\\') {
-          escaped = true;
-          ++te;
+      // Find the closing quote: jump between quotes with memchr, skipping escaped ones.
+      for (;;) {
+        const void* q = std::memchr(unit.data() + te, '"', n - te);
+        if (!q) {
+          te = n;
+          break;
         }
+        te = static_cast<size_t>(static_cast<const char*>(q) - unit.data());
+        size_t k = te;
+        while (k > tb && unit[k - 1] == '\\') --k;
+        if ((te - k) % 2 == 0) break;  // an even run of backslashes: the quote is real
         ++te;
       }
+      if (std::memchr(unit.data() + tb, '\\', te - tb)) escaped = true;
       i = te + 1;
       const bool is_key = !stack.empty() && stack.back().object && stack.back().expect_key;
       hit.clear();
@@ -265,21 +272,27 @@ RedactStatus Redactor::Impl::json(std::string_view unit, std::string& out, Findi
           }
         }
       } else {
-        json_unescape(raw, decoded, &offs);
+        // The offset map is only needed when something is found; most strings are clean.
+        json_unescape(raw, decoded, hit.empty() ? nullptr : &offs);
+        bool have_offs = !hit.empty();
+        auto need_offs = [&] {
+          if (!have_offs) {
+            std::string again;
+            json_unescape(raw, again, &offs);
+            have_offs = true;
+          }
+        };
         std::string path = path_of(stack, path_prefix);
         Findings local;
         RedactStatus st = RedactStatus::kClean;
         bool nested = false;
         if (depth < kMaxNesting && looks_like_json(decoded)) {
           JsonInfo ni;
-          std::string decoded_copy = decoded;
-          std::vector<uint32_t> offs_copy = offs;
-          st = json(decoded_copy, masked, local, &ni, depth + 1, path + ">");
+          st = json(decoded, masked, local, &ni, depth + 1, path + ">");
           if (st == RedactStatus::kError) return st;
           nested = ni.valid;
+          if (nested && st == RedactStatus::kMasked) need_offs();
           if (nested) {
-            decoded.swap(decoded_copy);
-            offs.swap(offs_copy);
             for (auto& f : local) {  // offsets within the decoded text -> raw unit
               size_t rb = offs[std::min(f.offset, offs.size() - 1)];
               size_t re = offs[std::min(f.offset + f.length, offs.size() - 1)];
@@ -288,8 +301,6 @@ RedactStatus Redactor::Impl::json(std::string_view unit, std::string& out, Findi
               f.encoded = true;
             }
           } else {
-            decoded.swap(decoded_copy);
-            offs.swap(offs_copy);
             local.clear();
           }
         }
@@ -307,6 +318,7 @@ RedactStatus Redactor::Impl::json(std::string_view unit, std::string& out, Findi
             if (de > db) spans.push_back({db, de, sp.source});
           }
           if (!spans.empty()) {
+            need_offs();
             std::sort(spans.begin(), spans.end(), [](const SecretSpan& a, const SecretSpan& b) {
               return a.begin < b.begin;
             });

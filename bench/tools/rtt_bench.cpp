@@ -1,0 +1,112 @@
+// Round-trip latency and throughput through the stdio wrap, next to a direct pipe, in one run.
+//
+//   rtt_bench MCP_SCRUB REPLY_SERVER [--bytes N] [--requests M] [--rounds R] [--secret]
+//
+// For each round it runs the same request sequence against `REPLY_SERVER N` directly and through
+// `MCP_SCRUB -- REPLY_SERVER N` (alternating, so machine noise hits both), one request in flight
+// at a time, and prints one JSON line per contender with p50/p99/mean round trip (us), the added
+// latency versus direct, and MB/s of response bytes.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "transports/child_process.h"
+#include "transports/fd_io.h"
+
+using namespace scrub;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Sample {
+  std::vector<double> rtt_us;
+  double bytes = 0, seconds = 0;
+};
+
+bool run_once(const std::vector<std::string>& argv, int requests, Sample& s) {
+  ChildOptions co;
+  co.argv = argv;
+  co.env = current_environment();
+  co.env.push_back("BENCH_SECRET=Qm7Xv2Lp9Rt4Wk8Zn3Bc");
+  co.pipe_stderr = false;
+  ChildProcess child = ChildProcess::spawn(co);
+  std::vector<char> buf(1 << 20);
+  std::string pending;
+  auto start = Clock::now();
+  for (int i = 0; i < requests; ++i) {
+    std::string req = "{\"jsonrpc\":\"2.0\",\"id\":" + std::to_string(i + 1) +
+                      ",\"method\":\"tools/call\",\"params\":{\"name\":\"big\",\"arguments\":{}}}\n";
+    auto t0 = Clock::now();
+    if (!write_all(child.stdin_fd(), req)) return false;
+    for (;;) {
+      size_t nl = pending.find('\n');
+      if (nl != std::string::npos) {
+        s.bytes += static_cast<double>(nl + 1);
+        pending.erase(0, nl + 1);
+        break;
+      }
+      ssize_t n = read_some(child.stdout_fd(), buf.data(), buf.size());
+      if (n <= 0) return false;
+      pending.append(buf.data(), static_cast<size_t>(n));
+    }
+    s.rtt_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  s.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+  child.close_stdin();
+  child.wait();
+  return true;
+}
+
+double pct(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: rtt_bench MCP_SCRUB REPLY_SERVER [--bytes N] [--requests M] [--rounds R] [--secret]\n");
+    return 2;
+  }
+  std::string scrub = argv[1], server = argv[2];
+  size_t bytes = 1024;
+  int requests = 2000, rounds = 5;
+  bool secret = false;
+  for (int i = 3; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--bytes") && i + 1 < argc) bytes = std::stoul(argv[++i]);
+    else if (!std::strcmp(argv[i], "--requests") && i + 1 < argc) requests = std::stoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = std::stoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--secret")) secret = true;
+  }
+  std::vector<std::string> direct = {server, std::to_string(bytes)};
+  if (secret) direct.push_back("secret");
+  std::vector<std::string> proxied = {scrub, "--no-env-secrets", "--secret-env", "BENCH_SECRET", "--"};
+  proxied.insert(proxied.end(), direct.begin(), direct.end());
+  Sample d, p;
+  for (int r = 0; r < rounds; ++r) {
+    if (!run_once(direct, requests, d) || !run_once(proxied, requests, p)) {
+      std::fprintf(stderr, "rtt_bench: a run failed\n");
+      return 1;
+    }
+  }
+  // Warm-up requests (the first of each run) are kept: they are part of real sessions.
+  double d50 = pct(d.rtt_us, 0.5), d99 = pct(d.rtt_us, 0.99);
+  double p50 = pct(p.rtt_us, 0.5), p99 = pct(p.rtt_us, 0.99);
+  auto line = [&](const char* name, const Sample& s, double p50v, double p99v, double add50, double add99) {
+    double mean = 0;
+    for (double v : s.rtt_us) mean += v;
+    mean /= static_cast<double>(s.rtt_us.size());
+    std::printf("{\"contender\":\"%s\",\"bytes\":%zu,\"secret\":%s,\"requests\":%zu,\"p50_us\":%.1f,"
+                "\"p99_us\":%.1f,\"mean_us\":%.1f,\"added_p50_us\":%.1f,\"added_p99_us\":%.1f,"
+                "\"MBps\":%.1f}\n",
+                name, bytes, secret ? "true" : "false", s.rtt_us.size(), p50v, p99v, mean, add50,
+                add99, s.bytes / s.seconds / 1e6);
+  };
+  line("direct", d, d50, d99, 0, 0);
+  line("mcp-scrub", p, p50, p99, p50 - d50, p99 - d99);
+  return 0;
+}
