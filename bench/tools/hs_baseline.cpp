@@ -1,0 +1,249 @@
+// hs_baseline: the ceiling for `mcp-scrub filter`. Compiles exactly the configuration the filter
+// would (built-in rules, --rules files, known values from --secrets-file, no environment secrets),
+// reads a whole file into memory and runs raw single-threaded hs_scan over the compiled database
+// with a callback that only counts, N times. No RE2 confirmation, no masking, no output: whatever
+// the filter adds on top of this is its overhead.
+//
+//   hs_baseline [--secrets-file F]... [--rules F]... [--no-builtin-rules] [--runs N]
+//               [--whole] [--rule-cost] FILE
+//
+// Default mode: one hs_scan per line (the line without "\n" and a trailing "\r"), as the filter
+// calls it. --whole: one hs_scan over the whole buffer (the per-call cost removed). Output: one
+// JSON line with MB/s (10^6 bytes per second) and the match-event count of one run.
+// --rule-cost: instead, one JSON line per rule, costliest first: the scan time per 10^6 bytes that
+// removing the rule saves (full database vs. the database without it, measured back to back), and
+// the rule's own scan rate and match events when alone (which rule costs most).
+#include <hs/hs.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "filter/compiled_set.h"
+#include "patterns/known_secrets.h"
+#include "patterns/rule_loader.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  std::vector<std::string> secrets_files;
+  std::vector<std::string> rule_files;
+  bool builtin = true;
+  bool whole = false;
+  bool rule_cost = false;
+  int runs = 5;
+  std::string file;
+};
+
+[[noreturn]] void usage(const char* msg) {
+  std::fprintf(stderr,
+               "hs_baseline: %s\nusage: hs_baseline [--secrets-file F]... [--rules F]... "
+               "[--no-builtin-rules] [--runs N] [--whole] [--rule-cost] FILE\n",
+               msg);
+  std::exit(2);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(("missing value after " + a).c_str());
+      return argv[++i];
+    };
+    if (a == "--secrets-file") o.secrets_files.push_back(value());
+    else if (a == "--rules") o.rule_files.push_back(value());
+    else if (a == "--no-builtin-rules") o.builtin = false;
+    else if (a == "--whole") o.whole = true;
+    else if (a == "--rule-cost") o.rule_cost = true;
+    else if (a == "--runs") o.runs = std::max(1, std::atoi(value().c_str()));
+    else if (a == "--no-env-secrets") {}  // accepted for symmetry with the filter: always so
+    else if (!a.empty() && a[0] == '-') usage(("unknown option " + a).c_str());
+    else if (o.file.empty()) o.file = a;
+    else usage("one FILE only");
+  }
+  if (o.file.empty()) usage("no FILE");
+  return o;
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "hs_baseline: cannot read %s\n", path.c_str());
+    std::exit(3);
+  }
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
+}
+
+struct ScratchDeleter {
+  void operator()(hs_scratch_t* s) const { hs_free_scratch(s); }
+};
+
+int count_event(unsigned int, unsigned long long, unsigned long long, unsigned int, void* ctx) {
+  ++*static_cast<unsigned long long*>(ctx);
+  return 0;
+}
+
+// One pass over `data`; returns the match events. Line mode cuts at '\n' like the filter's
+// LineReader and drops a trailing '\r' as process_stream does.
+unsigned long long scan_once(const hs_database_t* db, hs_scratch_t* scratch, std::string_view data,
+                             bool whole) {
+  unsigned long long events = 0;
+  if (whole) {
+    if (hs_scan(db, data.data(), static_cast<unsigned>(data.size()), 0, scratch, count_event,
+                &events) != HS_SUCCESS) {
+      std::fprintf(stderr, "hs_baseline: hs_scan failed\n");
+      std::exit(4);
+    }
+    return events;
+  }
+  const char* p = data.data();
+  const char* end = p + data.size();
+  while (p < end) {
+    const char* nl = static_cast<const char*>(std::memchr(p, '\n', end - p));
+    const char* e = nl ? nl : end;
+    size_t len = e - p;
+    if (len && p[len - 1] == '\r') --len;
+    if (hs_scan(db, p, static_cast<unsigned>(len), 0, scratch, count_event, &events) != HS_SUCCESS) {
+      std::fprintf(stderr, "hs_baseline: hs_scan failed\n");
+      std::exit(4);
+    }
+    p = nl ? nl + 1 : end;
+  }
+  return events;
+}
+
+struct RunResult {
+  std::vector<double> mbps;  // one per run
+  unsigned long long events = 0;
+  double median() const {
+    std::vector<double> v = mbps;
+    std::sort(v.begin(), v.end());
+    size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  }
+  double best() const { return *std::max_element(mbps.begin(), mbps.end()); }
+  double worst() const { return *std::min_element(mbps.begin(), mbps.end()); }
+};
+
+RunResult measure(const scrub::CompiledSet& set, std::string_view data, bool whole, int runs) {
+  RunResult r;
+  const hs_database_t* db = set.database();
+  if (!db) {  // nothing configured: an empty pass
+    r.mbps.assign(runs, 0.0);
+    return r;
+  }
+  hs_scratch_t* raw = nullptr;
+  if (hs_alloc_scratch(db, &raw) != HS_SUCCESS) {
+    std::fprintf(stderr, "hs_baseline: hs_alloc_scratch failed\n");
+    std::exit(4);
+  }
+  std::unique_ptr<hs_scratch_t, ScratchDeleter> scratch(raw);
+  for (int i = 0; i < runs; ++i) {
+    auto t0 = Clock::now();
+    r.events = scan_once(db, scratch.get(), data, whole);
+    double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    r.mbps.push_back(static_cast<double>(data.size()) / 1e6 / s);
+  }
+  return r;
+}
+
+std::string json_str(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) continue;
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o = parse(argc, argv);
+  try {
+    auto t_load = Clock::now();
+    scrub::RuleSet rules;
+    if (o.builtin) rules = scrub::builtin_rules();
+    for (const auto& f : o.rule_files) scrub::merge_rules(rules, scrub::load_rules_file(f));
+    scrub::SecretSourceOptions so;
+    so.env_by_name = false;  // as `filter --no-env-secrets`
+    for (const auto& f : o.secrets_files) so.secrets_files.push_back(f);
+    scrub::SecretSourceResult secrets = scrub::collect_known_secrets(so, nullptr);
+    scrub::EngineOptions eo;
+    eo.fingerprint_key = "hs_baseline-fixed-key-not-a-secret";  // fingerprints are not used here
+    std::string data = read_all(o.file);
+    double load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_load).count();
+
+    auto t_compile = Clock::now();
+    auto set = scrub::CompiledSet::compile(rules, secrets.secrets, eo);
+    double compile_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_compile).count();
+
+    if (o.rule_cost) {
+      // For each rule: the full database and the database without it, measured back to back so
+      // drift and neighbours' load cancel out; then the rule alone (its own scan rate and match
+      // events). Removing a rule can also make a database slower: Hyperscan picks its engines
+      // for the set as a whole, so a negative cost is a real (if small) effect, or noise.
+      struct Row {
+        std::string id;
+        double all, without, alone;
+        unsigned long long alone_events;
+        double cost_ns_per_mb() const { return (1.0 / all - 1.0 / without) * 1e9; }
+      };
+      std::vector<Row> rows;
+      RunResult full = measure(*set, data, o.whole, o.runs);
+      for (size_t i = 0; i < rules.rules.size(); ++i) {
+        scrub::RuleSet less = rules;
+        less.rules.erase(less.rules.begin() + static_cast<long>(i));
+        scrub::RuleSet one;
+        one.rules.push_back(rules.rules[i]);
+        auto less_set = scrub::CompiledSet::compile(less, secrets.secrets, eo);
+        auto one_set = scrub::CompiledSet::compile(one, {}, eo);
+        RunResult all = measure(*set, data, o.whole, o.runs);
+        RunResult w = measure(*less_set, data, o.whole, o.runs);
+        RunResult a = measure(*one_set, data, o.whole, o.runs);
+        rows.push_back({rules.rules[i].id, all.median(), w.median(), a.median(), a.events});
+      }
+      std::sort(rows.begin(), rows.end(),
+                [](const Row& a, const Row& b) { return a.cost_ns_per_mb() > b.cost_ns_per_mb(); });
+      std::printf("{\"mode\":\"rule-cost\",\"scan\":\"%s\",\"mb_per_s_all\":%.1f,"
+                  "\"match_events_all\":%llu,\"rules\":%zu,\"runs\":%d}\n",
+                  o.whole ? "whole" : "lines", full.median(), full.events, rules.rules.size(), o.runs);
+      for (const Row& r : rows)
+        std::printf("{\"rule\":%s,\"cost_ns_per_mb\":%.0f,\"mb_per_s_all\":%.1f,"
+                    "\"mb_per_s_without\":%.1f,\"mb_per_s_alone\":%.1f,\"match_events_alone\":%llu}\n",
+                    json_str(r.id).c_str(), r.cost_ns_per_mb(), r.all, r.without, r.alone,
+                    r.alone_events);
+      return 0;
+    }
+
+    RunResult r = measure(*set, data, o.whole, o.runs);
+    size_t lines = static_cast<size_t>(std::count(data.begin(), data.end(), '\n')) +
+                   (!data.empty() && data.back() != '\n' ? 1 : 0);
+    std::printf(
+        "{\"tool\":\"hs_baseline\",\"mode\":\"%s\",\"file\":%s,\"bytes\":%zu,\"lines\":%zu,"
+        "\"runs\":%d,\"mb_per_s\":%.1f,\"mb_per_s_min\":%.1f,\"mb_per_s_max\":%.1f,"
+        "\"match_events\":%llu,\"rules\":%zu,\"known_values\":%zu,\"patterns\":%zu,"
+        "\"compile_ms\":%.1f,\"load_ms\":%.1f}\n",
+        o.whole ? "whole" : "lines", json_str(o.file).c_str(), data.size(), lines, o.runs,
+        r.median(), r.worst(), r.best(), r.events, set->rule_count(), set->literal_count(),
+        set->pattern_count(), compile_ms, load_ms);
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hs_baseline: %s\n", e.what());
+    return 2;
+  }
+}
