@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 
 #include "filter/compiled_set_impl.h"
 
@@ -25,14 +26,25 @@ bool contains_ci(std::string_view haystack, std::string_view lower_needle) {
   if (lower_needle.empty()) return true;
   if (haystack.size() < lower_needle.size()) return false;
   const unsigned char first = static_cast<unsigned char>(lower_needle[0]);
-  for (size_t i = 0; i + lower_needle.size() <= haystack.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(haystack[i])) != first) continue;
-    size_t j = 1;
-    while (j < lower_needle.size() &&
-           std::tolower(static_cast<unsigned char>(haystack[i + j])) ==
-               static_cast<unsigned char>(lower_needle[j]))
-      ++j;
-    if (j == lower_needle.size()) return true;
+  const unsigned char first_upper = static_cast<unsigned char>(std::toupper(first));
+  const char* base = haystack.data();
+  const size_t last = haystack.size() - lower_needle.size();  // last possible start
+  // Jump between candidate first bytes with memchr (both cases), then compare the rest.
+  for (unsigned char f : {first, first_upper}) {
+    size_t pos = 0;
+    while (pos <= last) {
+      const void* hit = std::memchr(base + pos, f, last - pos + 1);
+      if (!hit) break;
+      size_t i = static_cast<size_t>(static_cast<const char*>(hit) - base);
+      size_t j = 1;
+      while (j < lower_needle.size() &&
+             std::tolower(static_cast<unsigned char>(base[i + j])) ==
+                 static_cast<unsigned char>(lower_needle[j]))
+        ++j;
+      if (j == lower_needle.size()) return true;
+      pos = i + 1;
+    }
+    if (first_upper == first) break;
   }
   return false;
 }
@@ -83,7 +95,6 @@ struct Scanner::State {
   std::vector<uint32_t> slot_gen;  // generation that wrote slot
   uint32_t gen = 0;
   uint64_t raw_events = 0;
-  std::vector<int8_t> keyword_ok;  // per rule for the current unit: -1 unknown, 0 no, 1 yes
   std::vector<Candidate> candidates;
   std::vector<re2::StringPiece> groups;
 };
@@ -119,7 +130,6 @@ Scanner::Scanner(std::shared_ptr<const CompiledSet> set)
   }
   state_->slot.assign(impl.patterns.size(), 0);
   state_->slot_gen.assign(impl.patterns.size(), 0);
-  state_->keyword_ok.assign(impl.rules.size(), -1);
 }
 
 Scanner::~Scanner() = default;
@@ -155,7 +165,6 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
       return ScanStatus::kError;
     }
     if (st.events.empty()) return ScanStatus::kOk;
-    std::fill(st.keyword_ok.begin(), st.keyword_ok.end(), -1);
 
     // Known literals: fixed width, so the start is end - width.
     for (const Event& e : st.events) {
@@ -179,13 +188,26 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
       const CompiledRule& cr = impl.rules[ri];
       size_t j = i;
       while (j < rule_events.size() && rule_events[j]->id == id) ++j;
-      // Keywords (gitleaks): the rule applies only when one occurs in the unit.
+      // Keywords (gitleaks): the rule applies only when one occurs in the unit. Nearly always
+      // one occurs inside the match itself, so look around the first hit before the whole unit.
       bool keywords_ok = cr.rule.keywords.empty();
-      for (const auto& k : cr.rule.keywords) {
-        if (contains_ci(unit, k)) {
-          keywords_ok = true;
-          break;
-        }
+      if (!keywords_ok) {
+        size_t near_end = std::min(unit.size(), rule_events[i]->last_end + 64);
+        size_t near_begin = cr.max_width == UINT_MAX || rule_events[i]->first_end < cr.max_width + 64
+                                ? 0
+                                : rule_events[i]->first_end - cr.max_width - 64;
+        std::string_view near = unit.substr(near_begin, near_end - near_begin);
+        for (const auto& k : cr.rule.keywords)
+          if (contains_ci(near, k)) {
+            keywords_ok = true;
+            break;
+          }
+        if (!keywords_ok && near.size() < unit.size())
+          for (const auto& k : cr.rule.keywords)
+            if (contains_ci(unit, k)) {
+              keywords_ok = true;
+              break;
+            }
       }
       if (!keywords_ok) {
         i = j;

@@ -22,7 +22,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 struct Sample {
-  std::vector<double> rtt_us;
+  std::vector<double> rtt_us;   // steady state: the first request of each run is left out
+  std::vector<double> first_ms;  // spawn to first response (start-up included)
   double bytes = 0, seconds = 0;
 };
 
@@ -35,7 +36,8 @@ bool run_once(const std::vector<std::string>& argv, int requests, Sample& s) {
   ChildProcess child = ChildProcess::spawn(co);
   std::vector<char> buf(1 << 20);
   std::string pending;
-  auto start = Clock::now();
+  auto spawned = Clock::now();
+  auto start = spawned;
   for (int i = 0; i < requests; ++i) {
     std::string req = "{\"jsonrpc\":\"2.0\",\"id\":" + std::to_string(i + 1) +
                       ",\"method\":\"tools/call\",\"params\":{\"name\":\"big\",\"arguments\":{}}}\n";
@@ -44,7 +46,7 @@ bool run_once(const std::vector<std::string>& argv, int requests, Sample& s) {
     for (;;) {
       size_t nl = pending.find('\n');
       if (nl != std::string::npos) {
-        s.bytes += static_cast<double>(nl + 1);
+        if (i > 0) s.bytes += static_cast<double>(nl + 1);
         pending.erase(0, nl + 1);
         break;
       }
@@ -52,7 +54,13 @@ bool run_once(const std::vector<std::string>& argv, int requests, Sample& s) {
       if (n <= 0) return false;
       pending.append(buf.data(), static_cast<size_t>(n));
     }
-    s.rtt_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    auto now = Clock::now();
+    if (i == 0) {
+      s.first_ms.push_back(std::chrono::duration<double, std::milli>(now - spawned).count());
+      start = now;
+      continue;
+    }
+    s.rtt_us.push_back(std::chrono::duration<double, std::micro>(now - t0).count());
   }
   s.seconds += std::chrono::duration<double>(Clock::now() - start).count();
   child.close_stdin();
@@ -93,8 +101,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  // Warm-up requests (the first of each run) are kept: they are part of real sessions.
-  double d50 = pct(d.rtt_us, 0.5), d99 = pct(d.rtt_us, 0.99);
+    double d50 = pct(d.rtt_us, 0.5), d99 = pct(d.rtt_us, 0.99);
   double p50 = pct(p.rtt_us, 0.5), p99 = pct(p.rtt_us, 0.99);
   auto line = [&](const char* name, const Sample& s, double p50v, double p99v, double add50, double add99) {
     double mean = 0;
@@ -102,9 +109,9 @@ int main(int argc, char** argv) {
     mean /= static_cast<double>(s.rtt_us.size());
     std::printf("{\"contender\":\"%s\",\"bytes\":%zu,\"secret\":%s,\"requests\":%zu,\"p50_us\":%.1f,"
                 "\"p99_us\":%.1f,\"mean_us\":%.1f,\"added_p50_us\":%.1f,\"added_p99_us\":%.1f,"
-                "\"MBps\":%.1f}\n",
+                "\"MBps\":%.1f,\"first_response_ms\":%.1f}\n",
                 name, bytes, secret ? "true" : "false", s.rtt_us.size(), p50v, p99v, mean, add50,
-                add99, s.bytes / s.seconds / 1e6);
+                add99, s.bytes / s.seconds / 1e6, pct(s.first_ms, 0.5));
   };
   line("direct", d, d50, d99, 0, 0);
   line("mcp-scrub", p, p50, p99, p50 - d50, p99 - d99);
