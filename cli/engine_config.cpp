@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "filter/db_cache.h"
 #include "filter/fingerprint.h"
 #include "patterns/rule_loader.h"
 
@@ -46,6 +47,9 @@ void add_engine_options(CLI::App& app, EngineConfig& c, bool with_action) {
   app.add_flag("--no-base64-variants", c.no_base64_variants,
                "Do not look for known values in base64 form")
       ->group("Known secrets");
+  app.add_flag("--no-cache", c.no_cache,
+               "Do not use the compiled-database cache (~/.cache/mcp-scrub, encrypted)")
+      ->group("Rules");
   if (with_action)
     app.add_option("--action", c.action, "mask (default), block, or alert (monitor only)")
         ->default_val("mask")
@@ -77,6 +81,7 @@ Engine build_engine(const EngineConfig& c, char** environ_vars) {
   if (!key.warning.empty()) spdlog::warn("{}", key.warning);
   eo.fingerprint_key = key.key;
   eo.base64_variants = !c.no_base64_variants;
+  if (!c.no_cache && !std::getenv("MCP_SCRUB_NO_CACHE")) eo.cache_dir = DbCache::default_dir().string();
   Engine e;
   e.set = CompiledSet::compile(rules, secrets.secrets, eo);
   e.known_values = secrets.secrets.size();

@@ -23,6 +23,7 @@ struct EngineConfig {
   std::string action = "mask";
   std::string fingerprint_key_file;
   bool no_base64_variants = false;
+  bool no_cache = false;
 };
 
 void add_engine_options(CLI::App& app, EngineConfig& config, bool with_action);

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "filter/compiled_set_impl.h"
+#include "filter/db_cache.h"
 #include "filter/fingerprint.h"
 #include "filter/literal_variants.h"
 
@@ -136,25 +137,8 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
       cr.allowlists.push_back(compile_allowlist(rules.global_allowlists[i],
                                                 "global allowlist #" + std::to_string(i + 1)));
     }
-    // Hyperscan finds where a rule matches; SOM is not asked for (costly, and it rejects about a
-    // third of real-world rules). Constructs Hyperscan rejects fall back to a prefilter whose
-    // hits RE2 confirms (every hit is confirmed by RE2 anyway, to extract the secret group).
-    unsigned f = 0;
-    HsInfo info = expression_info(rule.regex, f);
-    if (!info.ok) {
-      const std::string first_error = info.error;
-      f = HS_FLAG_PREFILTER;
-      info = expression_info(rule.regex, f);
-      if (!info.ok)
-        throw ConfigError(where + ": Hyperscan rejects the regex: " + first_error);
-      cr.prefilter = true;
-    }
-    if (info.min_width == 0)
-      throw ConfigError(where + ": the regex can match the empty string");
-    cr.min_width = info.min_width;
-    cr.max_width = info.max_width;
     expressions.push_back(rule.regex);
-    flags.push_back(f);
+    flags.push_back(0);
     impl->patterns.push_back({false, static_cast<uint32_t>(impl->rules.size()), 0});
     impl->rules.push_back(std::move(cr));
   }
@@ -182,7 +166,36 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
   impl->mask_token = std::make_unique<RE2>(
       "\\[REDACTED(?::[A-Za-z0-9._:#-]{0,200})?\\]|" + RE2::QuoteMeta(options.fixed_text));
 
-  if (!expressions.empty()) {
+  if (expressions.empty()) return std::shared_ptr<const CompiledSet>(new CompiledSet(std::move(impl)));
+
+  DbCache cache(options.cache_dir, options.fingerprint_key);
+  cache.set_identity(expressions, flags);
+  if (auto hit = cache.load(); hit && hit->second.size() == impl->rules.size()) {
+    impl->db = std::move(hit->first);
+    for (size_t i = 0; i < impl->rules.size(); ++i) {
+      impl->rules[i].min_width = hit->second[i].min_width;
+      impl->rules[i].max_width = hit->second[i].max_width;
+      impl->rules[i].prefilter = hit->second[i].prefilter;
+    }
+  } else {
+    // Hyperscan finds where a rule matches; SOM is not asked for (costly, and it rejects about a
+    // third of real-world rules). Constructs Hyperscan rejects fall back to a prefilter whose
+    // hits RE2 confirms (every hit is confirmed by RE2 anyway, to extract the secret group).
+    for (size_t i = 0; i < impl->rules.size(); ++i) {
+      CompiledRule& cr = impl->rules[i];
+      const std::string where = cr.rule.origin.empty() ? "rule '" + cr.rule.id + "'" : cr.rule.origin;
+      HsInfo info = expression_info(cr.rule.regex, 0);
+      if (!info.ok) {
+        const std::string first_error = info.error;
+        info = expression_info(cr.rule.regex, HS_FLAG_PREFILTER);
+        if (!info.ok) throw ConfigError(where + ": Hyperscan rejects the regex: " + first_error);
+        cr.prefilter = true;
+        flags[i] = HS_FLAG_PREFILTER;  // rules come first, so rule i is expression i
+      }
+      if (info.min_width == 0) throw ConfigError(where + ": the regex can match the empty string");
+      cr.min_width = info.min_width;
+      cr.max_width = info.max_width;
+    }
     std::vector<const char*> ptrs;
     std::vector<unsigned> ids;
     for (size_t i = 0; i < expressions.size(); ++i) {
@@ -217,11 +230,14 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
       HsInfo info = expression_info(cr.rule.regex, HS_FLAG_PREFILTER);
       if (info.ok) cr.max_width = std::max(cr.max_width, info.max_width);
     }
-    hs_scratch_t* scratch = nullptr;
-    if (hs_alloc_scratch(impl->db.get(), &scratch) != HS_SUCCESS)
-      throw ConfigError("Hyperscan: cannot allocate scratch space");
-    impl->proto_scratch.reset(scratch);
+    std::vector<CachedWidths> widths;
+    for (const auto& cr : impl->rules) widths.push_back({cr.min_width, cr.max_width, cr.prefilter});
+    cache.store(impl->db.get(), widths);
   }
+  hs_scratch_t* scratch = nullptr;
+  if (hs_alloc_scratch(impl->db.get(), &scratch) != HS_SUCCESS)
+    throw ConfigError("Hyperscan: cannot allocate scratch space");
+  impl->proto_scratch.reset(scratch);
   return std::shared_ptr<const CompiledSet>(new CompiledSet(std::move(impl)));
 }
 

@@ -23,6 +23,7 @@ struct EngineOptions {
   std::string fingerprint_key;  // raw key bytes for the HMAC; must be set (filter/fingerprint.h)
   size_t fingerprint_hex = 12;  // hex digits of the fingerprint kept
   bool base64_variants = true;  // register base64 forms of known literals
+  std::string cache_dir;        // compiled-database cache (filter/db_cache.h); empty = none
 };
 
 class CompiledSet {

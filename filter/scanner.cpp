@@ -285,9 +285,14 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
     }
 
     if (st.candidates.empty()) return ScanStatus::kOk;
+    // Total order, so the label of a merged span never depends on sort stability: earlier
+    // start, then longer, then stronger tier, then the rule listed first.
     std::sort(st.candidates.begin(), st.candidates.end(),
               [](const Candidate& a, const Candidate& b) {
-                return a.begin != b.begin ? a.begin < b.begin : a.end > b.end;
+                if (a.begin != b.begin) return a.begin < b.begin;
+                if (a.end != b.end) return a.end > b.end;
+                if (a.tier != b.tier) return a.tier < b.tier;
+                return a.source < b.source;
               });
     // Overlaps merge into one span; the label goes to the strongest source: a known literal,
     // then a specific rule, then a generic one.

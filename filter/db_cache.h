@@ -1,0 +1,45 @@
+// On-disk cache of compiled Hyperscan databases, so start-up does not pay the compile (about a
+// second for the built-in pack).
+//
+// Promises: an entry is found only for exactly the same expressions and flags, Hyperscan version
+// and CPU platform (the file name is an HMAC over all of them under the installation key, so it
+// reveals nothing about the known values). The entry is AES-256-GCM encrypted under a key derived
+// from the installation key: no literal is ever stored in clear, and a corrupted or foreign file
+// fails authentication and is ignored (then recompiled and rewritten). Failures never stop a run.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "filter/compiled_set_impl.h"
+
+namespace scrub {
+
+struct CachedWidths {
+  unsigned min_width = 0, max_width = 0;
+  bool prefilter = false;
+};
+
+class DbCache {
+ public:
+  // `dir` empty: caching is off.
+  DbCache(std::filesystem::path dir, std::string key);
+  static std::filesystem::path default_dir();  // $XDG_CACHE_HOME/mcp-scrub or ~/.cache/mcp-scrub
+
+  // Derives the entry name from everything that determines the database.
+  void set_identity(const std::vector<std::string>& expressions, const std::vector<unsigned>& flags);
+  bool enabled() const { return !dir_.empty() && !name_.empty(); }
+
+  // A database and the per-rule facts stored with it, or nothing.
+  std::optional<std::pair<HsDatabasePtr, std::vector<CachedWidths>>> load() const;
+  void store(const hs_database_t* db, const std::vector<CachedWidths>& widths) const;
+
+ private:
+  std::filesystem::path dir_;
+  std::string key_;
+  std::string name_;
+};
+
+}  // namespace scrub
