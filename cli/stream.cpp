@@ -1,5 +1,6 @@
 #include "cli/stream.h"
 
+#include "filter/pem_blocks.h"
 #include "transports/line_reader.h"
 
 namespace scrub {
@@ -14,6 +15,8 @@ StreamResult process_stream(int fd, const std::string& source, StreamMode mode, 
   bool in_long = false;
   size_t long_base = 0;  // offset of long_buf[0] within the overlong line
   Findings findings;
+  PemBlockTracker pem;  // text mode: private keys printed over several lines
+  std::string pem_out;
   AlertContext ctx;
   ctx.source = source;
   LineReader::Chunk chunk;
@@ -53,6 +56,15 @@ StreamResult process_stream(int fd, const std::string& source, StreamMode mode, 
           ++stats.invalid_json;
           if (cb.incident) cb.incident("invalid-json", "line is not valid JSON; masked as text", ctx);
         }
+      } else if (pem.process(line, pem_out)) {
+        Finding f;
+        f.rule_id = PemBlockTracker::kRuleId;
+        f.offset = 0;
+        f.length = line.size();
+        f.severity = Severity::kCritical;
+        findings.push_back(std::move(f));
+        masked.swap(pem_out);
+        rs = RedactStatus::kMasked;
       } else {
         rs = redactor.redact_text(line, masked, findings);
       }

@@ -23,6 +23,7 @@
 
 #include "cli/commands.h"
 #include "filter/mcp_filter.h"
+#include "filter/pem_blocks.h"
 #include "transports/child_process.h"
 #include "transports/fd_io.h"
 #include "transports/line_reader.h"
@@ -167,12 +168,23 @@ class Proxy {
     ctx.source = "stderr";
     ctx.direction = "server->client";
     uint64_t line_no = 0;
+    PemBlockTracker pem;
     const size_t overlap = std::min<size_t>(64 * 1024, opt_.max_message_bytes / 2);
     auto emit = [&](std::string_view text, std::string_view tail) {
       masked.clear();
       findings.clear();
       ctx.line = ++line_no;
-      RedactStatus st = redactor.redact_text(text, masked, findings);
+      RedactStatus st;
+      if (pem.process(text, masked)) {  // a private key printed over several lines
+        Finding f;
+        f.rule_id = PemBlockTracker::kRuleId;
+        f.length = text.size();
+        f.severity = Severity::kCritical;
+        findings.push_back(std::move(f));
+        st = RedactStatus::kMasked;
+      } else {
+        st = redactor.redact_text(text, masked, findings);
+      }
       if (st == RedactStatus::kError) {
         incident("engine-error", "a stderr line could not be scanned and was dropped", ctx);
         return;

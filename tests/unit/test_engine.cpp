@@ -274,3 +274,30 @@ TEST_CASE("a regex Hyperscan rejects even as a prefilter is a clear error", "[en
           "after (? at index 0.");
   }
 }
+
+#include "filter/pem_blocks.h"
+
+TEST_CASE("a private key printed over several lines is masked line by line", "[engine][pem]") {
+  PemBlockTracker t;
+  std::string out;
+  CHECK_FALSE(t.process("2026-01-01 ERROR loaded key:", out));
+  CHECK_FALSE(t.process("-----BEGIN RSA PRIVATE KEY-----", out));
+  CHECK(t.inside());
+  REQUIRE(t.process("MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun", out));
+  CHECK(out == "[REDACTED:private-key-block]");
+  REQUIRE(t.process("  VUaO5S2fqaNnYw0oL8fM4mJkQ3d", out));
+  CHECK(out == "  [REDACTED:private-key-block]");
+  CHECK_FALSE(t.process("-----END RSA PRIVATE KEY-----", out));
+  CHECK_FALSE(t.inside());
+  CHECK_FALSE(t.process("next line", out));
+  // A certificate or public key is not a secret.
+  CHECK_FALSE(t.process("-----BEGIN CERTIFICATE-----", out));
+  CHECK_FALSE(t.inside());
+  CHECK_FALSE(t.process("-----BEGIN PGP PUBLIC KEY BLOCK-----", out));
+  CHECK_FALSE(t.inside());
+  // A block that never ends stops being masked after kMaxLines lines.
+  CHECK_FALSE(t.process("-----BEGIN OPENSSH PRIVATE KEY-----", out));
+  for (size_t i = 1; i < PemBlockTracker::kMaxLines; ++i) CHECK(t.process("b3BlbnNzaC1rZXktdjEAAAAA", out));
+  CHECK_FALSE(t.process("b3BlbnNzaC1rZXktdjEAAAAA", out));
+  CHECK_FALSE(t.inside());
+}
