@@ -87,8 +87,8 @@ class Stats {
 
 class Proxy {
  public:
-  Proxy(const WrapOptions& o, Engine engine, AlertSink& sink, ChildProcess& child)
-      : opt_(o), engine_(std::move(engine)), sink_(sink), child_(child) {}
+  Proxy(const WrapOptions& o, EngineHolder& engine, AlertSink& sink, ChildProcess& child)
+      : opt_(o), engine_(engine), sink_(sink), child_(child) {}
 
   void report(const Findings& findings, const AlertContext& ctx) {
     for (const Finding& f : findings) {
@@ -115,7 +115,7 @@ class Proxy {
 
   // client stdin -> child stdin
   void pump_client() {
-    McpFilter filter(engine_.set, tracker_, {parse_action(opt_.engine.action).value_or(Action::kMask)});
+    McpFilter filter(engine_, tracker_, {parse_action(opt_.engine.action).value_or(Action::kMask)});
     LineReader reader(0, opt_.max_message_bytes);
     LineReader::Chunk chunk;
     bool in_long = false;
@@ -159,7 +159,7 @@ class Proxy {
 
   // child stderr -> our stderr, line by line; a partial line goes out after 100 ms of quiet.
   void pump_stderr() {
-    Redactor redactor(engine_.set);
+    FollowingRedactor following(engine_);
     const int fd = child_.stderr_fd();
     std::string pending, masked;
     std::vector<char> buf(64 * 1024);
@@ -175,6 +175,7 @@ class Proxy {
       findings.clear();
       ctx.line = ++line_no;
       RedactStatus st;
+      Redactor& redactor = following.current();
       if (pem.process(text, masked)) {  // a private key printed over several lines
         Finding f;
         f.rule_id = PemBlockTracker::kRuleId;
@@ -221,7 +222,7 @@ class Proxy {
         findings.clear();
         size_t consumed = 0;
         ctx.line = line_no + 1;
-        if (redactor.redact_text_prefix(pending, overlap, masked, consumed, findings) ==
+        if (following.current().redact_text_prefix(pending, overlap, masked, consumed, findings) ==
             RedactStatus::kError) {
           incident("engine-error", "stderr output could not be scanned and was dropped", ctx);
           pending.clear();
@@ -238,7 +239,7 @@ class Proxy {
 
   // child stdout -> our stdout. Returns false when the client went away.
   bool pump_server() {
-    McpFilter filter(engine_.set, tracker_, {parse_action(opt_.engine.action).value_or(Action::kMask)});
+    McpFilter filter(engine_, tracker_, {parse_action(opt_.engine.action).value_or(Action::kMask)});
     LineReader reader(child_.stdout_fd(), opt_.max_message_bytes);
     LineReader::Chunk chunk;
     MessageResult r;
@@ -314,7 +315,7 @@ class Proxy {
 
  private:
   const WrapOptions& opt_;
-  Engine engine_;
+  EngineHolder& engine_;
   AlertSink& sink_;
   ChildProcess& child_;
   RequestTracker tracker_;
@@ -368,7 +369,8 @@ CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, ch
       std::fprintf(stderr, "%s\n", e.what());
       return e.exit_code;
     }
-    Proxy proxy(*opt, std::move(engine), *sink, *child);
+    EngineHolder holder(engine.set);
+    Proxy proxy(*opt, holder, *sink, *child);
     SignalForwarder forwarder(*child, [](int) {});
     forwarder.start();
 

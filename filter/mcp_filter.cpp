@@ -121,9 +121,8 @@ std::string jsonrpc_error(const std::string& id_json, int code, const std::strin
          ",\"error\":{\"code\":" + std::to_string(code) + ",\"message\":" + msg.dump() + "}}";
 }
 
-McpFilter::McpFilter(std::shared_ptr<const CompiledSet> set, RequestTracker& tracker,
-                     McpFilterOptions options)
-    : redactor_(std::move(set)), tracker_(tracker), options_(options) {}
+McpFilter::McpFilter(const EngineHolder& engine, RequestTracker& tracker, McpFilterOptions options)
+    : redactor_(engine), tracker_(tracker), options_(options) {}
 
 namespace {
 
@@ -211,7 +210,8 @@ void McpFilter::fill_context(Direction dir, std::string_view line, MessageResult
   }
 }
 
-bool McpFilter::redact_blobs(const std::string& in, std::string& out, Findings& findings) {
+bool McpFilter::redact_blobs(Redactor& rd, const std::string& in, std::string& out,
+                             Findings& findings) {
   nlohmann::ordered_json doc = nlohmann::ordered_json::parse(in, nullptr, false);
   if (doc.is_discarded()) return false;
   bool changed = false;
@@ -229,7 +229,7 @@ bool McpFilter::redact_blobs(const std::string& in, std::string& out, Findings& 
           base64_decode(blob->get_ref<const std::string&>(), decoded)) {
         masked.clear();
         Findings local;
-        RedactStatus st = redactor_.redact_text(decoded, masked, local);
+        RedactStatus st = rd.redact_text(decoded, masked, local);
         if (st == RedactStatus::kMasked) {
           *blob = base64_encode(masked);
           changed = true;
@@ -254,13 +254,14 @@ bool McpFilter::redact_blobs(const std::string& in, std::string& out, Findings& 
 ScanStatus McpFilter::process(Direction dir, std::string_view line, MessageResult& r) {
   r = MessageResult{};
   r.ctx.direction = to_string(dir);
+  Redactor& rd = redactor_.current();  // one set for the whole message
   // Textual blobs first: decoded, masked and re-encoded, so they stay valid base64. What is left
   // (a known value's base64 form inside binary data) the JSON pass below masks in place.
   std::string blobbed;
   bool blob_masked = false;
   if (line.find("\"blob\"") != std::string_view::npos) {
     try {
-      blob_masked = redact_blobs(std::string(line), blobbed, r.findings);
+      blob_masked = redact_blobs(rd, std::string(line), blobbed, r.findings);
     } catch (const std::bad_alloc&) {
       return ScanStatus::kError;
     }
@@ -268,7 +269,7 @@ ScanStatus McpFilter::process(Direction dir, std::string_view line, MessageResul
   std::string_view unit = blob_masked ? std::string_view(blobbed) : line;
   std::string masked;
   JsonInfo info;
-  RedactStatus st = redactor_.redact_json(unit, masked, r.findings, &info);
+  RedactStatus st = rd.redact_json(unit, masked, r.findings, &info);
   if (st == RedactStatus::kError) return ScanStatus::kError;
   r.invalid_json = !info.valid;
   if (blob_masked && st == RedactStatus::kClean) {

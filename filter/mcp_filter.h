@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "filter/alert_sink.h"
+#include "filter/engine_holder.h"
 #include "filter/redactor.h"
 
 namespace scrub {
@@ -89,7 +90,8 @@ std::string jsonrpc_error(const std::string& id_json, int code, const std::strin
 
 class McpFilter {
  public:
-  McpFilter(std::shared_ptr<const CompiledSet> set, RequestTracker& tracker, McpFilterOptions options);
+  // Follows `engine`: each message is scanned with the set in force when it starts.
+  McpFilter(const EngineHolder& engine, RequestTracker& tracker, McpFilterOptions options);
 
   // Notes a message's request (if it is one) without scanning it: the client->server direction
   // when requests are not scanned.
@@ -97,14 +99,14 @@ class McpFilter {
   // Scans one message travelling in `dir`.
   ScanStatus process(Direction dir, std::string_view line, MessageResult& result);
 
-  Redactor& redactor() { return redactor_; }
+  Redactor& redactor() { return redactor_.current(); }
 
  private:
   void fill_context(Direction dir, std::string_view line, MessageResult& r, bool* is_response,
                     bool* is_tool_result);
-  bool redact_blobs(const std::string& in, std::string& out, Findings& findings);
+  bool redact_blobs(Redactor& rd, const std::string& in, std::string& out, Findings& findings);
 
-  Redactor redactor_;
+  FollowingRedactor redactor_;
   RequestTracker& tracker_;
   McpFilterOptions options_;
 };
