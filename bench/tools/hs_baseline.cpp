@@ -13,6 +13,9 @@
 // --rule-cost: instead, one JSON line per rule, costliest first: the scan time per 10^6 bytes that
 // removing the rule saves (full database vs. the database without it, measured back to back), and
 // the rule's own scan rate and match events when alone (which rule costs most).
+// --events-by-rule: one JSON line per rule or known value that fired, most events first: raw
+// match events, lines hit, and the bytes of those lines (what a confirmation pass may re-read),
+// with the rule's maximum match width from hs_expression_info (-1: unbounded).
 #include <hs/hs.h>
 
 #include <algorithm>
@@ -28,6 +31,7 @@
 #include <vector>
 
 #include "filter/compiled_set.h"
+#include "filter/compiled_set_impl.h"  // --events-by-rule maps expression ids to rules
 #include "patterns/known_secrets.h"
 #include "patterns/rule_loader.h"
 
@@ -41,6 +45,7 @@ struct Options {
   bool builtin = true;
   bool whole = false;
   bool rule_cost = false;
+  bool events_by_rule = false;
   int runs = 5;
   std::string file;
 };
@@ -48,7 +53,7 @@ struct Options {
 [[noreturn]] void usage(const char* msg) {
   std::fprintf(stderr,
                "hs_baseline: %s\nusage: hs_baseline [--secrets-file F]... [--rules F]... "
-               "[--no-builtin-rules] [--runs N] [--whole] [--rule-cost] FILE\n",
+               "[--no-builtin-rules] [--runs N] [--whole] [--rule-cost | --events-by-rule] FILE\n",
                msg);
   std::exit(2);
 }
@@ -66,6 +71,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--no-builtin-rules") o.builtin = false;
     else if (a == "--whole") o.whole = true;
     else if (a == "--rule-cost") o.rule_cost = true;
+    else if (a == "--events-by-rule") o.events_by_rule = true;
     else if (a == "--runs") o.runs = std::max(1, std::atoi(value().c_str()));
     else if (a == "--no-env-secrets") {}  // accepted for symmetry with the filter: always so
     else if (!a.empty() && a[0] == '-') usage(("unknown option " + a).c_str());
@@ -191,6 +197,68 @@ int main(int argc, char** argv) {
     auto t_compile = Clock::now();
     auto set = scrub::CompiledSet::compile(rules, secrets.secrets, eo);
     double compile_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_compile).count();
+
+    if (o.events_by_rule) {
+      const auto& impl = set->impl();
+      struct Count {
+        unsigned long long events = 0, lines = 0, line_bytes = 0;
+        unsigned long long last_line = ~0ull;
+      };
+      struct Ctx {
+        std::vector<Count>* counts;
+        const std::vector<scrub::PatternInfo>* patterns;
+        size_t rules;
+        unsigned long long line;
+        size_t line_len;
+      };
+      std::vector<Count> counts(impl.rules.size() + 1);  // last slot: every known value
+      Ctx ctx{&counts, &impl.patterns, impl.rules.size(), 0, 0};
+      auto on_event = [](unsigned int id, unsigned long long, unsigned long long, unsigned int,
+                         void* p) -> int {
+        auto* c = static_cast<Ctx*>(p);
+        const scrub::PatternInfo& pi = (*c->patterns)[id];
+        Count& n = (*c->counts)[pi.literal ? c->rules : pi.index];
+        ++n.events;
+        if (n.last_line != c->line) {
+          n.last_line = c->line;
+          ++n.lines;
+          n.line_bytes += c->line_len;
+        }
+        return 0;
+      };
+      hs_scratch_t* raw = nullptr;
+      if (!set->database() || hs_alloc_scratch(set->database(), &raw) != HS_SUCCESS) return 4;
+      std::unique_ptr<hs_scratch_t, ScratchDeleter> scratch(raw);
+      const char* p = data.data();
+      const char* end = p + data.size();
+      while (p < end) {
+        const char* nl = static_cast<const char*>(std::memchr(p, '\n', end - p));
+        const char* e = nl ? nl : end;
+        size_t len = e - p;
+        if (len && p[len - 1] == '\r') --len;
+        ctx.line_len = len;
+        hs_scan(set->database(), p, static_cast<unsigned>(len), 0, scratch.get(), on_event, &ctx);
+        ++ctx.line;
+        p = nl ? nl + 1 : end;
+      }
+      std::vector<size_t> order;
+      for (size_t i = 0; i < counts.size(); ++i)
+        if (counts[i].events) order.push_back(i);
+      std::sort(order.begin(), order.end(),
+                [&](size_t a, size_t b) { return counts[a].events > counts[b].events; });
+      for (size_t i : order) {
+        const bool lit = i == impl.rules.size();
+        long long width = -1;
+        if (!lit && impl.rules[i].max_width != UINT_MAX) width = impl.rules[i].max_width;
+        std::printf("{\"rule\":%s,\"match_events\":%llu,\"lines\":%llu,\"line_bytes\":%llu,"
+                    "\"max_width\":%lld,\"prefilter\":%s,\"keywords\":%zu}\n",
+                    json_str(lit ? "known-secret (all values)" : impl.rules[i].rule.id).c_str(),
+                    counts[i].events, counts[i].lines, counts[i].line_bytes, width,
+                    !lit && impl.rules[i].prefilter ? "true" : "false",
+                    lit ? 0 : impl.rules[i].rule.keywords.size());
+      }
+      return 0;
+    }
 
     if (o.rule_cost) {
       // For each rule: the full database and the database without it, measured back to back so
