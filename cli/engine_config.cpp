@@ -5,6 +5,10 @@
 #include "filter/db_cache.h"
 #include "filter/fingerprint.h"
 #include "patterns/rule_loader.h"
+#include "patterns/secret_sources.h"
+
+#include <map>
+#include <mutex>
 
 namespace scrub {
 
@@ -50,6 +54,21 @@ void add_engine_options(CLI::App& app, EngineConfig& c, bool with_action) {
   app.add_flag("--no-cache", c.no_cache,
                "Do not use the compiled-database cache (~/.cache/mcp-scrub, encrypted)")
       ->group("Rules");
+  app.add_option("--secrets-cmd", c.secrets_cmds,
+                 "Run this command (sh -c) and mask every value it prints: plain lines, dotenv, or "
+                 "JSON (Vault data.data and AWS SecretString unwrapped); repeatable")
+      ->group("Known secrets");
+  app.add_option("--secrets-refresh", c.secrets_refresh,
+                 "Re-run the commands and re-read every file source this often (e.g. 15m); "
+                 "SIGHUP does it at once")
+      ->group("Known secrets");
+  app.add_option("--rotation-grace", c.rotation_grace,
+                 "Keep masking a value this long after it disappears from the sources")
+      ->default_val("24h")
+      ->group("Known secrets");
+  app.add_option("--max-secret-age", c.max_secret_age,
+                 "Fail closed when the last successful refresh is older than this")
+      ->group("Known secrets");
   if (with_action)
     app.add_option("--action", c.action, "mask (default), block, or alert (monitor only)")
         ->default_val("mask")
@@ -57,19 +76,45 @@ void add_engine_options(CLI::App& app, EngineConfig& c, bool with_action) {
         ->group("Masking");
 }
 
-Engine build_engine(const EngineConfig& c, char** environ_vars) {
+RuleSet load_configured_rules(const EngineConfig& c, bool log_warnings) {
   RuleSet rules;
   if (!c.no_builtin_rules) rules = builtin_rules();
   for (const auto& f : c.rule_files) merge_rules(rules, load_rules_file(f));
-  for (const auto& w : rules.warnings) spdlog::warn("{}", w);
+  if (log_warnings)
+    for (const auto& w : rules.warnings) spdlog::warn("{}", w);
+  return rules;
+}
 
+CollectedSecrets collect_configured_secrets(const EngineConfig& c, char** environ_vars,
+                                            bool log_skipped) {
   SecretSourceOptions so = c.secrets;
   so.env_by_name = !c.no_env_secrets;
-  SecretSourceResult secrets = collect_known_secrets(so, environ_vars);
-  for (const auto& name : secrets.skipped)
-    spdlog::warn("known secret {} is shorter than {} bytes and is not masked as a literal", name,
-                 so.min_length);
+  SecretSourceResult found = collect_known_secrets(so, environ_vars);
+  if (log_skipped)
+    for (const auto& name : found.skipped)
+      spdlog::warn("known secret {} is shorter than {} bytes and is not masked as a literal", name,
+                   so.min_length);
+  CollectedSecrets out;
+  out.secrets = std::move(found.secrets);
+  for (size_t i = 0; i < c.secrets_cmds.size(); ++i) {
+    SecretsCommandResult r = run_secrets_command(c.secrets_cmds[i]);
+    const std::string name = "cmd" + std::to_string(i + 1) + ":" + command_name(c.secrets_cmds[i]);
+    if (!r.stderr_text.empty())
+      spdlog::info("--secrets-cmd {} wrote {} bytes to stderr", name, r.stderr_text.size());
+    if (!r.ok) {
+      out.errors.push_back(r.error);
+      continue;
+    }
+    for (auto& [key, value] : r.values) {
+      if (value.size() < so.min_length) continue;
+      out.secrets.push_back({name + ":" + key, std::move(value)});
+    }
+  }
+  return out;
+}
 
+std::shared_ptr<const CompiledSet> compile_configured(const EngineConfig& c, const RuleSet& rules,
+                                                      const std::vector<KnownSecret>& secrets) {
   EngineOptions eo;
   eo.mask = parse_mask_style(c.mask).value_or(MaskStyle::kLabel);
   eo.fixed_text = c.mask_text;
@@ -77,16 +122,37 @@ Engine build_engine(const EngineConfig& c, char** environ_vars) {
     if (ch == '"' || ch == '\\' || static_cast<unsigned char>(ch) < 0x20)
       throw ConfigError("--mask-text must not contain quotes, backslashes or control characters");
   eo.action = parse_action(c.action).value_or(Action::kMask);
-  FingerprintKey key = load_or_create_fingerprint_key(c.fingerprint_key_file);
-  if (!key.warning.empty()) spdlog::warn("{}", key.warning);
-  eo.fingerprint_key = key.key;
+  static std::mutex key_mu;
+  static std::map<std::string, FingerprintKey> keys;  // one read (and warning) per key file
+  {
+    std::lock_guard<std::mutex> l(key_mu);
+    auto it = keys.find(c.fingerprint_key_file);
+    if (it == keys.end()) {
+      FingerprintKey key = load_or_create_fingerprint_key(c.fingerprint_key_file);
+      if (!key.warning.empty()) spdlog::warn("{}", key.warning);
+      it = keys.emplace(c.fingerprint_key_file, std::move(key)).first;
+    }
+    eo.fingerprint_key = it->second.key;
+  }
   eo.base64_variants = !c.no_base64_variants;
   if (!c.no_cache && !std::getenv("MCP_SCRUB_NO_CACHE")) eo.cache_dir = DbCache::default_dir().string();
-  Engine e;
-  e.set = CompiledSet::compile(rules, secrets.secrets, eo);
-  e.known_values = secrets.secrets.size();
-  for (const auto& id : e.set->prefilter_rules())
+  auto set = CompiledSet::compile(rules, secrets, eo);
+  for (const auto& id : set->prefilter_rules())
     spdlog::info("rule '{}' runs as a Hyperscan prefilter confirmed by RE2", id);
+  return set;
+}
+
+Engine build_engine(const EngineConfig& c, char** environ_vars) {
+  RuleSet rules = load_configured_rules(c, true);
+  CollectedSecrets secrets = collect_configured_secrets(c, environ_vars, true);
+  if (!secrets.errors.empty()) {
+    std::string all;
+    for (const auto& e : secrets.errors) all += (all.empty() ? "" : "; ") + e;
+    throw ConfigError("--secrets-cmd failed: " + all);
+  }
+  Engine e;
+  e.set = compile_configured(c, rules, secrets.secrets);
+  e.known_values = secrets.secrets.size();
   return e;
 }
 

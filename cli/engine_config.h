@@ -24,6 +24,11 @@ struct EngineConfig {
   std::string fingerprint_key_file;
   bool no_base64_variants = false;
   bool no_cache = false;
+  // Live sources and rotation (cli/reloader.h).
+  std::vector<std::string> secrets_cmds;
+  std::string secrets_refresh;         // duration; empty = no periodic refresh
+  std::string rotation_grace = "24h";  // how long a vanished value stays masked
+  std::string max_secret_age;          // duration; empty = no limit
 };
 
 void add_engine_options(CLI::App& app, EngineConfig& config, bool with_action);
@@ -34,8 +39,22 @@ struct Engine {
 };
 
 // Loads rules and known secrets and compiles them. Logs (to stderr, via spdlog) the warnings of
-// the rule loader and, by name only, secret values skipped for being short.
+// the rule loader and, by name only, secret values skipped for being short. Throws ConfigError.
 Engine build_engine(const EngineConfig& config, char** environ_vars);
+
+// The pieces of build_engine, for the reloader.
+RuleSet load_configured_rules(const EngineConfig& config, bool log_warnings);
+struct CollectedSecrets {
+  std::vector<KnownSecret> secrets;
+  std::vector<std::string> errors;  // failed commands, by name and status; never a value
+};
+// Environment, env files, secrets files and --secrets-cmd commands. File errors throw
+// ConfigError; command failures are returned in `errors`.
+CollectedSecrets collect_configured_secrets(const EngineConfig& config, char** environ_vars,
+                                            bool log_skipped);
+std::shared_ptr<const CompiledSet> compile_configured(const EngineConfig& config,
+                                                      const RuleSet& rules,
+                                                      const std::vector<KnownSecret>& secrets);
 
 // Exit codes shared by the commands (documented in the README).
 constexpr int kExitOk = 0;

@@ -9,7 +9,10 @@
 #include <cstring>
 
 #include "cli/commands.h"
+#include "cli/reloader.h"
 #include "cli/stream.h"
+
+#include <thread>
 
 namespace scrub {
 
@@ -64,9 +67,11 @@ CommandRunner register_filter(CLI::App& app, char** envp) {
       ->check(CLI::Range(size_t{64}, size_t{1} << 31));
   add_engine_options(*sub, opt->engine, false);
   return [opt, envp]() -> int {
-    Engine engine = build_engine(opt->engine, envp);
+    Reloader reloader(opt->engine, envp);
     auto sink = opt->alerts.empty() ? make_null_alert_sink() : make_json_alert_sink(opt->alerts);
-    Redactor redactor(engine.set);
+    reloader.reload_on_sighup();
+    reloader.start(sink.get());
+    FollowingRedactor redactor(reloader.holder());
     StdoutWriter out;
     StreamCallbacks cb;
     cb.output = [&](std::string_view s) { out.append(s); };
@@ -74,6 +79,16 @@ CommandRunner register_filter(CLI::App& app, char** envp) {
     cb.finding = [&](const Finding& f, const AlertContext& c) { sink->finding(f, c); };
     cb.incident = [&](const std::string& k, const std::string& m, const AlertContext& c) {
       sink->incident(k, m, c);
+    };
+    // Fail closed while the secrets are older than --max-secret-age: hold the input (nothing is
+    // written, nothing is lost) until a refresh succeeds.
+    cb.before_line = [&] {
+      if (!reloader.stale()) return;
+      out.flush();
+      spdlog::error("secrets are older than --max-secret-age; holding output until a refresh succeeds");
+      sink->incident("stale-secrets", "holding output until a refresh succeeds", {});
+      while (reloader.stale()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      spdlog::warn("secrets refreshed; output resumes");
     };
     StreamMode mode = opt->format == "json" ? StreamMode::kJson : StreamMode::kText;
     StreamStats stats;
@@ -99,7 +114,7 @@ CommandRunner register_filter(CLI::App& app, char** envp) {
         out.flush();
         spdlog::error("{}: the scanning engine failed (Hyperscan error {}); stopped without "
                       "writing the unscanned line",
-                      name, redactor.scanner().last_error());
+                      name, redactor.current().scanner().last_error());
         return kExitEngine;
       }
       if (r == StreamResult::kReadError) {
@@ -109,6 +124,7 @@ CommandRunner register_filter(CLI::App& app, char** envp) {
       if (out.failed()) break;
     }
     out.flush();
+    reloader.stop();
     sink->flush();
     if (out.failed()) {
       spdlog::error("cannot write to stdout: {}", std::strerror(errno));

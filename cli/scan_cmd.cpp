@@ -55,7 +55,8 @@ CommandRunner register_scan(CLI::App& app, char** envp) {
   add_engine_options(*sub, opt->engine, false);
   return [opt, envp]() -> int {
     Engine engine = build_engine(opt->engine, envp);
-    Redactor redactor(engine.set);
+    EngineHolder holder(engine.set);
+    FollowingRedactor redactor(holder);
     std::vector<Hit> hits;
     StreamCallbacks cb;
     cb.finding = [&](const Finding& f, const AlertContext& c) { hits.push_back({f, c}); };
@@ -81,7 +82,7 @@ CommandRunner register_scan(CLI::App& app, char** envp) {
       if (fd != 0) ::close(fd);
       if (r == StreamResult::kEngineError) {
         spdlog::error("{}: the scanning engine failed (Hyperscan error {})", name,
-                      redactor.scanner().last_error());
+                      redactor.current().scanner().last_error());
         return kExitEngine;
       }
       if (r == StreamResult::kReadError) {

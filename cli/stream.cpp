@@ -6,8 +6,8 @@
 namespace scrub {
 
 StreamResult process_stream(int fd, const std::string& source, StreamMode mode, size_t max_line,
-                            Redactor& redactor, const StreamCallbacks& cb, StreamStats& stats,
-                            int* read_errno) {
+                            FollowingRedactor& following, const StreamCallbacks& cb,
+                            StreamStats& stats, int* read_errno) {
   LineReader reader(fd, max_line, cb.flush);
   // Bytes of an overlong line kept back for the next piece: a secret may straddle the cut.
   const size_t overlap = std::min<size_t>(64 * 1024, std::max<size_t>(max_line / 2, 1));
@@ -38,6 +38,8 @@ StreamResult process_stream(int fd, const std::string& source, StreamMode mode, 
       return StreamResult::kReadError;
     }
     stats.bytes += chunk.data.size() + (chunk.newline ? 1 : 0);
+    if (cb.before_line) cb.before_line();
+    Redactor& redactor = following.current();
     if (!in_long && chunk.line_end) {
       ++stats.lines;
       ctx.line = stats.lines;

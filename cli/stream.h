@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "filter/alert_sink.h"
+#include "filter/engine_holder.h"
 #include "filter/redactor.h"
 
 namespace scrub {
@@ -29,12 +30,14 @@ struct StreamCallbacks {
   std::function<void()> flush;                     // before a read that may block
   std::function<void(const Finding&, const AlertContext&)> finding;
   std::function<void(const std::string& kind, const std::string& msg, const AlertContext&)> incident;
+  std::function<void()> before_line;  // e.g. wait while secrets are stale (--max-secret-age)
 };
 
 enum class StreamResult { kOk, kReadError, kEngineError };
 
+// Each line is scanned with the set in force when it starts (the redactor follows its holder).
 StreamResult process_stream(int fd, const std::string& source, StreamMode mode, size_t max_line,
-                            Redactor& redactor, const StreamCallbacks& cb, StreamStats& stats,
-                            int* read_errno);
+                            FollowingRedactor& redactor, const StreamCallbacks& cb,
+                            StreamStats& stats, int* read_errno);
 
 }  // namespace scrub

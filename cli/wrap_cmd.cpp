@@ -22,6 +22,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "cli/reloader.h"
 #include "filter/mcp_filter.h"
 #include "filter/pem_blocks.h"
 #include "transports/child_process.h"
@@ -87,8 +88,17 @@ class Stats {
 
 class Proxy {
  public:
-  Proxy(const WrapOptions& o, EngineHolder& engine, AlertSink& sink, ChildProcess& child)
-      : opt_(o), engine_(engine), sink_(sink), child_(child) {}
+  Proxy(const WrapOptions& o, Reloader& reloader, AlertSink& sink, ChildProcess& child)
+      : opt_(o), reloader_(reloader), engine_(reloader.holder()), sink_(sink), child_(child) {}
+
+  // Both pumps write to our stdout (the client pump only to refuse requests while stale).
+  bool write_out(std::string_view s) {
+    std::lock_guard<std::mutex> l(out_mu_);
+    return write_all(1, s);
+  }
+  static constexpr const char* kStale =
+      "mcp-scrub: the known secrets have not been refreshed within --max-secret-age; nothing is "
+      "forwarded until a refresh succeeds";
 
   void report(const Findings& findings, const AlertContext& ctx) {
     for (const Finding& f : findings) {
@@ -135,6 +145,16 @@ class Proxy {
         continue;
       }
       stats_.message(Direction::kClientToServer, chunk.data.size());
+      if (reloader_.stale()) {
+        // Fail closed: the client's requests get an error from us instead of reaching a server
+        // whose answers we could not scan with current secrets.
+        JsonRpcSniffer sn;
+        sn.feed(chunk.data);
+        if (sn.has_method() && !sn.id().empty())
+          write_out(jsonrpc_error(sn.id(), -32004, kStale) + "\n");
+        incident("stale-secrets", "a client message was refused", {});
+        continue;
+      }
       if (!opt_.scan_requests) {
         filter.note(Direction::kClientToServer, chunk.data);
         if (!write_child(chunk.data, nl)) break;
@@ -269,7 +289,7 @@ class Proxy {
         if (sniffer.is_response() && !sniffer.id().empty()) {
           out = jsonrpc_error(sniffer.id(), -32003, "mcp-scrub: the server's " + why);
           out += '\n';
-          if (!write_all(1, out)) return false;
+          if (!write_out(out)) return false;
         } else if (sniffer.has_method() && !sniffer.id().empty()) {
           // A request from the server the client will never see: answer it ourselves.
           write_child(jsonrpc_error(sniffer.id(), -32003, "mcp-scrub: request " + why), "\n");
@@ -281,6 +301,18 @@ class Proxy {
       if (cr) line.remove_suffix(1);
       stats_.message(Direction::kServerToClient, line.size());
       ++n;
+      if (reloader_.stale()) {
+        sniffer.reset();
+        sniffer.feed(line);
+        AlertContext ctx;
+        ctx.source = "stdout";
+        ctx.line = n;
+        ctx.id = sniffer.id();
+        incident("stale-secrets", "a server message was not forwarded", ctx);
+        if (sniffer.is_response() && !sniffer.id().empty())
+          if (!write_out(jsonrpc_error(sniffer.id(), -32004, kStale) + "\n")) return false;
+        continue;
+      }
       if (filter.process(Direction::kServerToClient, line, r) != ScanStatus::kOk) {
         AlertContext ctx;
         ctx.source = "stdout";
@@ -292,7 +324,7 @@ class Proxy {
         if (sniffer.is_response() && !sniffer.id().empty()) {
           out = jsonrpc_error(sniffer.id(), -32002,
                               "mcp-scrub could not scan this response and did not forward it") + "\n";
-          if (!write_all(1, out)) return false;
+          if (!write_out(out)) return false;
         }
         continue;
       }
@@ -305,7 +337,7 @@ class Proxy {
       if (r.kind == MessageResult::Kind::kDrop) continue;
       out.assign(r.kind == MessageResult::Kind::kReplace ? std::string_view(r.out) : line);
       out += cr ? "\r\n" : (chunk.newline ? "\n" : "");
-      if (!write_all(1, out)) return false;
+      if (!write_out(out)) return false;
     }
     return true;
   }
@@ -315,7 +347,9 @@ class Proxy {
 
  private:
   const WrapOptions& opt_;
+  Reloader& reloader_;
   EngineHolder& engine_;
+  std::mutex out_mu_;
   AlertSink& sink_;
   ChildProcess& child_;
   RequestTracker tracker_;
@@ -344,7 +378,7 @@ CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, ch
     // Before any thread exists, so every thread inherits the blocked set and the forwarder
     // thread alone receives these signals.
     SignalForwarder::block_signals();
-    Engine engine = build_engine(opt->engine, envp);
+    Reloader reloader(opt->engine, envp);
     auto sink = opt->alerts.empty() ? make_null_alert_sink() : make_json_alert_sink(opt->alerts);
 
     ChildOptions co;
@@ -369,10 +403,15 @@ CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, ch
       std::fprintf(stderr, "%s\n", e.what());
       return e.exit_code;
     }
-    EngineHolder holder(engine.set);
-    Proxy proxy(*opt, holder, *sink, *child);
-    SignalForwarder forwarder(*child, [](int) {});
+    Proxy proxy(*opt, reloader, *sink, *child);
+    // SIGHUP reloads the secrets when live sources are configured; otherwise it goes to the
+    // server like the other signals.
+    SignalForwarder forwarder(*child, [&reloader](int sig) {
+      if (sig == SIGHUP && reloader.reloads_configured()) reloader.trigger();
+    });
+    if (reloader.reloads_configured()) forwarder.intercept({SIGHUP});
     forwarder.start();
+    reloader.start(sink.get());
 
     std::thread client([&] { proxy.pump_client(); });
     client.detach();  // may sit in read(0) until we exit; it owns nothing we free
@@ -392,6 +431,7 @@ CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, ch
       err.detach();
     }
     forwarder.stop();
+    reloader.stop();
     std::string summary = proxy.stats().summary();
     if (opt->quiet) sink->incident("summary", summary, {});
     else

@@ -110,7 +110,9 @@ void SignalForwarder::handle(int sig) {
     }
     return;
   }
-  child_.send_signal(sig);
+  bool intercepted = false;
+  for (int s : intercepted_) intercepted |= s == sig;
+  if (!intercepted) child_.send_signal(sig);
   if (on_signal_) on_signal_(sig);
 }
 

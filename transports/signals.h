@@ -24,6 +24,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "transports/child_process.h"
 
@@ -51,6 +52,9 @@ class SignalForwarder {
   // Calls block_signals() for the calling thread and starts the forwarding thread. A child that
   // already exited is reported right away. No-op if already started. Throws SignalError.
   void start();
+  // Signals in `sigs` are not forwarded, only reported to on_signal (e.g. SIGHUP when mcp-scrub
+  // itself reloads its secrets on it). Call before start().
+  void intercept(std::vector<int> sigs) { intercepted_ = std::move(sigs); }
   // Stops and joins the thread; the signals stay blocked (pending ones stay pending). Idempotent.
   // Must not be called from on_signal.
   void stop();
@@ -65,6 +69,7 @@ class SignalForwarder {
   int signal_fd_ = -1;
   int stop_fd_ = -1;
   bool child_exit_reported_ = false;  // forwarder thread only
+  std::vector<int> intercepted_;
 };
 
 }  // namespace scrub
