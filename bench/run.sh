@@ -6,7 +6,8 @@
 #
 # Environment: SCRUB_BENCH_SIZE (corpus size, default 64M), SCRUB_BENCH_RUNS (default 5),
 # SCRUB_BENCH_SEED (default 42), SCRUB_BENCH_SLOW_SECONDS (a contender whose full-corpus run
-# would take longer is measured on a slice, default 10).
+# would take longer is measured on a slice, default 10), SCRUB_BENCH_MCP (default 1: also the
+# JSON-RPC corpora rpc_1k.jsonl and rpc_1m_clean.jsonl in json mode; 0 leaves them out).
 # Writes bench/out/results.md, bench/out/throughput.png and bench/out/raw.tsv, then copies the
 # first two to docs/bench/. MB/s is 10^6 bytes per second of input.
 set -euo pipefail
@@ -34,12 +35,15 @@ T_START=$(date +%s)
 
 # ---- corpora ------------------------------------------------------------------------------------
 want_bytes=$(python3 -c "import sys; sys.path.insert(0, '$ROOT/corpus'); import gen_corpus as g; print(g.parse_size('$SIZE'))")
+MCP=${SCRUB_BENCH_MCP:-1}
+JSON_SETS=("json:json.log")  # label:file, each run through filter --format json and hs_baseline
+[[ $MCP == 1 ]] && JSON_SETS+=("rpc:rpc_1k.jsonl" "rpc1m:rpc_1m_clean.jsonl")
 need_gen=()
-for f in mixed json; do
-  p=$GEN/$f.log
+for f in mixed.log "${JSON_SETS[@]#*:}"; do
+  p=$GEN/$f
   # Generated files stop at the last whole record that fits: within 1% below the size asked.
   if [[ ! -f $p ]] || (( $(stat -c %s "$p") > want_bytes || $(stat -c %s "$p") < want_bytes * 99 / 100 )); then
-    need_gen+=("$f")
+    need_gen+=("${f%%.*}")
   fi
 done
 if [[ ! -f $GEN/known_secrets.txt ]] || (( ${#need_gen[@]} )); then
@@ -48,10 +52,8 @@ if [[ ! -f $GEN/known_secrets.txt ]] || (( ${#need_gen[@]} )); then
   python3 "$ROOT/corpus/gen_corpus.py" --seed "$SEED" --size "$SIZE" --out "$GEN" --only "$only"
 fi
 MIXED=$GEN/mixed.log
-JSON=$GEN/json.log
 SECRETS=$GEN/known_secrets.txt
 MIXED_BYTES=$(stat -c %s "$MIXED")
-JSON_BYTES=$(stat -c %s "$JSON")
 
 # The filter's fingerprint key: a fixed file here, so the run touches nothing in ~/.config.
 KEY=$OUT/fingerprint.key
@@ -122,10 +124,13 @@ add "cat" mixed.log "$MIXED_BYTES" "cat $MIXED | cat > /dev/null"
 add "sed" mixed.log "$SED_BYTES" "${SED_TMPL//@IN@/$SED_IN}"
 add "rg" mixed.log "$RG_BYTES" "${RG_TMPL//@IN@/$RG_IN}"
 add "rg_few" mixed.log "$RG_FEW_BYTES" "${RG_FEW_TMPL//@IN@/$RG_FEW_IN}"
-add "filter-json" json.log "$JSON_BYTES" \
-  "$SCRUB filter --format json $FILTER_OPTS < $JSON > /dev/null 2> $OUT/filter-json.stderr"
-add "hs_baseline-json" json.log "$JSON_BYTES" \
-  "$HSB --secrets-file $SECRETS --runs 1 $JSON > $OUT/hs_baseline-json.json"
+for js in "${JSON_SETS[@]}"; do
+  tag=${js%%:*} file=$GEN/${js#*:}
+  add "filter-$tag" "${js#*:}" "$(stat -c %s "$file")" \
+    "$SCRUB filter --format json $FILTER_OPTS < $file > /dev/null 2> $OUT/filter-$tag.stderr"
+  add "hs_baseline-$tag" "${js#*:}" "$(stat -c %s "$file")" \
+    "$HSB --secrets-file $SECRETS --runs 1 $file > $OUT/hs_baseline-$tag.json"
+done
 add "filter-startup" empty 0 "$SCRUB filter --format text $FILTER_OPTS < /dev/null > /dev/null 2>&1"
 # The filter caches compiled databases (~/.cache/mcp-scrub); --no-cache shows the first start.
 add "filter-startup-cold" empty 0 "$SCRUB filter --format text $FILTER_OPTS --no-cache < /dev/null > /dev/null 2>&1"
@@ -154,8 +159,11 @@ for rep in $(seq 1 "$RUNS"); do
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 # Findings, from one more (untimed) run of each filter with alerts on: counts only, no values.
+rm -f "$OUT"/alerts-*.jsonl  # the alert sink appends
 "$SCRUB" filter --format text $FILTER_OPTS --alerts "$OUT/alerts-text.jsonl" < "$MIXED" > /dev/null 2>&1 || true
-"$SCRUB" filter --format json $FILTER_OPTS --alerts "$OUT/alerts-json.jsonl" < "$JSON" > /dev/null 2>&1 || true
+for js in "${JSON_SETS[@]}"; do
+  "$SCRUB" filter --format json $FILTER_OPTS --alerts "$OUT/alerts-${js%%:*}.jsonl" < "$GEN/${js#*:}" > /dev/null 2>&1 || true
+done
 
 # ---- summary ------------------------------------------------------------------------------------
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
@@ -189,7 +197,8 @@ st_med = statistics.median(startup)
 cold = [int(r["ns"]) / 1e9 for r in by["filter-startup-cold"]]
 
 def adjusted(label):
-    # Wall time minus the median startup (rule and literal compile, key load): the data path.
+    # Wall time minus the median time of the filter on empty input (rule pack, RE2 programs,
+    # the cached database, exit): what is left is the data path.
     return [int(r["bytes"]) / 1e6 / max(int(r["ns"]) / 1e9 - st_med, 1e-6) for r in by[label]]
 
 def findings(label):
@@ -214,39 +223,42 @@ def mib(b):
     return f"{int(b) / 1048576:.0f} MiB" if int(b) >= 1048576 else f"{int(b) / 1024:.0f} KiB"
 
 ceil_text = stat(inproc("hs_baseline-lines"))[0]
-ceil_json = stat(inproc("hs_baseline-json"))[0]
 mixed_bytes = by["filter-text"][0]["bytes"]
-json_bytes = by["filter-json"][0]["bytes"]
-table = []  # (group, contender, input, (med, lo, hi), ratio, note)
-def add(group, name, inp, vals, ceil, note=""):
+table = []  # (group, contender, short label for the chart, input, (med, lo, hi), ratio, note)
+def add(group, name, short, inp, vals, ceil, note=""):
     s = stat(vals)
-    table.append((group, name, inp, s, s[0] / ceil, note))
+    table.append((group, name, short, inp, s, s[0] / ceil, note))
 
 ev = lambda label: by[label][-1]["match_events"]
-add("text", "raw hs_scan per line (hs_baseline, in-process): the ceiling", "mixed.log " + mib(mixed_bytes),
+M = "mixed.log " + mib(mixed_bytes)
+add("text", "raw hs_scan per line (hs_baseline, in-process): the ceiling", "text: hs_scan/line", M,
     inproc("hs_baseline-lines"), ceil_text, f"{ev('hs_baseline-lines')} match events")
-add("text", "raw hs_scan, whole buffer in one call (hs_baseline --whole, in-process)", "mixed.log " + mib(mixed_bytes),
+add("text", "raw hs_scan, whole buffer in one call (hs_baseline --whole, in-process)", "text: hs_scan/whole", M,
     inproc("hs_baseline-whole"), ceil_text, f"{ev('hs_baseline-whole')} match events")
-add("text", "hs_baseline process, wall clock (read + compile + scan)", "mixed.log " + mib(mixed_bytes),
-    wall_rates("hs_baseline-lines"), ceil_text)
-add("text", "mcp-scrub filter --format text, wall clock", "mixed.log " + mib(mixed_bytes),
+add("text", "hs_baseline process, wall clock (read + compile + scan)", "", M,
+    wall_rates("hs_baseline-lines"), ceil_text, "mostly the Hyperscan compile")
+add("text", "mcp-scrub filter --format text, wall clock", "text: filter", M,
     wall_rates("filter-text"), ceil_text, findings("filter-text"))
-add("text", "mcp-scrub filter --format text, wall minus startup", "mixed.log " + mib(mixed_bytes),
+add("text", "mcp-scrub filter --format text, wall minus startup", "text: filter -startup", M,
     adjusted("filter-text"), ceil_text)
-add("text", "cat mixed.log | cat > /dev/null", "mixed.log " + mib(mixed_bytes), wall_rates("cat"), ceil_text)
-add("text", f"GNU sed -E, {E['SED_RULES']} rules translated to ERE", "mixed.log " + mib(E["SED_BYTES"]) +
-    ("" if E["SED_IN"] == E["MIXED"] else " slice"), wall_rates("sed"), ceil_text)
-add("text", f"rg --passthru -r, {E['RG_RULES']} rule regexes ({E['RG_REJECTED']} rejected by rg)",
+add("text", "cat mixed.log | cat > /dev/null", "cat|cat", M, wall_rates("cat"), ceil_text)
+add("text", f"GNU sed -E, {E['SED_RULES']} rules translated to ERE", f"sed -E ({E['SED_RULES']} rules)",
+    "mixed.log " + mib(E["SED_BYTES"]) + ("" if E["SED_IN"] == E["MIXED"] else " slice"), wall_rates("sed"), ceil_text)
+add("text", f"rg --passthru -r, {E['RG_RULES']} rule regexes ({E['RG_REJECTED']} rejected by rg)", "rg (whole pack)",
     "mixed.log " + mib(E["RG_BYTES"]) + ("" if E["RG_IN"] == E["MIXED"] else " slice"), wall_rates("rg"), ceil_text,
     "includes rg's regex compile")
-add("text", f"rg --passthru -r, the same {E['SED_RULES']} rules as sed", "mixed.log " + mib(E["RG_FEW_BYTES"]) +
-    ("" if E["RG_FEW_IN"] == E["MIXED"] else " slice"), wall_rates("rg_few"), ceil_text)
-add("json", "raw hs_scan per line (hs_baseline, in-process): the ceiling", "json.log " + mib(json_bytes),
-    inproc("hs_baseline-json"), ceil_json, f"{ev('hs_baseline-json')} match events")
-add("json", "mcp-scrub filter --format json, wall clock", "json.log " + mib(json_bytes),
-    wall_rates("filter-json"), ceil_json, findings("filter-json"))
-add("json", "mcp-scrub filter --format json, wall minus startup", "json.log " + mib(json_bytes),
-    adjusted("filter-json"), ceil_json)
+add("text", f"rg --passthru -r, the same {E['SED_RULES']} rules as sed", "rg (sed's rules)",
+    "mixed.log " + mib(E["RG_FEW_BYTES"]) + ("" if E["RG_FEW_IN"] == E["MIXED"] else " slice"), wall_rates("rg_few"), ceil_text)
+for tag in [l.split("-", 1)[1] for l in by if l.startswith("hs_baseline-") and l not in ("hs_baseline-lines", "hs_baseline-whole")]:
+    name = by["filter-" + tag][0]["corpus"]
+    inp = name + " " + mib(by["filter-" + tag][0]["bytes"])
+    ceil = stat(inproc("hs_baseline-" + tag))[0]
+    add(tag, "raw hs_scan per line (hs_baseline, in-process): the ceiling", f"{tag}: hs_scan/line", inp,
+        inproc("hs_baseline-" + tag), ceil, f"{ev('hs_baseline-' + tag)} match events")
+    add(tag, "mcp-scrub filter --format json, wall clock", f"{tag}: filter", inp,
+        wall_rates("filter-" + tag), ceil, findings("filter-" + tag))
+    add(tag, "mcp-scrub filter --format json, wall minus startup", f"{tag}: filter -startup", inp,
+        adjusted("filter-" + tag), ceil)
 
 info = {}
 try:
@@ -261,8 +273,9 @@ md.append(f"One core per process; medians of {E['RUNS']} runs, contenders altern
           "Generated by `bench/run.sh`; corpora from `corpus/gen_corpus.py --seed " + E["SEED"] + "`.\n")
 md.append("| contender | input | MB/s median | min | max | ratio to hs_scan | notes |")
 md.append("| --- | --- | ---: | ---: | ---: | ---: | --- |")
-for g, name, inp, (med, lo, hi), ratio, note in table:
-    md.append(f"| {name} | {inp} | {fmt(med)} | {fmt(lo)} | {fmt(hi)} | {ratio:.3g} | {note} |")
+for g, name, short, inp, (med, lo, hi), ratio, note in table:
+    md.append(f"| {name} | {inp} | {fmt(med)} | {fmt(lo)} | {fmt(hi)} | {ratio:.3f} | {note} |" if ratio >= 0.001 else
+              f"| {name} | {inp} | {fmt(med)} | {fmt(lo)} | {fmt(hi)} | {ratio:.1e} | {note} |")
 md.append("")
 md.append(f"- filter startup (`filter < /dev/null`, database from the cache): median "
           f"{st_med:.2f} s, min {min(startup):.2f} s, max {max(startup):.2f} s; with `--no-cache` "
@@ -276,30 +289,19 @@ md.append(f"- date {E['RUN_DATE']}, commit {E['COMMIT']}{E['DIRTY']}")
 open(os.path.join(E["OUT"], "results.md"), "w").write("\n".join(md) + "\n")
 
 with open(os.path.join(E["OUT"], "plot.tsv"), "w") as f:
-    short = {"raw hs_scan per line": "hs_scan/line", "raw hs_scan, whole": "hs_scan/whole",
-             "hs_baseline process": "hs_baseline wall", "mcp-scrub filter --format text, wall clock": "filter text",
-             "mcp-scrub filter --format text, wall minus": "filter text -startup",
-             "cat": "cat|cat", "GNU sed": "sed -E", "rg --passthru -r, the same": "rg (sed's rules)",
-             "rg": "rg (whole pack)",
-             "mcp-scrub filter --format json, wall clock": "filter json",
-             "mcp-scrub filter --format json, wall minus": "filter json -startup"}
-    for g, name, inp, (med, lo, hi), ratio, note in table:
-        if name.startswith("hs_baseline process"):
-            continue  # mostly the database compile: in the table, not the chart
-        label = next((v for k, v in short.items() if name.startswith(k)), name[:16])
-        if g == "json" and label.startswith("hs_scan"):
-            label = "hs_scan/line json"
-        f.write(f"{label}\t{med:.3f}\t{lo:.3f}\t{hi:.3f}\t{g}\n")
+    for g, name, short, inp, (med, lo, hi), ratio, note in table:
+        if short:  # the process row is mostly the database compile: in the table, not the chart
+            f.write(f"{short}\t{med:.3f}\t{lo:.3f}\t{hi:.3f}\t{g}\n")
 print("\n".join(md))
 PY
 
 # pngcairo when this gnuplot has it (gnuplot-nox on Debian does), else the libgd png terminal.
-TERM_PNG="png noenhanced size 1200,650"
-if gnuplot -e 'set terminal' 2>&1 | grep -q pngcairo; then TERM_PNG="pngcairo noenhanced size 1200,650 font 'sans,10'"; fi
+TERM_PNG="png noenhanced size 1400,650"
+if gnuplot -e 'set terminal' 2>&1 | grep -q pngcairo; then TERM_PNG="pngcairo noenhanced size 1400,650 font 'sans,10'"; fi
 gnuplot <<EOF
 set terminal $TERM_PNG
 set output '$OUT/throughput.png'
-set title "mcp-scrub filter throughput, $(basename "$MIXED") / json.log, median of $RUNS (bars: min-max)"
+set title "mcp-scrub filter vs raw hs_scan and common tools (one core), median of $RUNS runs, bars min-max"
 set ylabel 'MB/s (log scale)'
 set logscale y
 set grid ytics
@@ -308,6 +310,8 @@ set style histogram errorbars gap 1 lw 1
 set style fill solid 0.7 border -1
 set boxwidth 0.8
 set xtics rotate by -35 scale 0
+set rmargin 10
+set bmargin 9
 set key off
 set datafile separator "\t"
 set yrange [0.01:*]
