@@ -13,14 +13,14 @@ namespace scrub {
 
 namespace {
 
-void json_leaves(const nlohmann::json& j, const std::string& path,
+void json_leaves(const nlohmann::ordered_json& j, const std::string& path,
                  std::vector<std::pair<std::string, std::string>>& out, int depth) {
   if (depth > 64) return;
   if (j.is_string()) {
     const std::string& s = j.get_ref<const std::string&>();
     // AWS SecretString (and similar) holds JSON as a string: unwrap it.
     if (!s.empty() && (s.front() == '{' || s.front() == '[')) {
-      nlohmann::json inner = nlohmann::json::parse(s, nullptr, false);
+      nlohmann::ordered_json inner = nlohmann::ordered_json::parse(s, nullptr, false);
       if (!inner.is_discarded() && inner.is_structured()) {
         json_leaves(inner, path, out, depth + 1);
         return;
@@ -63,7 +63,7 @@ std::vector<std::pair<std::string, std::string>> parse_secret_output(std::string
   size_t first = text.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos) return out;
   if (text[first] == '{' || text[first] == '[') {
-    nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    nlohmann::ordered_json j = nlohmann::ordered_json::parse(text, nullptr, false);
     if (!j.is_discarded()) {
       // Vault KV v2 wraps the secret in data.data (and adds metadata we must not mask).
       if (j.is_object() && j.contains("data") && j["data"].is_object() && j["data"].contains("data") &&
