@@ -18,6 +18,13 @@ CommandRunner register_filter(CLI::App& app, char** envp);
 CommandRunner register_scan(CLI::App& app, char** envp);
 CommandRunner register_rules(CLI::App& app);
 // The stdio wrap: `mcp-scrub [OPTIONS] -- COMMAND [ARGS...]`; options go on the top-level app.
-CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, char** envp);
+// `engine_out`, when given, receives the engine options it registered (for `config check`).
+CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, char** envp,
+                            EngineConfig** engine_out = nullptr);
+// `mcp-scrub config check FILE`: validates a configuration file and prints the effective
+// configuration with secret values masked.
+CommandRunner register_config(CLI::App& app, char** envp);
+// `mcp-scrub tcp --listen ADDR (--connect ADDR | -- COMMAND [ARGS...])`: MCP over sockets.
+CommandRunner register_tcp(CLI::App& app, std::vector<std::string>& command, char** envp);
 
 }  // namespace scrub

@@ -32,7 +32,8 @@ int main(int argc, char** argv) {
       "  mcp-scrub [OPTIONS] -- COMMAND [ARGS...]   wrap a stdio MCP server\n"
       "  mcp-scrub filter [FILE...]                 mask a log stream (stdin to stdout)\n"
       "  mcp-scrub scan [FILE...]                   report findings only\n"
-      "  mcp-scrub rules list|check FILE            inspect rule packs",
+      "  mcp-scrub rules list|check FILE            inspect rule packs\n"
+      "  mcp-scrub config check FILE                validate a --config file",
       "mcp-scrub"};
   app.set_version_flag("--version", "mcp-scrub 0.1.0");
   app.require_subcommand(0, 1);
@@ -43,6 +44,9 @@ int main(int argc, char** argv) {
   scrub::CommandRunner scan = scrub::register_scan(app, environ);
   scrub::CommandRunner rules = scrub::register_rules(app);
   scrub::CommandRunner wrap = scrub::register_wrap(app, command, environ);
+  scrub::CommandRunner config = scrub::register_config(app, environ);
+  app.set_config("--config", "", "Read options from a TOML file (the command line overrides it)");
+  app.allow_config_extras(CLI::config_extras_mode::error);
 
   std::vector<std::string> args;
   for (int i = split - 1; i >= 1; --i) args.emplace_back(argv[i]);  // CLI11 wants reversed
@@ -63,6 +67,7 @@ int main(int argc, char** argv) {
       if (name == "filter") return filter();
       if (name == "scan") return scan();
       if (name == "rules") return rules();
+      if (name == "config") return config();
     }
     if (command.empty()) {
       std::fputs(app.help().c_str(), stderr);

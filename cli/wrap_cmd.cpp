@@ -365,8 +365,10 @@ class Proxy {
 
 }  // namespace
 
-CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, char** envp) {
+CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, char** envp,
+                            EngineConfig** engine_out) {
   auto opt = std::make_shared<WrapOptions>();
+  if (engine_out) *engine_out = &opt->engine;
   add_engine_options(app, opt->engine, true);
   app.add_option("--alerts", opt->alerts, "Write one JSON alert per finding to FILE ('-' = stderr)");
   app.add_flag("--scan-requests", opt->scan_requests, "Also scan and mask client-to-server messages");
