@@ -92,37 +92,9 @@ CommandRunner register_filter(CLI::App& app, char** envp) {
     };
     StreamMode mode = opt->format == "json" ? StreamMode::kJson : StreamMode::kText;
     StreamStats stats;
-    int rc = kExitOk;
-    std::vector<std::string> inputs = opt->files;
-    if (inputs.empty()) inputs.push_back("-");
-    for (const std::string& in : inputs) {
-      int fd = 0;
-      std::string name = "stdin";
-      if (in != "-") {
-        fd = ::open(in.c_str(), O_RDONLY | O_CLOEXEC);
-        name = in;
-        if (fd < 0) {
-          spdlog::error("{}: cannot open: {}", in, std::strerror(errno));
-          rc = kExitIo;
-          continue;
-        }
-      }
-      int err = 0;
-      StreamResult r = process_stream(fd, name, mode, opt->max_line_bytes, redactor, cb, stats, &err);
-      if (fd != 0) ::close(fd);
-      if (r == StreamResult::kEngineError) {
-        out.flush();
-        spdlog::error("{}: the scanning engine failed (Hyperscan error {}); stopped without "
-                      "writing the unscanned line",
-                      name, redactor.current().scanner().last_error());
-        return kExitEngine;
-      }
-      if (r == StreamResult::kReadError) {
-        spdlog::error("{}: read error: {}", name, std::strerror(err));
-        rc = kExitIo;
-      }
-      if (out.failed()) break;
-    }
+    int rc = process_inputs(opt->files, mode, opt->max_line_bytes, redactor, cb, stats,
+                            [&] { return out.failed(); });
+    if (rc == kExitEngine) return rc;
     out.flush();
     reloader.stop();
     sink->flush();

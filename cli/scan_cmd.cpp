@@ -61,35 +61,9 @@ CommandRunner register_scan(CLI::App& app, char** envp) {
     StreamCallbacks cb;
     cb.finding = [&](const Finding& f, const AlertContext& c) { hits.push_back({f, c}); };
     StreamMode mode = opt->input == "json" ? StreamMode::kJson : StreamMode::kText;
-    int rc = kExitOk;
-    std::vector<std::string> inputs = opt->files;
-    if (inputs.empty()) inputs.push_back("-");
-    for (const std::string& in : inputs) {
-      int fd = 0;
-      std::string name = "stdin";
-      if (in != "-") {
-        fd = ::open(in.c_str(), O_RDONLY | O_CLOEXEC);
-        name = in;
-        if (fd < 0) {
-          spdlog::error("{}: cannot open: {}", in, std::strerror(errno));
-          rc = kExitIo;
-          continue;
-        }
-      }
-      StreamStats stats;
-      int err = 0;
-      StreamResult r = process_stream(fd, name, mode, opt->max_line_bytes, redactor, cb, stats, &err);
-      if (fd != 0) ::close(fd);
-      if (r == StreamResult::kEngineError) {
-        spdlog::error("{}: the scanning engine failed (Hyperscan error {})", name,
-                      redactor.current().scanner().last_error());
-        return kExitEngine;
-      }
-      if (r == StreamResult::kReadError) {
-        spdlog::error("{}: read error: {}", name, std::strerror(err));
-        rc = kExitIo;
-      }
-    }
+    StreamStats stats;
+    int rc = process_inputs(opt->files, mode, opt->max_line_bytes, redactor, cb, stats);
+    if (rc == kExitEngine) return rc;
 
     if (opt->format == "json") {
       nlohmann::ordered_json arr = nlohmann::ordered_json::array();

@@ -1,5 +1,15 @@
 #include "cli/stream.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "cli/engine_config.h"
+
 #include "filter/pem_blocks.h"
 #include "transports/line_reader.h"
 
@@ -109,6 +119,43 @@ StreamResult process_stream(int fd, const std::string& source, StreamMode mode, 
     }
     if (chunk.line_end) in_long = false;
   }
+}
+
+int process_inputs(const std::vector<std::string>& files, StreamMode mode, size_t max_line,
+                   FollowingRedactor& redactor, const StreamCallbacks& cb, StreamStats& stats,
+                   const std::function<bool()>& stop) {
+  int rc = kExitOk;
+  std::vector<std::string> inputs = files;
+  if (inputs.empty()) inputs.push_back("-");
+  for (const std::string& in : inputs) {
+    int fd = 0;
+    std::string name = "stdin";
+    if (in != "-") {
+      fd = ::open(in.c_str(), O_RDONLY | O_CLOEXEC);
+      name = in;
+      if (fd < 0) {
+        spdlog::error("{}: cannot open: {}", in, std::strerror(errno));
+        rc = kExitIo;
+        continue;
+      }
+    }
+    int err = 0;
+    StreamResult r = process_stream(fd, name, mode, max_line, redactor, cb, stats, &err);
+    if (fd != 0) ::close(fd);
+    if (r == StreamResult::kEngineError) {
+      if (cb.flush) cb.flush();
+      spdlog::error("{}: the scanning engine failed (Hyperscan error {}); stopped without writing "
+                    "the unscanned line",
+                    name, redactor.current().scanner().last_error());
+      return kExitEngine;
+    }
+    if (r == StreamResult::kReadError) {
+      spdlog::error("{}: read error: {}", name, std::strerror(err));
+      rc = kExitIo;
+    }
+    if (stop && stop()) break;
+  }
+  return rc;
 }
 
 }  // namespace scrub

@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "filter/alert_sink.h"
 #include "filter/engine_holder.h"
@@ -34,6 +35,14 @@ struct StreamCallbacks {
 };
 
 enum class StreamResult { kOk, kReadError, kEngineError };
+
+// Runs process_stream over each input ("-" = stdin; none = stdin), logging unreadable files by
+// name. Returns the command's exit code: kExitOk, kExitIo (an input could not be read; the others
+// were still processed), or kExitEngine (stopped at the line the engine could not scan).
+// `stop` is checked after each input (e.g. stdout went away).
+int process_inputs(const std::vector<std::string>& files, StreamMode mode, size_t max_line,
+                   FollowingRedactor& redactor, const StreamCallbacks& cb, StreamStats& stats,
+                   const std::function<bool()>& stop = {});
 
 // Each line is scanned with the set in force when it starts (the redactor follows its holder).
 StreamResult process_stream(int fd, const std::string& source, StreamMode mode, size_t max_line,
