@@ -135,25 +135,34 @@ add "filter-startup" empty 0 "$SCRUB filter --format text $FILTER_OPTS < /dev/nu
 # The filter caches compiled databases (~/.cache/mcp-scrub); --no-cache shows the first start.
 add "filter-startup-cold" empty 0 "$SCRUB filter --format text $FILTER_OPTS --no-cache < /dev/null > /dev/null 2>&1"
 
-echo "Commands (each run $RUNS times, alternated; timed with date +%s%N):"
+echo "Commands (each run $RUNS times, alternated; wall clock from date +%s%N, CPU time (user+sys of"
+echo "the command and its children) from /usr/bin/time around bash -c):"
 for i in "${!NAMES[@]}"; do printf '  [%s] %s\n' "${NAMES[$i]}" "${CMDS[$i]}"; done
 
 # Warm the filter's database cache, so every timed run sees the steady state (cold: its own row).
 bash -c "$SCRUB filter --format text $FILTER_OPTS < /dev/null > /dev/null 2>&1"
 
 RAW=$OUT/raw.tsv
-printf 'label\tcorpus\tbytes\trep\tns\tinproc_mb_per_s\tmatch_events\n' > "$RAW"
+printf 'label\tcorpus\tbytes\trep\tns\tcpu_s\tinproc_mb_per_s\tinproc_cpu_mb_per_s\tmatch_events\n' > "$RAW"
+# CPU time matters on a shared machine: wall clock also counts the time others held the core.
+TIME_BIN=$(command -v /usr/bin/time || true)
 for rep in $(seq 1 "$RUNS"); do
   for i in "${!NAMES[@]}"; do
     name=${NAMES[$i]}
     t0=$(date +%s%N)
-    bash -c "${CMDS[$i]}"
-    t1=$(date +%s%N)
-    inproc="" events=""
-    if [[ $name == hs_baseline-* ]]; then
-      read -r inproc events < <(python3 -c "import json; d=json.load(open('$OUT/$name.json')); print(d['mb_per_s'], d['match_events'])")
+    if [[ -n $TIME_BIN ]]; then
+      "$TIME_BIN" -f '%U %S' -o "$OUT/time.txt" bash -c "${CMDS[$i]}"
+    else
+      bash -c "${CMDS[$i]}"
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "${CORPUS[$i]}" "${BYTES[$i]}" "$rep" $((t1 - t0)) "$inproc" "$events" >> "$RAW"
+    t1=$(date +%s%N)
+    cpu=""
+    [[ -n $TIME_BIN ]] && cpu=$(tail -1 "$OUT/time.txt" | awk '{printf "%.3f", $1 + $2}')
+    inproc="" inproc_cpu="" events=""
+    if [[ $name == hs_baseline-* ]]; then
+      read -r inproc inproc_cpu events < <(python3 -c "import json; d=json.load(open('$OUT/$name.json')); print(d['mb_per_s'], d['cpu_mb_per_s'], d['match_events'])")
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "${CORPUS[$i]}" "${BYTES[$i]}" "$rep" $((t1 - t0)) "$cpu" "$inproc" "$inproc_cpu" "$events" >> "$RAW"
   done
   echo "run.sh: round $rep/$RUNS done ($(($(date +%s) - T_START))s)" >&2
 done
@@ -175,43 +184,41 @@ export RAW OUT RUNS SED_RULES RG_RULES RG_REJECTED SED_IN RG_IN MIXED SED_BYTES 
 export CPU FLAGS HSVER COMMIT DIRTY LOAD_BEFORE LOAD_AFTER SEED
 export MACHINE_NPROC=$(nproc) RUN_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 python3 - <<'PY'
-import csv, json, os, re, statistics
+import csv, json, os, statistics
 E = os.environ
 rows = list(csv.DictReader(open(E["RAW"]), delimiter="\t"))
 by = {}
 for r in rows:
     by.setdefault(r["label"], []).append(r)
+has_cpu = all(r["cpu_s"] for r in rows)
 
 def stat(vals):
     return statistics.median(vals), min(vals), max(vals)
 
-def wall_rates(label):
-    rs = by[label]
-    return [int(r["bytes"]) / 1e6 / (int(r["ns"]) / 1e9) for r in rs]
+def secs(label, cpu):
+    return [float(r["cpu_s"]) if cpu else int(r["ns"]) / 1e9 for r in by[label]]
 
-def inproc(label):
-    return [float(r["inproc_mb_per_s"]) for r in by[label]]
+def rates(label, cpu=False, minus=0.0):
+    # 10^6 bytes per second; `minus`: seconds taken off each run (the filter's startup).
+    return [int(r["bytes"]) / 1e6 / max(t - minus, 1e-3) for r, t in zip(by[label], secs(label, cpu))]
 
-startup = [int(r["ns"]) / 1e9 for r in by["filter-startup"]]
-st_med = statistics.median(startup)
-cold = [int(r["ns"]) / 1e9 for r in by["filter-startup-cold"]]
+def inproc(label, cpu=False):
+    return [float(r["inproc_cpu_mb_per_s" if cpu else "inproc_mb_per_s"]) for r in by[label]]
 
-def adjusted(label):
-    # Wall time minus the median time of the filter on empty input (rule pack, RE2 programs,
-    # the cached database, exit): what is left is the data path.
-    return [int(r["bytes"]) / 1e6 / max(int(r["ns"]) / 1e9 - st_med, 1e-6) for r in by[label]]
+startup_wall = statistics.median(secs("filter-startup", False))
+startup_cpu = statistics.median(secs("filter-startup", True)) if has_cpu else 0.0
+cold_wall = statistics.median(secs("filter-startup-cold", False))
 
 def findings(label):
     # The alert file of the untimed run: one JSON object per finding or incident.
-    path = os.path.join(E["OUT"], "alerts-" + label.split("-")[1] + ".jsonl")
+    path = os.path.join(E["OUT"], "alerts-" + label.split("-", 1)[1] + ".jsonl")
     n = 0
     try:
         for line in open(path, encoding="utf-8", errors="replace"):
             try:
-                a = json.loads(line)
+                n += json.loads(line).get("event") == "finding"
             except ValueError:
-                continue
-            n += a.get("event") == "finding"
+                pass
     except OSError:
         return ""
     return f"{n} findings"
@@ -222,43 +229,53 @@ def fmt(v):
 def mib(b):
     return f"{int(b) / 1048576:.0f} MiB" if int(b) >= 1048576 else f"{int(b) / 1024:.0f} KiB"
 
-ceil_text = stat(inproc("hs_baseline-lines"))[0]
-mixed_bytes = by["filter-text"][0]["bytes"]
-table = []  # (group, contender, short label for the chart, input, (med, lo, hi), ratio, note)
-def add(group, name, short, inp, vals, ceil, note=""):
-    s = stat(vals)
-    table.append((group, name, short, inp, s, s[0] / ceil, note))
+table = []  # dicts: group, name, short, input, wall (med, lo, hi), cpu (med, lo, hi) or None, ceil, note
+def add(group, name, short, inp, wall, cpu, ceil, note=""):
+    table.append(dict(group=group, name=name, short=short, input=inp, wall=stat(wall),
+                      cpu=stat(cpu) if cpu else None, ceil=ceil, note=note))
+
+def ceiling(label):
+    return (stat(inproc(label))[0], stat(inproc(label, True))[0] if has_cpu else None)
+
+def proc(label, minus=False):
+    w = rates(label, False, startup_wall if minus else 0.0)
+    c = rates(label, True, startup_cpu if minus else 0.0) if has_cpu else None
+    return w, c
 
 ev = lambda label: by[label][-1]["match_events"]
-M = "mixed.log " + mib(mixed_bytes)
+sliced = lambda key: "" if E[key + "_IN"] == E["MIXED"] else " slice"
+M = "mixed.log " + mib(by["filter-text"][0]["bytes"])
+ct = ceiling("hs_baseline-lines")
 add("text", "raw hs_scan per line (hs_baseline, in-process): the ceiling", "text: hs_scan/line", M,
-    inproc("hs_baseline-lines"), ceil_text, f"{ev('hs_baseline-lines')} match events")
+    inproc("hs_baseline-lines"), inproc("hs_baseline-lines", True) if has_cpu else None, ct,
+    f"{ev('hs_baseline-lines')} match events")
 add("text", "raw hs_scan, whole buffer in one call (hs_baseline --whole, in-process)", "text: hs_scan/whole", M,
-    inproc("hs_baseline-whole"), ceil_text, f"{ev('hs_baseline-whole')} match events")
-add("text", "hs_baseline process, wall clock (read + compile + scan)", "", M,
-    wall_rates("hs_baseline-lines"), ceil_text, "mostly the Hyperscan compile")
-add("text", "mcp-scrub filter --format text, wall clock", "text: filter", M,
-    wall_rates("filter-text"), ceil_text, findings("filter-text"))
-add("text", "mcp-scrub filter --format text, wall minus startup", "text: filter -startup", M,
-    adjusted("filter-text"), ceil_text)
-add("text", "cat mixed.log | cat > /dev/null", "cat|cat", M, wall_rates("cat"), ceil_text)
+    inproc("hs_baseline-whole"), inproc("hs_baseline-whole", True) if has_cpu else None, ct)
+add("text", "hs_baseline process (read + compile + scan)", "", M, *proc("hs_baseline-lines"), ct,
+    "mostly the Hyperscan compile")
+add("text", "mcp-scrub filter --format text", "text: filter", M, *proc("filter-text"), ct, findings("filter-text"))
+add("text", "mcp-scrub filter --format text, minus startup", "text: filter -startup", M,
+    *proc("filter-text", True), ct)
+add("text", "cat mixed.log | cat > /dev/null", "cat|cat", M, *proc("cat"), ct)
 add("text", f"GNU sed -E, {E['SED_RULES']} rules translated to ERE", f"sed -E ({E['SED_RULES']} rules)",
-    "mixed.log " + mib(E["SED_BYTES"]) + ("" if E["SED_IN"] == E["MIXED"] else " slice"), wall_rates("sed"), ceil_text)
+    "mixed.log " + mib(E["SED_BYTES"]) + sliced("SED"), *proc("sed"), ct)
 add("text", f"rg --passthru -r, {E['RG_RULES']} rule regexes ({E['RG_REJECTED']} rejected by rg)", "rg (whole pack)",
-    "mixed.log " + mib(E["RG_BYTES"]) + ("" if E["RG_IN"] == E["MIXED"] else " slice"), wall_rates("rg"), ceil_text,
-    "includes rg's regex compile")
+    "mixed.log " + mib(E["RG_BYTES"]) + sliced("RG"), *proc("rg"), ct, "includes rg's regex compile")
 add("text", f"rg --passthru -r, the same {E['SED_RULES']} rules as sed", "rg (sed's rules)",
-    "mixed.log " + mib(E["RG_FEW_BYTES"]) + ("" if E["RG_FEW_IN"] == E["MIXED"] else " slice"), wall_rates("rg_few"), ceil_text)
+    "mixed.log " + mib(E["RG_FEW_BYTES"]) + sliced("RG_FEW"), *proc("rg_few"), ct)
 for tag in [l.split("-", 1)[1] for l in by if l.startswith("hs_baseline-") and l not in ("hs_baseline-lines", "hs_baseline-whole")]:
-    name = by["filter-" + tag][0]["corpus"]
-    inp = name + " " + mib(by["filter-" + tag][0]["bytes"])
-    ceil = stat(inproc("hs_baseline-" + tag))[0]
+    first = by["filter-" + tag][0]
+    inp = first["corpus"] + " " + mib(first["bytes"])
+    c = ceiling("hs_baseline-" + tag)
     add(tag, "raw hs_scan per line (hs_baseline, in-process): the ceiling", f"{tag}: hs_scan/line", inp,
-        inproc("hs_baseline-" + tag), ceil, f"{ev('hs_baseline-' + tag)} match events")
-    add(tag, "mcp-scrub filter --format json, wall clock", f"{tag}: filter", inp,
-        wall_rates("filter-" + tag), ceil, findings("filter-" + tag))
-    add(tag, "mcp-scrub filter --format json, wall minus startup", f"{tag}: filter -startup", inp,
-        adjusted("filter-" + tag), ceil)
+        inproc("hs_baseline-" + tag), inproc("hs_baseline-" + tag, True) if has_cpu else None, c,
+        f"{ev('hs_baseline-' + tag)} match events")
+    add(tag, "mcp-scrub filter --format json", f"{tag}: filter", inp, *proc("filter-" + tag), c, findings("filter-" + tag))
+    add(tag, "mcp-scrub filter --format json, minus startup", f"{tag}: filter -startup", inp,
+        *proc("filter-" + tag, True), c)
+
+def ratio(v):
+    return f"{v:.3f}" if v >= 0.001 else f"{v:.1e}"
 
 info = {}
 try:
@@ -267,19 +284,25 @@ except (OSError, ValueError):
     pass
 md = []
 md.append("# Throughput: mcp-scrub filter vs. raw Hyperscan and common tools\n")
-md.append(f"One core per process; medians of {E['RUNS']} runs, contenders alternated within each round. "
-          "MB/s = 10^6 bytes of input per second. Ratio: to the raw per-line hs_scan of the same corpus "
-          "(same database: built-in rules plus the known values, as the filter compiles it). "
+md.append(f"One process on one core; medians of {E['RUNS']} runs, contenders alternated within each round. "
+          "MB/s = 10^6 bytes of input per second, by wall clock and per CPU second (user + sys of the "
+          "command and its children; steadier when other work shares the machine). Ratios: to the raw "
+          "per-line hs_scan of the same corpus, in-process, over the same database (the built-in rules "
+          "plus the known values, as the filter compiles it). \"Minus startup\": each run less the median "
+          "time of the same filter on empty input (rule pack, RE2 programs, cached database, exit). "
           "Generated by `bench/run.sh`; corpora from `corpus/gen_corpus.py --seed " + E["SEED"] + "`.\n")
-md.append("| contender | input | MB/s median | min | max | ratio to hs_scan | notes |")
-md.append("| --- | --- | ---: | ---: | ---: | ---: | --- |")
-for g, name, short, inp, (med, lo, hi), ratio, note in table:
-    md.append(f"| {name} | {inp} | {fmt(med)} | {fmt(lo)} | {fmt(hi)} | {ratio:.3f} | {note} |" if ratio >= 0.001 else
-              f"| {name} | {inp} | {fmt(med)} | {fmt(lo)} | {fmt(hi)} | {ratio:.1e} | {note} |")
+md.append("| contender | input | MB/s wall, median | min | max | MB/s per CPU s, median | ratio to hs_scan, wall | ratio, CPU | notes |")
+md.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+for t in table:
+    wm, wl, wh = t["wall"]
+    cm = t["cpu"][0] if t["cpu"] else None
+    cr = ratio(cm / t["ceil"][1]) if cm and t["ceil"][1] else ""
+    md.append(f"| {t['name']} | {t['input']} | {fmt(wm)} | {fmt(wl)} | {fmt(wh)} | "
+              f"{fmt(cm) if cm else ''} | {ratio(wm / t['ceil'][0])} | {cr} | {t['note']} |")
 md.append("")
-md.append(f"- filter startup (`filter < /dev/null`, database from the cache): median "
-          f"{st_med:.2f} s, min {min(startup):.2f} s, max {max(startup):.2f} s; with `--no-cache` "
-          f"(compiles the rule pack and known values): median {statistics.median(cold):.2f} s")
+md.append(f"- filter startup (`filter < /dev/null`, database from the cache): median {startup_wall:.2f} s wall"
+          + (f", {startup_cpu:.2f} s CPU" if has_cpu else "") +
+          f"; with `--no-cache` (compiles the rule pack and known values): median {cold_wall:.2f} s wall")
 if info:
     md.append(f"- database: {info.get('rules')} rules, {info.get('known_values')} known values, "
               f"{info.get('patterns')} Hyperscan expressions; compile {info.get('compile_ms', 0):.0f} ms in hs_baseline")
@@ -289,9 +312,11 @@ md.append(f"- date {E['RUN_DATE']}, commit {E['COMMIT']}{E['DIRTY']}")
 open(os.path.join(E["OUT"], "results.md"), "w").write("\n".join(md) + "\n")
 
 with open(os.path.join(E["OUT"], "plot.tsv"), "w") as f:
-    for g, name, short, inp, (med, lo, hi), ratio, note in table:
-        if short:  # the process row is mostly the database compile: in the table, not the chart
-            f.write(f"{short}\t{med:.3f}\t{lo:.3f}\t{hi:.3f}\t{g}\n")
+    for t in table:
+        if not t["short"]:  # the process row is mostly the database compile: in the table, not the chart
+            continue
+        c = t["cpu"] or t["wall"]
+        f.write(t["short"] + "\t" + "\t".join(f"{v:.3f}" for v in (*t["wall"], *c)) + "\n")
 print("\n".join(md))
 PY
 
@@ -301,22 +326,23 @@ if gnuplot -e 'set terminal' 2>&1 | grep -q pngcairo; then TERM_PNG="pngcairo no
 gnuplot <<EOF
 set terminal $TERM_PNG
 set output '$OUT/throughput.png'
-set title "mcp-scrub filter vs raw hs_scan and common tools (one core), median of $RUNS runs, bars min-max"
+set title "mcp-scrub filter vs raw hs_scan and common tools (one core), median of $RUNS runs, bars min-max; labels: MB per CPU second"
 set ylabel 'MB/s (log scale)'
 set logscale y
 set grid ytics
 set style data histograms
 set style histogram errorbars gap 1 lw 1
+set key top right
 set style fill solid 0.7 border -1
 set boxwidth 0.8
 set xtics rotate by -35 scale 0
 set rmargin 10
 set bmargin 9
-set key off
 set datafile separator "\t"
 set yrange [0.01:*]
-plot '$OUT/plot.tsv' using 2:3:4:xtic(1) lc rgb '#3a6ea5', \
-     '' using (\$0):(\$4):(sprintf(\$2 >= 100 ? "%.0f" : "%.2g", \$2)) with labels offset 0,0.8 notitle
+plot '$OUT/plot.tsv' using 2:3:4:xtic(1) lc rgb '#3a6ea5' title 'wall clock', \
+     '' using 5:6:7 lc rgb '#e0a030' title 'per CPU second', \
+     '' using (\$0 + 1.0/6):(\$7):(sprintf(\$5 >= 100 ? "%.0f" : "%.2g", \$5)) with labels offset 0,0.7 font ',8' notitle
 EOF
 mkdir -p "$ROOT/docs/bench"
 cp "$OUT/results.md" "$ROOT/docs/bench/results.md"
