@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
       "  mcp-scrub filter [FILE...]                 mask a log stream (stdin to stdout)\n"
       "  mcp-scrub scan [FILE...]                   report findings only\n"
       "  mcp-scrub rules list|check FILE            inspect rule packs\n"
-      "  mcp-scrub config check FILE                validate a --config file",
+      "  mcp-scrub config check FILE                validate a --config file\n"
+      "  mcp-scrub tcp --listen ADDR (--connect ADDR | -- COMMAND)   serve MCP over a socket",
       "mcp-scrub"};
   app.set_version_flag("--version", "mcp-scrub 0.1.0");
   app.require_subcommand(0, 1);
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
   scrub::CommandRunner config = scrub::register_config(app, environ);
   app.set_config("--config", "", "Read options from a TOML file (the command line overrides it)");
   app.allow_config_extras(CLI::config_extras_mode::error);
+  scrub::CommandRunner tcp = scrub::register_tcp(app, command, environ);
 
   std::vector<std::string> args;
   for (int i = split - 1; i >= 1; --i) args.emplace_back(argv[i]);  // CLI11 wants reversed
@@ -68,6 +70,7 @@ int main(int argc, char** argv) {
       if (name == "scan") return scan();
       if (name == "rules") return rules();
       if (name == "config") return config();
+      if (name == "tcp") return tcp();
     }
     if (command.empty()) {
       std::fputs(app.help().c_str(), stderr);
