@@ -1,0 +1,782 @@
+// End-to-end: `mcp-scrub tcp` in both modes (a child per connection, and --connect to an upstream)
+// around the leaky test server, over 127.0.0.1 and Unix sockets: masking of every channel,
+// ordering under concurrency, half-close, failures, limits, timeouts and shutdown.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <utility>  // before Asio: 1.74's awaitable.hpp uses std::exchange without it
+
+#include <boost/asio.hpp>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <map>
+
+#include "filter/literal_variants.h"
+#include "tcp_harness.h"
+#include "transports/tcp_server.h"
+
+using namespace scrub::test;
+using nlohmann::json;
+
+namespace {
+
+const std::string kSecret = "Zq8vR2xkPm4TnW7yL3bH";  // fake, a known value (env)
+const std::string kPass = "S3cretPassw0rdX9";
+const std::string kDbUrl = "postgresql://app:" + kPass + "@db.internal:5432/prod";
+const std::string kToken = "ghp_Fk7Qm2Xr9Lp4Ws8Tn3Vb6Yc1Hd5Jg0Ze2Ua4";  // fake, found by a rule
+
+struct Setup {
+  TempDir dir;
+  std::string key = dir.file("fp.key", "0123456789abcdef0123456789abcdef\n");
+  std::string alerts = dir.path + "/alerts.jsonl";
+  std::vector<std::string> env = {"LEAK_SECRET=" + kSecret, "LEAK_DB_URL=" + kDbUrl,
+                                  "LEAK_TOKEN=" + kToken};
+
+  std::vector<std::string> engine() const {
+    return {"--no-builtin-rules", "--rules", src("tests/fixtures/rules.toml"), "--secret-env",
+            "LEAK_SECRET", "--secret-env", "LEAK_DB_URL", "--no-env-secrets", "--fingerprint-key",
+            key, "--alerts", alerts};
+  }
+  // mcp-scrub tcp --listen LISTEN [engine] [extra] -- COMMAND (leaky_server by default)
+  std::vector<std::string> child(std::vector<std::string> extra = {},
+                                 const std::string& listen = "127.0.0.1:0",
+                                 std::vector<std::string> command = {}) const {
+    std::vector<std::string> a = {bin(), "tcp", "--listen", listen};
+    for (const auto& e : engine()) a.push_back(e);
+    a.insert(a.end(), extra.begin(), extra.end());
+    a.push_back("--");
+    if (command.empty()) command = {tool("leaky_server")};
+    a.insert(a.end(), command.begin(), command.end());
+    return a;
+  }
+  std::vector<std::string> connect(int port, std::vector<std::string> extra = {}) const {
+    std::vector<std::string> a = {bin(), "tcp", "--listen", "127.0.0.1:0", "--connect",
+                                  "127.0.0.1:" + std::to_string(port)};
+    for (const auto& e : engine()) a.push_back(e);
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  }
+  // An unmasking upstream: the leaky server behind `mcp-scrub tcp --action alert` (forwards
+  // everything unchanged), so the proxy under test gets the raw secrets over TCP.
+  std::vector<std::string> raw_upstream() const {
+    return {bin(), "tcp", "--listen", "127.0.0.1:0", "--no-builtin-rules", "--rules",
+            src("tests/fixtures/rules.toml"), "--no-env-secrets", "--fingerprint-key", key,
+            "--action", "alert", "--", tool("leaky_server")};
+  }
+  std::vector<json> read_alerts() const {
+    std::vector<json> out;
+    for (const auto& l : lines(read_file(alerts))) {
+      json j = json::parse(l);
+      j.erase("time");
+      out.push_back(j);
+    }
+    return out;
+  }
+};
+
+std::string tool_call(int id, const std::string& name, const std::string& args = "{}") {
+  return R"({"jsonrpc":"2.0","id":)" + std::to_string(id) +
+         R"(,"method":"tools/call","params":{"name":")" + name + R"(","arguments":)" + args + "}}";
+}
+std::string request(int id, const std::string& method, const std::string& params = "{}") {
+  return R"({"jsonrpc":"2.0","id":)" + std::to_string(id) + R"(,"method":")" + method +
+         R"(","params":)" + params + "}";
+}
+std::string ping_reply(int id) { return R"({"result":{},"jsonrpc":"2.0","id":)" + std::to_string(id) + "}"; }
+std::string echo_reply(int id, const std::string& text) {
+  return R"({"result":{"content":[{"type":"text","text":"Echo: )" + text + R"("}]},"jsonrpc":"2.0","id":)" +
+         std::to_string(id) + "}";
+}
+
+// No secret in any form: raw, and inside every base64 payload once decoded.
+void check_no_secret(const std::string& text) {
+  for (const std::string& s : {kSecret, kPass, kToken, std::string("Zq8vR2"), std::string("S3cretPa")})
+    CHECK(text.find(s) == std::string::npos);
+  for (const auto& l : lines(text)) {
+    json j = json::parse(l, nullptr, false);
+    if (j.is_discarded()) continue;
+    std::vector<const json*> stack{&j};
+    while (!stack.empty()) {
+      const json* n = stack.back();
+      stack.pop_back();
+      if (n->is_structured())
+        for (const auto& c : *n) stack.push_back(&c);
+      if (n->is_object())
+        for (const char* k : {"data", "blob"})
+          if (n->contains(k) && (*n)[k].is_string()) {
+            std::string decoded;
+            if (scrub::base64_decode((*n)[k].get<std::string>(), decoded))
+              CHECK(decoded.find(kSecret) == std::string::npos);
+          }
+    }
+  }
+}
+
+const std::vector<std::string>& channel_requests() {
+  static const std::vector<std::string> reqs = {
+      request(1, "initialize"),
+      request(2, "tools/list"),
+      tool_call(3, "leak_text"),
+      tool_call(4, "leak_structured"),
+      tool_call(5, "leak_nested_json"),
+      tool_call(6, "leak_escaped"),
+      tool_call(7, "leak_error"),
+      tool_call(8, "leak_is_error"),
+      tool_call(9, "leak_resource"),
+      tool_call(10, "leak_links"),
+      tool_call(11, "leak_meta"),
+      R"({"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"leak_notifications","arguments":{"delay_ms":0},"_meta":{"progressToken":"p1"}}})",
+      tool_call(13, "leak_sampling"),
+      tool_call(14, "leak_elicitation"),
+      request(15, "resources/read", R"({"uri":"file:///app/.env"})"),
+      request(16, "prompts/get", R"({"name":"debug_config"})"),
+      request(17, "completion/complete"),
+      tool_call(18, "leak_stderr"),
+      tool_call(19, "leak_split"),
+      tool_call(20, "leak_non_json"),
+      tool_call(21, "leak_crlf"),
+      R"([{"jsonrpc":"2.0","id":22,"method":"tools/call","params":{"name":"leak_text","arguments":{}}}])",
+  };
+  return reqs;
+}
+
+// What the client got for channel_requests(): every channel masked, every message valid.
+void check_channels(const std::string& out) {
+  check_no_secret(out);
+  std::map<std::string, std::string> by_id;
+  int non_json = 0;
+  std::vector<std::string> server_requests, notifications;
+  for (auto l : lines(out)) {
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    json j = json::parse(l, nullptr, false);
+    if (j.is_discarded()) {
+      ++non_json;
+      CHECK(l == "npm WARN something [REDACTED:known-secret]");
+      continue;
+    }
+    if (j.is_array()) {
+      by_id["batch"] = l;
+    } else if (j.contains("id") && !j.contains("method")) {
+      by_id[j["id"].dump()] = l;
+    } else if (j.contains("id")) {
+      server_requests.push_back(l);
+    } else {
+      notifications.push_back(l);
+    }
+  }
+  CHECK(non_json == 1);
+  for (int id = 1; id <= 21; ++id) CHECK(by_id.count(std::to_string(id)) == 1);
+  CHECK(by_id["3"] == R"({"result":{"content":[{"type":"text","text":"The deploy key is [REDACTED:known-secret], keep it safe."}]},"jsonrpc":"2.0","id":3})");
+  CHECK(by_id["4"] == R"({"result":{"content":[{"type":"text","text":"{\"env\":{\"DATABASE_URL\":\"[REDACTED:known-secret]\"}}"}],"structuredContent":{"env":{"DATABASE_URL":"[REDACTED:known-secret]"}}},"jsonrpc":"2.0","id":4})");
+  CHECK(by_id["6"] == R"({"result":{"content":[{"type":"text","text":"secret=[REDACTED:known-secret]"},{"type":"text","text":"https://hooks.example.invalid/notify?key=[REDACTED:known-secret]"},{"type":"text","text":"dsn=[REDACTED:known-secret]"}]},"jsonrpc":"2.0","id":6})");
+  CHECK(by_id["7"] == R"({"jsonrpc":"2.0","id":7,"error":{"code":-32000,"message":"Database connection failed for key [REDACTED:known-secret]","data":{"dsn":"[REDACTED:known-secret]"}}})");
+  CHECK(by_id["8"] == R"({"result":{"content":[{"type":"text","text":"Authentication failed for token [REDACTED:github-pat]"}],"isError":true},"jsonrpc":"2.0","id":8})");
+  json res9 = json::parse(by_id["9"]);
+  std::string blob;
+  REQUIRE(scrub::base64_decode(res9["result"]["content"][1]["resource"]["blob"].get<std::string>(), blob));
+  CHECK(blob == "api_key = [REDACTED:known-secret]\n");
+  CHECK(by_id["15"] == R"({"jsonrpc":"2.0","id":15,"result":{"contents":[{"uri":"file:///app/.env","mimeType":"text/plain","text":"DATABASE_URL=[REDACTED:known-secret]\nAPI_KEY=[REDACTED:known-secret]\nDEBUG=false\n"}]}})");
+  CHECK(by_id["17"] == R"({"jsonrpc":"2.0","id":17,"result":{"completion":{"values":["production","[REDACTED:known-secret]"],"total":2,"hasMore":false}}})");
+  CHECK(by_id["19"] == R"({"result":{"content":[{"type":"text","text":"split line with key [REDACTED:known-secret]"}]},"jsonrpc":"2.0","id":19})");
+  CHECK(by_id["batch"] == R"([{"result":{"content":[{"type":"text","text":"The deploy key is [REDACTED:known-secret], keep it safe."}]},"jsonrpc":"2.0","id":22}])");
+  // Server requests (ids 0 and 1, colliding with the client's) and notifications are masked.
+  REQUIRE(server_requests.size() == 2);
+  CHECK(server_requests[0] == R"({"jsonrpc":"2.0","id":0,"method":"sampling/createMessage","params":{"messages":[{"role":"user","content":{"type":"text","text":"Summarize the config. The API key is [REDACTED:known-secret]."}}],"systemPrompt":"You are a helper. Internal key: [REDACTED:known-secret]","maxTokens":100}})");
+  CHECK(server_requests[1].find("Confirm the token [REDACTED:github-pat]") != std::string::npos);
+  REQUIRE(notifications.size() == 2);
+  CHECK(notifications[0] == R"({"jsonrpc":"2.0","method":"notifications/message","params":{"level":"error","logger":"leaky","data":{"msg":"connection pool failure","conn":"[REDACTED:known-secret]"}}})");
+  CHECK(notifications[1] == R"({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"p1","progress":1,"total":2,"message":"step 1 of 2 using key [REDACTED:known-secret]"}})");
+  // CRLF framing is kept.
+  bool crlf = false;
+  for (const auto& l : lines(out)) crlf |= l.find("\"id\":21") != std::string::npos && l.back() == '\r';
+  CHECK(crlf);
+}
+
+// Sends every line, half-closes, and returns what came back up to end of file.
+std::string exchange(Client& c, const std::vector<std::string>& reqs,
+                     std::chrono::milliseconds timeout = 10s) {
+  for (const auto& r : reqs) REQUIRE(c.send_line(r));
+  c.shutdown_write();
+  std::string out;
+  CHECK(c.read_to_eof(out, timeout));
+  return out;
+}
+
+bool no_children_left(pid_t pid) {
+  for (int i = 0; i < 50; ++i) {
+    if (children_of(pid).empty()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+// A minimal MCP-shaped upstream on 127.0.0.1 (Asio, one thread): answers every request line
+// with a tools/call result holding the known secret, for connection-count tests where a child
+// per connection would be too heavy.
+class ReplyUpstream {
+ public:
+  ReplyUpstream() : acceptor_(ctx_, {boost::asio::ip::address_v4::loopback(), 0}) {
+    accept();
+    thread_ = std::thread([this] { ctx_.run(); });
+  }
+  ~ReplyUpstream() {
+    ctx_.stop();
+    thread_.join();
+  }
+  int port() const { return acceptor_.local_endpoint().port(); }
+  int accepted() const { return accepted_; }
+
+ private:
+  struct Conn : std::enable_shared_from_this<Conn> {
+    explicit Conn(boost::asio::ip::tcp::socket s) : sock(std::move(s)) {}
+    boost::asio::ip::tcp::socket sock;
+    boost::asio::streambuf in;
+    std::string out;
+    void read() {
+      boost::asio::async_read_until(sock, in, '\n', [self = shared_from_this()](auto ec, size_t n) {
+        if (ec) {
+          boost::system::error_code ignored;
+          self->sock.shutdown(boost::asio::socket_base::shutdown_send, ignored);
+          return;
+        }
+        std::string line(boost::asio::buffers_begin(self->in.data()),
+                         boost::asio::buffers_begin(self->in.data()) + static_cast<long>(n) - 1);
+        self->in.consume(n);
+        json req = json::parse(line, nullptr, false);
+        std::string id = req.is_object() && req.contains("id") ? req["id"].dump() : "null";
+        self->out = R"({"result":{"content":[{"type":"text","text":"reply key )" + kSecret +
+                    R"("}]},"jsonrpc":"2.0","id":)" + id + "}\n";
+        boost::asio::async_write(self->sock, boost::asio::buffer(self->out),
+                                 [self](auto ec2, size_t) {
+                                   if (!ec2) self->read();
+                                 });
+      });
+    }
+  };
+  void accept() {
+    acceptor_.async_accept([this](auto ec, boost::asio::ip::tcp::socket s) {
+      if (ec) return;
+      ++accepted_;
+      std::make_shared<Conn>(std::move(s))->read();
+      accept();
+    });
+  }
+  boost::asio::io_context ctx_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::thread thread_;
+  std::atomic<int> accepted_{0};
+};
+
+const std::string kReplyMasked =
+    R"({"result":{"content":[{"type":"text","text":"reply key [REDACTED:known-secret]"}]},"jsonrpc":"2.0","id":)";
+
+}  // namespace
+
+TEST_CASE("tcp: addresses", "[tcp]") {
+  using scrub::Address;
+  using scrub::parse_address;
+  Address a = parse_address("8080");
+  CHECK(a.to_string() == "127.0.0.1:8080");
+  CHECK(parse_address(":8080").to_string() == "127.0.0.1:8080");
+  CHECK(parse_address("0.0.0.0:80").to_string() == "0.0.0.0:80");
+  CHECK(parse_address("localhost:0").host == "localhost");
+  Address v6 = parse_address("[::1]:80");
+  CHECK(v6.host == "::1");
+  CHECK(v6.port == 80);
+  CHECK(v6.to_string() == "[::1]:80");
+  Address u = parse_address("unix:/tmp/x.sock");
+  CHECK(u.kind == Address::Kind::kUnix);
+  CHECK(u.path == "/tmp/x.sock");
+  CHECK(u.to_string() == "unix:/tmp/x.sock");
+  for (const char* bad : {"", "unix:", "host:", "host:http", "1:2:3", "[::1]", "[::1]80", "70000", "[]:1"})
+    CHECK_THROWS_AS(parse_address(bad), scrub::AddressError);
+  CHECK_THROWS_WITH(parse_address("::1:80"), Catch::Contains("needs brackets"));
+  CHECK_THROWS_AS(parse_address("unix:/" + std::string(200, 'x')), scrub::AddressError);
+}
+
+TEST_CASE("tcp: child per connection: every channel is masked and stderr is tagged", "[tcp]") {
+  Setup s;
+  Proxy p(s.child(), s.env);
+  int port = p.port();
+  REQUIRE(port > 0);
+  Client c = Client::tcp(port);
+  REQUIRE(c.ok());
+  std::string out = exchange(c, channel_requests());
+  check_channels(out);
+  std::string closed = p.wait_line("mcp-scrub: conn 1 closed: ");
+  CHECK(closed.rfind("mcp-scrub: conn 1 closed: client closed; child exited (status 0); client->server 22 messages (", 0) == 0);
+  INFO(closed);
+  CHECK(closed.find(", server->client 27 messages (") != std::string::npos);  // 22 answers, 2 requests, 2 notifications, 1 stray line
+  CHECK(closed.find("; findings: github-pat=5 known-secret=33; non-json=1") != std::string::npos);
+  // stderr: tagged with the connection, masked, the partial line flushed after quiet.
+  CHECK(p.lines_with("[conn 1] connecting with ") ==
+        std::vector<std::string>{"[conn 1] connecting with [REDACTED:known-secret]"});
+  // The partial line is completed by the next tool's stderr output unless 100 ms pass between.
+  std::string tagged;
+  for (const auto& l : p.lines_with("[conn 1] ")) tagged += l.substr(9) + "\n";
+  CHECK(tagged.find("partial line with key [REDACTED:known-secret]") != std::string::npos);
+  CHECK(tagged.find("stderr split line with key [REDACTED:known-secret]\n") != std::string::npos);
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit() == 0);
+  check_no_secret(p.err());
+  check_no_secret(read_file(s.alerts));
+  // Alerts carry the MCP context and the connection.
+  bool found = false, found_stderr = false;
+  for (const auto& a : s.read_alerts()) {
+    if (a.value("tool", "") == "leak_text" && a.value("id", "") == "3") {
+      found = true;
+      CHECK(a == json::parse(R"({"event":"finding","rule":"known-secret","secret":"env:LEAK_SECRET","source":"conn 1 stdout","line":3,"direction":"server->client","method":"tools/call","id":"3","tool":"leak_text","path":"result.content[0].text","offset":63,"length":20,"fingerprint":"82a12a26e4e8","severity":"critical","action":"mask"})"));
+    }
+    found_stderr |= a.value("source", "") == "conn 1 stderr";
+  }
+  CHECK(found);
+  CHECK(found_stderr);
+  std::string summary = p.wait_line("mcp-scrub: summary: ");
+  CHECK(summary.rfind("mcp-scrub: summary: connections 1 (0 open, 0 refused), client->server 22 messages (", 0) == 0);
+}
+
+TEST_CASE("tcp: --connect relays to an upstream and masks what it says", "[tcp]") {
+  Setup s;
+  Proxy up(s.raw_upstream(), s.env);
+  int up_port = up.port();
+  REQUIRE(up_port > 0);
+  {  // the upstream really is raw: the secret comes through it unmasked
+    Client raw = Client::tcp(up_port);
+    std::string out = exchange(raw, {tool_call(3, "leak_text")});
+    CHECK(out.find(kSecret) != std::string::npos);
+  }
+  Proxy p(s.connect(up_port), s.env);
+  int port = p.port();
+  REQUIRE(port > 0);
+  Client c = Client::tcp(port);
+  std::string out = exchange(c, channel_requests());
+  check_channels(out);
+  std::string closed = p.wait_line("mcp-scrub: conn 1 closed: ");
+  CHECK(closed.rfind("mcp-scrub: conn 1 closed: client closed; client->server 22 messages (", 0) == 0);
+  bool found = false;
+  for (const auto& a : s.read_alerts())
+    found |= a.value("tool", "") == "leak_text" && a.value("source", "") == "conn 1 upstream";
+  CHECK(found);
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit() == 0);
+  up.signal(SIGTERM);
+  CHECK(up.wait_exit() == 0);
+}
+
+TEST_CASE("tcp: --scan-requests masks what clients send", "[tcp]") {
+  Setup s;
+  Proxy p(s.child({"--scan-requests"}), s.env);
+  Client c = Client::tcp(p.port());
+  std::string out = exchange(c, {tool_call(1, "echo", R"({"message":"my key )" + kSecret + R"("})")});
+  CHECK(out == echo_reply(1, "my key [REDACTED:known-secret]") + "\n");
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit() == 0);
+}
+
+TEST_CASE("tcp: 50 clients at once each get exactly their own answers, in order", "[tcp]") {
+  Setup s;
+  Proxy p(s.child({"--threads", "2"}), s.env);
+  int port = p.port();
+  REQUIRE(port > 0);
+  constexpr int kClients = 50, kRequests = 20;
+  std::vector<std::string> results(kClients);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kClients; ++i)
+    threads.emplace_back([&, i] {
+      Client c = Client::tcp(port);
+      std::vector<std::string> reqs;
+      for (int r = 1; r <= kRequests; ++r)
+        reqs.push_back(tool_call(r, "echo", R"({"message":"c)" + std::to_string(i) + " r" +
+                                                std::to_string(r) + " key " + kSecret + R"("})"));
+      for (const auto& q : reqs) c.send_line(q);
+      c.shutdown_write();
+      c.read_to_eof(results[i], 20s);
+    });
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kClients; ++i) {
+    std::string want;
+    for (int r = 1; r <= kRequests; ++r)
+      want += echo_reply(r, "c" + std::to_string(i) + " r" + std::to_string(r) + " key [REDACTED:known-secret]") + "\n";
+    CHECK(results[i] == want);
+  }
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit() == 0);
+  CHECK(p.lines_with("mcp-scrub: conn ").size() == kClients);
+  std::string summary = p.wait_line("mcp-scrub: summary: ");
+  CHECK(summary.rfind("mcp-scrub: summary: connections 50 (0 open, 0 refused), client->server 1000 messages (", 0) == 0);
+  CHECK(summary.find("server->client 1000 messages") != std::string::npos);
+  CHECK(summary.find("findings: known-secret=1000") != std::string::npos);
+}
+
+TEST_CASE("tcp: half-close: a client that shuts down its write side still gets the answers", "[tcp]") {
+  Setup s;
+  auto check = [](int port) {
+    Client c = Client::tcp(port);
+    c.send_line(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"leak_notifications","arguments":{"delay_ms":300},"_meta":{"progressToken":"p"}}})");
+    c.send_line(request(2, "ping"));
+    c.shutdown_write();
+    std::string out;
+    CHECK(c.read_to_eof(out));
+    auto l = lines(out);
+    REQUIRE(l.size() == 4);
+    CHECK(l[0].find("notifications/message") != std::string::npos);
+    CHECK(l[1].find("step 1 of 2 using key [REDACTED:known-secret]") != std::string::npos);
+    CHECK(l[2] == R"({"result":{"content":[{"type":"text","text":"done"}]},"jsonrpc":"2.0","id":1})");
+    CHECK(l[3] == ping_reply(2));
+  };
+  SECTION("child") {
+    Proxy p(s.child(), s.env);
+    check(p.port());
+    CHECK(p.wait_line("mcp-scrub: conn 1 closed: ").rfind(
+              "mcp-scrub: conn 1 closed: client closed; child exited (status 0); client->server 2 messages", 0) == 0);
+    p.signal(SIGTERM);
+    CHECK(p.wait_exit() == 0);
+  }
+  SECTION("connect") {
+    Proxy up(s.raw_upstream(), s.env);
+    Proxy p(s.connect(up.port()), s.env);
+    check(p.port());
+    CHECK(p.wait_line("mcp-scrub: conn 1 closed: ").rfind("mcp-scrub: conn 1 closed: client closed; ", 0) == 0);
+    p.signal(SIGTERM);
+    CHECK(p.wait_exit() == 0);
+    up.signal(SIGTERM);
+    CHECK(up.wait_exit() == 0);
+  }
+}
+
+TEST_CASE("tcp: upstream refused: the client is closed cleanly and the reason logged", "[tcp]") {
+  Setup s;
+  int dead = closed_port();
+  Proxy p(s.connect(dead), s.env);
+  int port = p.port();
+  for (int i = 1; i <= 2; ++i) {
+    Client c = Client::tcp(port);
+    REQUIRE(c.ok());
+    c.send_line(request(1, "ping"));
+    std::string out;
+    CHECK(c.read_to_eof(out));  // end of file, not a reset
+    CHECK(c.error() == 0);
+    CHECK(out == "");
+    CHECK(p.wait_line("mcp-scrub: conn " + std::to_string(i) + " closed: ") ==
+          "mcp-scrub: conn " + std::to_string(i) + " closed: upstream 127.0.0.1:" + std::to_string(dead) +
+              ": Connection refused; client->server 0 messages (0 bytes), server->client 0 messages "
+              "(0 bytes); findings: none");
+  }
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit() == 0);
+}
+
+TEST_CASE("tcp: upstream gone mid-session closes the client", "[tcp]") {
+  Setup s;
+  Proxy up(s.raw_upstream(), s.env);
+  Proxy p(s.connect(up.port()), s.env);
+  Client c = Client::tcp(p.port());
+  c.send_line(request(1, "ping"));
+  CHECK(c.read_line() == ping_reply(1));
+  up.signal(SIGKILL);  // the upstream proxy dies; its child follows (PDEATHSIG)
+  CHECK(up.wait_exit() == 128 + SIGKILL);
+  std::string out;
+  CHECK(c.read_to_eof(out));
+  std::string closed = p.wait_line("mcp-scrub: conn 1 closed: ");
+  INFO(closed);
+  CHECK(closed.rfind("mcp-scrub: conn 1 closed: upstream closed; client->server 1 messages", 0) == 0);
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit() == 0);
+}
+
+TEST_CASE("tcp: a crashing child ends its connection only", "[tcp]") {
+  Setup s;
+  Proxy p(s.child(), s.env);
+  int port = p.port();
+  Client other = Client::tcp(port);
+  other.send_line(request(1, "ping"));
+  CHECK(other.read_line() == ping_reply(1));
+  Client c = Client::tcp(port);
+  c.send_line(request(1, "ping"));
+  CHECK(c.read_line() == ping_reply(1));
+  c.send_line(tool_call(2, "crash"));
+  std::string out;
+  CHECK(c.read_to_eof(out));
+  CHECK(out == "");
+  CHECK(p.wait_line("mcp-scrub: conn 2 closed: ") ==
+        "mcp-scrub: conn 2 closed: child exited (status 137); client->server 2 messages (" +
+            std::to_string(request(1, "ping").size() + tool_call(2, "crash").size() + 2) +
+            " bytes), server->client 1 messages (" + std::to_string(ping_reply(1).size() + 1) +
+            " bytes), stderr 0 lines; findings: none");
+  other.send_line(request(2, "ping"));  // the other connection is untouched
+  CHECK(other.read_line() == ping_reply(2));
+  CHECK(children_of(p.pid()).size() == 1);
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit() == 0);
+}
+
+TEST_CASE("tcp: a client that disconnects mid-message ends its child", "[tcp]") {
+  Setup s;
+  Proxy p(s.child(), s.env);
+  int port = p.port();
+  SECTION("reset") {
+    Client c = Client::tcp(port);
+    c.send_line(request(1, "ping"));
+    CHECK(c.read_line() == ping_reply(1));
+    const std::string partial = R"({"jsonrpc":"2.0","id":2,"meth)";
+    c.send(partial);
+    std::this_thread::sleep_for(50ms);
+    c.reset();
+    // The partial message is never forwarded; the child sees end of file and exits.
+    CHECK(p.wait_line("mcp-scrub: conn 1 closed: ") ==
+          "mcp-scrub: conn 1 closed: client: Connection reset by peer; child exited (status 0); "
+          "client->server 1 messages (" + std::to_string(request(1, "ping").size() + 1 + partial.size()) +
+              " bytes), server->client 1 messages (" + std::to_string(ping_reply(1).size() + 1) +
+              " bytes), stderr 0 lines; findings: none");
+  }
+  SECTION("end of file") {
+    Client c = Client::tcp(port);
+    c.send(R"({"jsonrpc":"2.0","id":2,"meth)");
+    c.close();
+    CHECK(p.wait_line("mcp-scrub: conn 1 closed: ").rfind(
+              "mcp-scrub: conn 1 closed: client closed; child exited (status 0); client->server 1 messages (29 bytes)", 0) == 0);
+  }
+  CHECK(no_children_left(p.pid()));
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit() == 0);
+}
+
+TEST_CASE("tcp: --max-connections: extra connections are accepted and closed", "[tcp]") {
+  Setup s;
+  Proxy p(s.child({"--max-connections", "2"}), s.env);
+  int port = p.port();
+  Client a = Client::tcp(port), b = Client::tcp(port);
+  a.send_line(request(1, "ping"));
+  b.send_line(request(1, "ping"));
+  CHECK(a.read_line() == ping_reply(1));
+  CHECK(b.read_line() == ping_reply(1));
+  Client c = Client::tcp(port);
+  std::string out;
+  CHECK(c.read_to_eof(out));
+  CHECK(out == "");
+  CHECK(p.wait_line("mcp-scrub: conn 3 refused") == "mcp-scrub: conn 3 refused: 2 connections open (--max-connections 2)");
+  a.shutdown_write();
+  CHECK(a.read_to_eof(out));
+  CHECK(!p.wait_line("mcp-scrub: conn 1 closed: ").empty());
+  Client d = Client::tcp(port);
+  d.send_line(request(7, "ping"));
+  CHECK(d.read_line() == ping_reply(7));
+  p.signal(SIGUSR1);
+  CHECK(p.wait_line("mcp-scrub: summary: ").rfind("mcp-scrub: summary: connections 4 (2 open, 1 refused), ", 0) == 0);
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit() == 0);
+}
+
+TEST_CASE("tcp: --idle-timeout closes a quiet connection, not a busy one", "[tcp]") {
+  Setup s;
+  Proxy p(s.child({"--idle-timeout", "400ms"}), s.env);
+  int port = p.port();
+  Client quiet = Client::tcp(port);
+  quiet.send_line(request(1, "ping"));
+  CHECK(quiet.read_line() == ping_reply(1));
+  Client busy = Client::tcp(port);
+  for (int i = 1; i <= 6; ++i) {  // 1.2 s of traffic, never 400 ms quiet
+    busy.send_line(request(i, "ping"));
+    CHECK(busy.read_line() == ping_reply(i));
+    std::this_thread::sleep_for(200ms);
+  }
+  std::string out;
+  CHECK(quiet.read_to_eof(out, 2s));
+  CHECK(p.wait_line("mcp-scrub: conn 1 closed: ") ==
+        "mcp-scrub: conn 1 closed: idle for 400ms; child exited (status 0); client->server 1 messages (" +
+            std::to_string(request(1, "ping").size() + 1) + " bytes), server->client 1 messages (" +
+            std::to_string(ping_reply(1).size() + 1) + " bytes), stderr 0 lines; findings: none");
+  CHECK(p.lines_with("mcp-scrub: conn 2 closed").empty());
+  busy.send_line(request(9, "ping"));
+  CHECK(busy.read_line() == ping_reply(9));
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit() == 0);
+}
+
+TEST_CASE("tcp: a Unix socket is created 0600 and removed on exit", "[tcp]") {
+  Setup s;
+  std::string path = s.dir.path + "/mcp.sock";
+  Proxy p(s.child({}, "unix:" + path), s.env);
+  CHECK(p.wait_listening() == "unix:" + path);
+  struct stat st {};
+  REQUIRE(::lstat(path.c_str(), &st) == 0);
+  CHECK(S_ISSOCK(st.st_mode));
+  CHECK((st.st_mode & 0777) == 0600);
+  Client c = Client::unix_socket(path);
+  REQUIRE(c.ok());
+  std::string out = exchange(c, {tool_call(3, "leak_text")});
+  CHECK(out == R"({"result":{"content":[{"type":"text","text":"The deploy key is [REDACTED:known-secret], keep it safe."}]},"jsonrpc":"2.0","id":3})" "\n");
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit() == 0);
+  CHECK(::lstat(path.c_str(), &st) != 0);
+  // A stale socket file (its process gone) is replaced; anything else is refused.
+  Proxy again(s.child({}, "unix:" + path), s.env);
+  CHECK(again.wait_listening() == "unix:" + path);
+  again.signal(SIGKILL);
+  again.wait_exit();
+  REQUIRE(::lstat(path.c_str(), &st) == 0);  // left behind by SIGKILL
+  Proxy third(s.child({}, "unix:" + path), s.env);
+  CHECK(third.wait_listening() == "unix:" + path);
+  third.signal(SIGTERM);
+  CHECK(third.wait_exit() == 0);
+  std::string file = s.dir.file("plain", "x");
+  Proxy refused(s.child({}, "unix:" + file), s.env);
+  CHECK(refused.wait_exit() == 2);
+  CHECK(refused.err().find("exists and is not a socket") != std::string::npos);
+}
+
+TEST_CASE("tcp: SIGTERM lets answers in flight arrive, then exits 0", "[tcp]") {
+  Setup s;
+  Proxy p(s.child(), s.env);
+  int port = p.port();
+  Client c = Client::tcp(port);
+  c.send_line(request(1, "ping"));
+  CHECK(c.read_line() == ping_reply(1));
+  c.send_line(R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"leak_notifications","arguments":{"delay_ms":400}}})");
+  std::this_thread::sleep_for(100ms);
+  auto t0 = std::chrono::steady_clock::now();
+  p.signal(SIGTERM);
+  std::string out;
+  CHECK(c.read_to_eof(out));
+  auto l = lines(out);
+  REQUIRE(l.size() == 3);
+  CHECK(l[2] == R"({"result":{"content":[{"type":"text","text":"done"}]},"jsonrpc":"2.0","id":2})");
+  CHECK(p.wait_exit() == 0);
+  CHECK(std::chrono::steady_clock::now() - t0 < 3s);
+  CHECK(p.wait_line("mcp-scrub: stopping: ") == "mcp-scrub: stopping: 1 connection open, grace 10s");
+  CHECK(p.wait_line("mcp-scrub: conn 1 closed: ").rfind("mcp-scrub: conn 1 closed: shutdown; child exited (status 0); ", 0) == 0);
+  CHECK(!p.wait_line("mcp-scrub: summary: connections 1 (0 open, 0 refused)").empty());
+  CHECK(!Client::tcp(port).ok());  // no longer listening
+}
+
+TEST_CASE("tcp: after --grace what is left is closed; a stubborn child is killed", "[tcp]") {
+  Setup s;
+  // Ignores SIGTERM and outlives its stdin.
+  Proxy p(s.child({"--grace", "300ms"}, "127.0.0.1:0",
+                  {"/bin/sh", "-c", "trap '' TERM; cat; exec sleep 30"}),
+          s.env);
+  Client c = Client::tcp(p.port());
+  c.send_line("hello");
+  CHECK(c.read_line() == "hello");
+  auto t0 = std::chrono::steady_clock::now();
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit() == 0);
+  auto took = std::chrono::steady_clock::now() - t0;
+  CHECK(took < 5s);
+  CHECK(p.wait_line("mcp-scrub: conn 1: ") == "mcp-scrub: conn 1: child ignored SIGTERM: SIGKILL");
+  CHECK(p.wait_line("mcp-scrub: conn 1 closed: ").rfind("mcp-scrub: conn 1 closed: shutdown; child exited (status 137); ", 0) == 0);
+}
+
+TEST_CASE("tcp: an oversized response becomes a JSON-RPC error with its id", "[tcp]") {
+  Setup s;
+  Proxy p(s.child({"--max-message-bytes", "100000"}), s.env);
+  Client c = Client::tcp(p.port());
+  std::string out = exchange(c, {tool_call(7, "leak_big", R"({"bytes":300000})"), request(8, "ping")});
+  CHECK(out ==
+        R"({"jsonrpc":"2.0","id":7,"error":{"code":-32003,"message":"mcp-scrub: the server's message larger than --max-message-bytes (100000 bytes) not forwarded"}})"
+        "\n" + ping_reply(8) + "\n");
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit() == 0);
+  auto alerts = s.read_alerts();
+  REQUIRE(alerts.size() >= 1);
+  CHECK(alerts[0]["event"] == "oversized");
+  CHECK(alerts[0]["id"] == "7");
+  CHECK(alerts[0]["source"] == "conn 1 stdout");
+}
+
+TEST_CASE("tcp: 1000 connections open, 100 busy at once", "[tcp]") {
+  Setup s;
+  ReplyUpstream up;
+  Proxy p(s.connect(up.port(), {"--max-connections", "2000"}), s.env);
+  int port = p.port();
+  constexpr int kOpen = 1000, kBusy = 100, kRequests = 20;
+  std::vector<Client> clients;
+  clients.reserve(kOpen);
+  for (int i = 0; i < kOpen; ++i) {
+    clients.push_back(Client::tcp(port));
+    REQUIRE(clients.back().ok());
+  }
+  // Every one is relayed (the upstream saw it) before the busy phase.
+  for (int i = 0; i < 200 && up.accepted() < kOpen; ++i) std::this_thread::sleep_for(20ms);
+  CHECK(up.accepted() == kOpen);
+  std::vector<std::string> results(kBusy);
+  std::vector<std::thread> threads;
+  for (int b = 0; b < kBusy; ++b)
+    threads.emplace_back([&, b] {
+      Client& c = clients[static_cast<size_t>(b * (kOpen / kBusy))];
+      for (int r = 1; r <= kRequests; ++r) c.send_line(request(b * 1000 + r, "tools/call"));
+      for (int r = 1; r <= kRequests; ++r) results[b] += c.read_line(20s).value_or("<none>") + "\n";
+    });
+  for (auto& t : threads) t.join();
+  for (int b = 0; b < kBusy; ++b) {
+    std::string want;
+    for (int r = 1; r <= kRequests; ++r) want += kReplyMasked + std::to_string(b * 1000 + r) + "}\n";
+    CHECK(results[b] == want);
+  }
+  p.signal(SIGUSR1);
+  std::string summary = p.wait_line("mcp-scrub: summary: ");
+  CHECK(summary.rfind("mcp-scrub: summary: connections 1000 (1000 open, 0 refused), client->server 2000 messages (", 0) == 0);
+  CHECK(summary.find(", server->client 2000 messages (") != std::string::npos);
+  CHECK(summary.find("; findings: known-secret=2000") != std::string::npos);
+  clients.clear();
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit() == 0);
+  CHECK(p.lines_with("mcp-scrub: conn ").size() == kOpen);
+}
+
+TEST_CASE("tcp: start-up errors", "[tcp]") {
+  Setup s;
+  RunResult bad = run({bin(), "tcp", "--listen", "1:2:3", "--connect", "127.0.0.1:1"});
+  CHECK(bad.status == 2);
+  CHECK(bad.err.find("an IPv6 address needs brackets") != std::string::npos);
+  RunResult both = run({bin(), "tcp", "--listen", "127.0.0.1:0", "--connect", "127.0.0.1:1", "--", "cat"});
+  CHECK(both.status == 2);
+  RunResult none = run({bin(), "tcp", "--listen", "127.0.0.1:0"});
+  CHECK(none.status == 2);
+  RunResult nf = run({bin(), "tcp", "--listen", "127.0.0.1:0", "--", "no-such-command-scrub"});
+  CHECK(nf.status == 127);
+  CHECK(nf.err.find("cannot run 'no-such-command-scrub'") != std::string::npos);
+  RunResult dur = run({bin(), "tcp", "--listen", "127.0.0.1:0", "--idle-timeout", "soon", "--", "cat"});
+  CHECK(dur.status == 2);
+  CHECK(dur.err.find("--idle-timeout: expected a duration") != std::string::npos);
+}
+
+TEST_CASE("tcp: server-everything behind mcp-scrub tcp, driven over a socket by a Node client", "[tcp][peers]") {
+  const std::string server = src("tests/peers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+  REQUIRE(!read_file(server).empty());  // installed by scripts/setup.sh (npm ci)
+  TempDir d;
+  std::string key = d.file("k", "0123456789abcdef0123456789abcdef\n");
+  std::string alerts = d.path + "/alerts.jsonl";
+  const std::string aws = "AKIA" + std::string("Q7XK2M9P4W8T3NVB");              // fake
+  const std::string api = "sk-test-" + std::string("Vn4Rq8Lm2Xw7Tz3Kp9Yb6Hd1");  // fake
+  // The built-in pack and secret-looking environment values, as a user would run it.
+  Proxy p({bin(), "tcp", "--listen", "127.0.0.1:0", "--fingerprint-key", key, "--alerts", alerts, "--",
+           "node", server, "stdio"},
+          {"HOME=" + d.path, "AWS_ACCESS_KEY_ID=" + aws, "OPENAI_API_KEY=" + api,
+           "DATABASE_URL=postgres://svc:" + kPass + "@10.0.0.1/app"});
+  std::string addr = p.wait_listening();
+  REQUIRE(!addr.empty());
+  RunResult r = run({"node", src("tests/peers/tcp_client.mjs"), addr});
+  INFO(r.err.substr(0, 2000));
+  REQUIRE(r.status == 0);
+  json res = json::parse(lines(r.out).back());
+  CHECK(res["errors"].empty());
+  CHECK(res["server"]["serverInfo"]["name"] == "mcp-servers/everything");
+  CHECK(std::find(res["tools"].begin(), res["tools"].end(), "get-env") != res["tools"].end());
+  std::string env_text = res["getEnv"]["content"][0]["text"].get<std::string>();
+  CHECK(env_text.find("\"AWS_ACCESS_KEY_ID\": \"[REDACTED:known-secret]\"") != std::string::npos);
+  CHECK(env_text.find("\"OPENAI_API_KEY\": \"[REDACTED:known-secret]\"") != std::string::npos);
+  CHECK(res["echo"]["content"][0]["text"] == "Echo: hello from tcp_client");
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit() == 0);
+  for (const std::string& s : {aws, api, kPass}) {
+    CHECK(r.out.find(s) == std::string::npos);
+    CHECK(p.err().find(s) == std::string::npos);
+    CHECK(read_file(alerts).find(s) == std::string::npos);
+  }
+  CHECK(read_file(alerts).find(R"("source":"conn 1 stdout")") != std::string::npos);
+  CHECK(read_file(alerts).find(R"("tool":"get-env")") != std::string::npos);
+  CHECK(p.wait_line("mcp-scrub: conn 1 closed: ").rfind("mcp-scrub: conn 1 closed: client closed; child exited (status ", 0) == 0);
+}
