@@ -282,13 +282,17 @@ RedactStatus Redactor::Impl::json(std::string_view unit, std::string& out, Findi
             have_offs = true;
           }
         };
-        std::string path = path_of(stack, path_prefix);
         Findings local;
+        std::string path;  // built only when this string holds something
+        auto need_path = [&]() -> const std::string& {
+          if (path.empty()) path = path_of(stack, path_prefix);
+          return path;
+        };
         RedactStatus st = RedactStatus::kClean;
         bool nested = false;
         if (depth < kMaxNesting && looks_like_json(decoded)) {
           JsonInfo ni;
-          st = json(decoded, masked, local, &ni, depth + 1, path + ">");
+          st = json(decoded, masked, local, &ni, depth + 1, need_path() + ">");
           if (st == RedactStatus::kError) return st;
           nested = ni.valid;
           if (nested && st == RedactStatus::kMasked) need_offs();
@@ -332,7 +336,7 @@ RedactStatus Redactor::Impl::json(std::string_view unit, std::string& out, Findi
                 merged.push_back(sp);
               }
             }
-            masked = mask_spans(decoded, merged, local, path, tb, &offs, true);
+            masked = mask_spans(decoded, merged, local, need_path(), tb, &offs, true);
             st = RedactStatus::kMasked;
           }
         }

@@ -1,8 +1,11 @@
 #include "filter/scanner.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
+#include <functional>
 
 #include "filter/compiled_set_impl.h"
 
@@ -50,8 +53,11 @@ bool contains_ci(std::string_view haystack, std::string_view lower_needle) {
 }
 
 std::string_view line_around(std::string_view unit, size_t begin, size_t end) {
-  size_t b = unit.rfind('\n', begin == 0 ? 0 : begin - 1);
-  b = (b == std::string_view::npos || begin == 0) ? 0 : b + 1;
+  size_t b = 0;
+  if (begin > 0) {
+    const void* nl = ::memrchr(unit.data(), '\n', begin);
+    if (nl) b = static_cast<size_t>(static_cast<const char*>(nl) - unit.data()) + 1;
+  }
   size_t e = unit.find('\n', end);
   if (e == std::string_view::npos) e = unit.size();
   return unit.substr(b, e - b);
@@ -59,11 +65,13 @@ std::string_view line_around(std::string_view unit, size_t begin, size_t end) {
 
 // gitleaks' allowlist semantics: OR (default) allows when any criterion matches; AND when every
 // defined criterion matches. Path and commit criteria never match a stream.
+// `line` is computed only for allowlists that target it: finding a line's bounds in a 1 MB
+// message with no newline in it would walk the whole message for every candidate.
 bool allowed(const CompiledAllowlist& a, std::string_view secret, std::string_view match,
-             std::string_view line) {
+             const std::function<std::string_view()>& line) {
   std::string_view target = a.target == RegexTarget::kSecret  ? secret
                             : a.target == RegexTarget::kMatch ? match
-                                                              : line;
+                                                              : line();
   bool regex_hit = false;
   for (const auto& re : a.regexes) {
     if (RE2::PartialMatch(target, *re)) {
@@ -85,6 +93,24 @@ bool allowed(const CompiledAllowlist& a, std::string_view secret, std::string_vi
   }
   return regex_hit || stop_hit;
 }
+
+// Fault injection for tests (see scanner.h), read once; off unless MCP_SCRUB_FAULT is set.
+struct Fault {
+  long long scan_error_at = 0;  // scan-error@N: the Nth find() of the process fails
+  bool no_scratch = false;      // scratch-alloc: every Scanner starts without scratch
+};
+const Fault& fault() {
+  static const Fault f = [] {
+    Fault f;
+    const char* e = std::getenv("MCP_SCRUB_FAULT");
+    std::string_view v = e ? e : "";
+    if (v == "scratch-alloc") f.no_scratch = true;
+    else if (v.rfind("scan-error@", 0) == 0) f.scan_error_at = std::atoll(e + 11);
+    return f;
+  }();
+  return f;
+}
+std::atomic<long long> g_find_calls{0};
 
 }  // namespace
 
@@ -124,7 +150,7 @@ int on_match(unsigned int id, unsigned long long /*from*/, unsigned long long to
 Scanner::Scanner(std::shared_ptr<const CompiledSet> set)
     : set_(std::move(set)), state_(std::make_unique<State>()) {
   const auto& impl = set_->impl();
-  if (impl.proto_scratch) {
+  if (impl.proto_scratch && !fault().no_scratch) {
     hs_scratch_t* s = nullptr;
     if (hs_clone_scratch(impl.proto_scratch.get(), &s) == HS_SUCCESS) state_->scratch.reset(s);
   }
@@ -139,6 +165,10 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
   State& st = *state_;
   last_error_ = 0;
   if (!impl.db) return ScanStatus::kOk;  // nothing configured to find
+  if (fault().scan_error_at > 0 && ++g_find_calls == fault().scan_error_at) {
+    last_error_ = HS_UNKNOWN_ERROR;
+    return ScanStatus::kError;
+  }
   if (!st.scratch) {
     last_error_ = HS_NOMEM;
     return ScanStatus::kError;
@@ -261,7 +291,7 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
           std::string_view match(m.data(), m.size());
           bool skip = false;
           for (const auto& a : cr.allowlists) {
-            if (allowed(a, sv, match, line_around(unit, sb, se))) {
+            if (allowed(a, sv, match, [&] { return line_around(unit, sb, se); })) {
               skip = true;
               break;
             }
