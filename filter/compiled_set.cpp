@@ -116,14 +116,6 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
     CompiledRule cr;
     cr.rule = rule;
     const std::string where = rule.origin.empty() ? "rule '" + rule.id + "'" : rule.origin;
-    RE2::Options ro;
-    ro.set_log_errors(false);
-    cr.re = std::make_unique<RE2>(rule.regex, ro);
-    if (!cr.re->ok()) throw ConfigError(where + ": regex is invalid: " + cr.re->error());
-    cr.groups = cr.re->NumberOfCapturingGroups();
-    if (rule.secret_group > cr.groups)
-      throw ConfigError(where + ": secretGroup " + std::to_string(rule.secret_group) +
-                        " but the regex has " + std::to_string(cr.groups) + " capture group(s)");
     cr.tier = rule.generic ? 2 : 1;
     cr.mask = rule.mask.value_or(options.mask);
     cr.action = rule.action.value_or(options.action);
@@ -170,14 +162,30 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
 
   DbCache cache(options.cache_dir, options.fingerprint_key);
   cache.set_identity(expressions, flags);
+  auto check_group = [](const CompiledRule& cr) {
+    if (cr.rule.secret_group > cr.groups)
+      throw ConfigError((cr.rule.origin.empty() ? "rule '" + cr.rule.id + "'" : cr.rule.origin) +
+                        ": secretGroup " + std::to_string(cr.rule.secret_group) +
+                        " but the regex has " + std::to_string(cr.groups) + " capture group(s)");
+  };
   if (auto hit = cache.load(); hit && hit->second.size() == impl->rules.size()) {
     impl->db = std::move(hit->first);
     for (size_t i = 0; i < impl->rules.size(); ++i) {
-      impl->rules[i].min_width = hit->second[i].min_width;
-      impl->rules[i].max_width = hit->second[i].max_width;
-      impl->rules[i].prefilter = hit->second[i].prefilter;
+      CompiledRule& cr = impl->rules[i];
+      cr.min_width = hit->second[i].min_width;
+      cr.max_width = hit->second[i].max_width;
+      cr.prefilter = hit->second[i].prefilter;
+      cr.groups = hit->second[i].groups;
+      check_group(cr);  // RE2 itself is built on the rule's first hit
     }
   } else {
+    for (CompiledRule& cr : impl->rules) {
+      const std::string where = cr.rule.origin.empty() ? "rule '" + cr.rule.id + "'" : cr.rule.origin;
+      const RE2& re = cr.re();
+      if (!re.ok()) throw ConfigError(where + ": regex is invalid: " + re.error());
+      cr.groups = re.NumberOfCapturingGroups();
+      check_group(cr);
+    }
     // Hyperscan finds where a rule matches; SOM is not asked for (costly, and it rejects about a
     // third of real-world rules). Constructs Hyperscan rejects fall back to a prefilter whose
     // hits RE2 confirms (every hit is confirmed by RE2 anyway, to extract the secret group).
@@ -231,7 +239,8 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
       if (info.ok) cr.max_width = std::max(cr.max_width, info.max_width);
     }
     std::vector<CachedWidths> widths;
-    for (const auto& cr : impl->rules) widths.push_back({cr.min_width, cr.max_width, cr.prefilter});
+    for (const auto& cr : impl->rules)
+      widths.push_back({cr.min_width, cr.max_width, cr.prefilter, cr.groups});
     cache.store(impl->db.get(), widths);
   }
   hs_scratch_t* scratch = nullptr;

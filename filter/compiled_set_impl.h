@@ -7,6 +7,7 @@
 
 #include <climits>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -34,8 +35,23 @@ struct CompiledAllowlist {
 
 struct CompiledRule {
   Rule rule;
-  std::unique_ptr<RE2> re;
-  int groups = 0;  // capture groups in re
+  // The RE2 program that confirms hits and extracts the secret group. Built at load when the
+  // database is compiled (that validates the regex); when the database comes from the cache (the
+  // same regexes compiled before), built on the rule's first hit instead: most rules never fire
+  // in a session, and building all of them was most of the start-up time.
+  const RE2& re() const {
+    std::call_once(*re_once, [this] {
+      if (!re_) {
+        RE2::Options ro;
+        ro.set_log_errors(false);
+        re_ = std::make_unique<RE2>(rule.regex, ro);
+      }
+    });
+    return *re_;
+  }
+  mutable std::unique_ptr<RE2> re_;
+  std::unique_ptr<std::once_flag> re_once = std::make_unique<std::once_flag>();
+  int groups = 0;  // capture groups in the regex
   unsigned min_width = 0;
   unsigned max_width = UINT_MAX;  // UINT_MAX: unbounded
   bool prefilter = false;

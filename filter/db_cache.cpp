@@ -17,7 +17,7 @@ namespace scrub {
 
 namespace {
 
-constexpr char kMagic[8] = {'S', 'C', 'R', 'U', 'B', 'D', 'B', '1'};
+constexpr char kMagic[8] = {'S', 'C', 'R', 'U', 'B', 'D', 'B', '2'};
 constexpr size_t kIv = 12, kTag = 16;
 constexpr size_t kMaxEntries = 16;
 
@@ -50,7 +50,7 @@ DbCache::DbCache(std::filesystem::path dir, std::string key)
 void DbCache::set_identity(const std::vector<std::string>& expressions,
                            const std::vector<unsigned>& flags) {
   if (dir_.empty() || key_.empty()) return;
-  std::string id = std::string("mcp-scrub db cache v1\n") + hs_version() + "\n";
+  std::string id = std::string("mcp-scrub db cache v2\n") + hs_version() + "\n";
   hs_platform_info_t plat{};
   if (hs_populate_platform(&plat) == HS_SUCCESS)
     id += std::to_string(plat.tune) + ":" + std::to_string(plat.cpu_features) + "\n";
@@ -86,7 +86,8 @@ std::optional<std::pair<HsDatabasePtr, std::vector<CachedWidths>>> DbCache::load
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTag, const_cast<unsigned char*>(tag)) != 1 ||
       EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()) + len, &fin) != 1)
     return std::nullopt;  // corrupted, truncated or made under another key
-  // Plaintext: u32 count, count * (u32 min, u32 max, u8 prefilter), then the serialized database.
+  // Plaintext: u32 count, count * (u32 min, u32 max, u8 prefilter, u32 groups), then the
+  // serialized database.
   size_t off = 0;
   auto u32 = [&](uint32_t& v) {
     if (off + 4 > plain.size()) return false;
@@ -98,11 +99,13 @@ std::optional<std::pair<HsDatabasePtr, std::vector<CachedWidths>>> DbCache::load
   if (!u32(count) || count > (1u << 20)) return std::nullopt;
   std::vector<CachedWidths> widths(count);
   for (auto& w : widths) {
-    uint32_t mn = 0, mx = 0;
+    uint32_t mn = 0, mx = 0, groups = 0;
     if (!u32(mn) || !u32(mx) || off + 1 > plain.size()) return std::nullopt;
     w.min_width = mn;
     w.max_width = mx;
     w.prefilter = plain[off++] != 0;
+    if (!u32(groups)) return std::nullopt;
+    w.groups = static_cast<int>(groups);
   }
   hs_database_t* db = nullptr;
   if (hs_deserialize_database(plain.data() + off, plain.size() - off, &db) != HS_SUCCESS)
@@ -119,10 +122,11 @@ void DbCache::store(const hs_database_t* db, const std::vector<CachedWidths>& wi
   uint32_t count = static_cast<uint32_t>(widths.size());
   plain.append(reinterpret_cast<const char*>(&count), 4);
   for (const auto& w : widths) {
-    uint32_t mn = w.min_width, mx = w.max_width;
+    uint32_t mn = w.min_width, mx = w.max_width, groups = static_cast<uint32_t>(w.groups);
     plain.append(reinterpret_cast<const char*>(&mn), 4);
     plain.append(reinterpret_cast<const char*>(&mx), 4);
     plain += static_cast<char>(w.prefilter ? 1 : 0);
+    plain.append(reinterpret_cast<const char*>(&groups), 4);
   }
   plain.append(bytes, length);
   std::free(bytes);

@@ -20,6 +20,7 @@ namespace scrub {
 struct CachedWidths {
   unsigned min_width = 0, max_width = 0;
   bool prefilter = false;
+  int groups = 0;  // the rule's capture groups, so secretGroup is checked without building RE2
 };
 
 class DbCache {

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_set>
 #include <functional>
 
 #include "filter/compiled_set_impl.h"
@@ -23,6 +24,7 @@ struct Candidate {
   size_t begin, end;
   uint32_t source;
   int tier;
+  size_t match_begin;  // start of the rule match (the secret's context); begin for a literal
 };
 
 bool contains_ci(std::string_view haystack, std::string_view lower_needle) {
@@ -116,6 +118,7 @@ std::atomic<long long> g_find_calls{0};
 
 struct Scanner::State {
   HsScratchPtr scratch;
+  std::unordered_set<std::string_view> own_labels;  // filled on first need (drop_own_masks)
   std::vector<Event> events;
   std::vector<uint32_t> slot;      // per expression: index into events
   std::vector<uint32_t> slot_gen;  // generation that wrote slot
@@ -143,6 +146,73 @@ int on_match(unsigned int id, unsigned long long /*from*/, unsigned long long to
   st->slot[id] = static_cast<uint32_t>(st->events.size());
   st->events.push_back({id, static_cast<size_t>(to), static_cast<size_t>(to)});
   return 0;
+}
+
+// This tool's own masks: `[REDACTED]`, the fixed text, `[REDACTED:<id>]` and the hash style's
+// `[REDACTED:<id>:<hex>]`, where <id> is a rule of this set, "known-secret" or the PEM tracker's.
+bool own_mask(const CompiledSet::Impl& impl, std::unordered_set<std::string_view>& labels,
+              std::string_view token) {
+  if (token == "[REDACTED]" || token == impl.options.fixed_text) return true;
+  constexpr std::string_view kOpen = "[REDACTED:";
+  if (token.size() <= kOpen.size() + 1 || token.substr(0, kOpen.size()) != kOpen) return false;
+  std::string_view label = token.substr(kOpen.size(), token.size() - kOpen.size() - 1);
+  if (labels.empty()) {
+    for (const auto& r : impl.rules) labels.insert(r.rule.id);
+    labels.insert("known-secret");
+    labels.insert("private-key-block");
+  }
+  if (labels.count(label)) return true;
+  size_t colon = label.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 == label.size()) return false;
+  for (char c : label.substr(colon + 1))
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return labels.count(label.substr(0, colon)) > 0;
+}
+
+// `secret` holds one of this tool's own masks directly followed by a `"`.
+bool masked_then_quote(const CompiledSet::Impl& impl, std::unordered_set<std::string_view>& labels,
+                       std::string_view secret) {
+  re2::StringPiece m;
+  size_t pos = 0;
+  while (pos < secret.size() &&
+         impl.mask_token->Match(secret, pos, secret.size(), RE2::UNANCHORED, &m, 1)) {
+    size_t b = static_cast<size_t>(m.data() - secret.data()), e = b + m.size();
+    if (e < secret.size() && secret[e] == '"' &&
+        own_mask(impl, labels, std::string_view(m.data(), m.size())))
+      return true;
+    pos = e > b ? e : b + 1;
+  }
+  return false;
+}
+
+// A rule hit wholly inside one of this tool's own masks matched the mask's letters, not a secret
+// (a rule such as `[a-z]+` matches the label): dropped, so masked output never re-triggers a rule.
+// Known values are never dropped. `cands` is sorted by start.
+void drop_own_masks(const CompiledSet::Impl& impl, std::unordered_set<std::string_view>& labels,
+                    std::string_view unit, std::vector<Candidate>& cands) {
+  if (std::all_of(cands.begin(), cands.end(), [](const Candidate& c) { return c.tier == 0; })) return;
+  if (unit.find("[REDACTED") == std::string_view::npos &&
+      unit.find(impl.options.fixed_text) == std::string_view::npos)
+    return;
+  std::vector<std::pair<size_t, size_t>> masks;
+  re2::StringPiece m;
+  size_t pos = 0;
+  while (pos < unit.size() &&
+         impl.mask_token->Match(unit, pos, unit.size(), RE2::UNANCHORED, &m, 1)) {
+    size_t b = static_cast<size_t>(m.data() - unit.data()), e = b + m.size();
+    if (own_mask(impl, labels, std::string_view(m.data(), m.size()))) masks.push_back({b, e});
+    pos = e > b ? e : b + 1;
+  }
+  if (masks.empty()) return;
+  size_t mi = 0;
+  cands.erase(std::remove_if(cands.begin(), cands.end(),
+                             [&](const Candidate& c) {
+                               if (c.tier == 0) return false;
+                               while (mi < masks.size() && masks[mi].second <= c.begin) ++mi;
+                               return mi < masks.size() && masks[mi].first <= c.begin &&
+                                      c.end <= masks[mi].second;
+                             }),
+              cands.end());
 }
 
 }  // namespace
@@ -201,7 +271,8 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
       const PatternInfo& p = impl.patterns[e.id];
       if (!p.literal) continue;
       st.candidates.push_back({e.first_end - p.width, e.last_end,
-                               static_cast<uint32_t>(impl.rules.size() + p.index), 0});
+                               static_cast<uint32_t>(impl.rules.size() + p.index), 0,
+                               e.first_end - p.width});
     }
 
     // Rules: cluster the ends of each rule, then let RE2 find the matches (leftmost-first, as
@@ -259,7 +330,7 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
         size_t ws = unbounded ? 0 : (first_end > cr.max_width ? first_end - cr.max_width : 0);
         size_t pos = std::max(ws, resume);
         while (pos < last_end &&
-               cr.re->Match(unit, pos, last_end, RE2::UNANCHORED, st.groups.data(), ngroups)) {
+               cr.re().Match(unit, pos, last_end, RE2::UNANCHORED, st.groups.data(), ngroups)) {
           const re2::StringPiece& m = st.groups[0];
           size_t mb = static_cast<size_t>(m.data() - unit.data());
           size_t me = mb + m.size();
@@ -302,13 +373,16 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
           // not a finding.
           if (sv.find("[REDACTED") != std::string_view::npos ||
               sv.find(impl.options.fixed_text) != std::string_view::npos) {
+            // A value masked in a JSON string, the rule's match running on past the closing
+            // quote (the redactor masks only up to it): already done.
+            if (masked_then_quote(impl, st.own_labels, sv)) continue;
             std::string rest(sv);
             RE2::GlobalReplace(&rest, *impl.mask_token, "");
             bool has_digit = std::any_of(rest.begin(), rest.end(),
                                          [](char c) { return c >= '0' && c <= '9'; });
             if (rest.size() < 8 || (!has_digit && rest.size() <= 16)) continue;
           }
-          st.candidates.push_back({sb, se, ri, cr.tier});
+          st.candidates.push_back({sb, se, ri, cr.tier, mb});
         }
       }
       i = j;
@@ -324,6 +398,8 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
                 if (a.tier != b.tier) return a.tier < b.tier;
                 return a.source < b.source;
               });
+    drop_own_masks(impl, st.own_labels, unit, st.candidates);
+    if (st.candidates.empty()) return ScanStatus::kOk;
     // Overlaps merge into one span; the label goes to the strongest source: a known literal,
     // then a specific rule, then a generic one.
     Candidate cur = st.candidates[0];
@@ -331,16 +407,17 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
       const Candidate& c = st.candidates[i];
       if (c.begin < cur.end) {
         cur.end = std::max(cur.end, c.end);
+        cur.match_begin = std::min(cur.match_begin, c.match_begin);
         if (c.tier < cur.tier) {
           cur.tier = c.tier;
           cur.source = c.source;
         }
         continue;
       }
-      out.push_back({cur.begin, cur.end, cur.source});
+      out.push_back({cur.begin, cur.end, cur.source, cur.match_begin});
       cur = c;
     }
-    out.push_back({cur.begin, cur.end, cur.source});
+    out.push_back({cur.begin, cur.end, cur.source, cur.match_begin});
     return ScanStatus::kOk;
   } catch (const std::bad_alloc&) {
     last_error_ = HS_NOMEM;

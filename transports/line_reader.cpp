@@ -13,18 +13,19 @@ constexpr size_t kReadSize = 256 * 1024;
 
 LineReader::LineReader(int fd, size_t max_line, std::function<void()> before_block)
     : fd_(fd), max_line_(max_line ? max_line : 1), before_block_(std::move(before_block)) {
-  buf_.resize(std::min(max_line_, size_t{1} << 20) + kReadSize);
+  cap_ = std::min(max_line_, size_t{1} << 20) + kReadSize;
+  buf_.reset(new char[cap_]);
 }
 
 LineReader::Status LineReader::next(Chunk& chunk) {
   for (;;) {
     // A complete line in the buffer?
     if (scanned_ < end_) {
-      const void* nl = std::memchr(buf_.data() + scanned_, '\n', end_ - scanned_);
+      const void* nl = std::memchr(buf_.get() + scanned_, '\n', end_ - scanned_);
       if (nl) {
-        size_t pos = static_cast<const char*>(nl) - buf_.data();
+        size_t pos = static_cast<const char*>(nl) - buf_.get();
         if (pos - start_ <= max_line_) {
-          chunk.data = std::string_view(buf_.data() + start_, pos - start_);
+          chunk.data = std::string_view(buf_.get() + start_, pos - start_);
           chunk.line_end = true;
           chunk.newline = true;
           start_ = scanned_ = pos + 1;
@@ -32,7 +33,7 @@ LineReader::Status LineReader::next(Chunk& chunk) {
           return Status::kData;
         }
         // The line is longer than max_line: hand out a piece; remember where its newline is.
-        chunk.data = std::string_view(buf_.data() + start_, max_line_);
+        chunk.data = std::string_view(buf_.get() + start_, max_line_);
         chunk.line_end = false;
         chunk.newline = false;
         start_ += max_line_;
@@ -42,9 +43,10 @@ LineReader::Status LineReader::next(Chunk& chunk) {
       }
       scanned_ = end_;
     }
-    // Too long to hold: hand out a piece.
-    if (end_ - start_ >= max_line_) {
-      chunk.data = std::string_view(buf_.data() + start_, max_line_);
+    // Too long to hold: hand out a piece. Only once more than max_line bytes wait without a
+    // newline: a line of exactly max_line bytes whose "\n" has not arrived yet still fits.
+    if (end_ - start_ > max_line_) {
+      chunk.data = std::string_view(buf_.get() + start_, max_line_);
       chunk.line_end = false;
       chunk.newline = false;
       start_ += max_line_;
@@ -57,7 +59,7 @@ LineReader::Status LineReader::next(Chunk& chunk) {
       // so the caller learns the line is over and flushes what it held back.
       if (end_ > start_ || in_long_line_) {
         in_long_line_ = false;
-        chunk.data = std::string_view(buf_.data() + start_, end_ - start_);
+        chunk.data = std::string_view(buf_.get() + start_, end_ - start_);
         chunk.line_end = true;
         chunk.newline = false;
         start_ = scanned_ = end_;
@@ -67,16 +69,22 @@ LineReader::Status LineReader::next(Chunk& chunk) {
     }
     // Make room: move the pending bytes to the front, grow if a long line needs it.
     if (start_ > 0) {
-      std::memmove(buf_.data(), buf_.data() + start_, end_ - start_);
+      std::memmove(buf_.get(), buf_.get() + start_, end_ - start_);
       end_ -= start_;
       scanned_ -= start_;
       start_ = 0;
     }
-    if (buf_.size() - end_ < kReadSize) buf_.resize(std::max(buf_.size() * 2, end_ + kReadSize));
+    if (cap_ - end_ < kReadSize) {
+      size_t cap = std::max(cap_ * 2, end_ + kReadSize);
+      std::unique_ptr<char[]> bigger(new char[cap]);
+      std::memcpy(bigger.get(), buf_.get(), end_);
+      buf_ = std::move(bigger);
+      cap_ = cap;
+    }
     if (before_block_) before_block_();
     ssize_t n;
     do {
-      n = ::read(fd_, buf_.data() + end_, buf_.size() - end_);
+      n = ::read(fd_, buf_.get() + end_, cap_ - end_);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
       errno_ = errno;

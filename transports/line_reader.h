@@ -11,7 +11,7 @@
 #include <cstddef>
 #include <functional>
 #include <string_view>
-#include <vector>
+#include <memory>
 
 namespace scrub {
 
@@ -33,7 +33,10 @@ class LineReader {
   int fd_;
   size_t max_line_;
   std::function<void()> before_block_;
-  std::vector<char> buf_;
+  // Not a std::vector: resizing one zero-fills it, and touching a megabyte of fresh pages was a
+  // visible part of start-up. Pages are touched only as data arrives.
+  std::unique_ptr<char[]> buf_;
+  size_t cap_ = 0;
   size_t start_ = 0, end_ = 0, scanned_ = 0;
   bool eof_ = false;
   bool in_long_line_ = false;

@@ -45,7 +45,7 @@ TEST_CASE("the compiled-database cache is reused, encrypted, and survives corrup
   for (const auto& e : fs::directory_iterator(dir)) entries.push_back(e.path());
   REQUIRE(entries.size() == 1);
   const std::string file = slurp(entries[0]);
-  CHECK(file.rfind("SCRUBDB1", 0) == 0);
+  CHECK(file.rfind("SCRUBDB2", 0) == 0);
   // No encoded form of the known value is stored in clear.
   for (const auto& v : literal_variants(secret, 6)) CHECK(file.find(v.bytes) == std::string::npos);
 
