@@ -23,6 +23,12 @@
 
 namespace scrub {
 
+// What a refused request is told while the secrets are stale (--max-secret-age).
+inline constexpr const char* kStaleSecretsMessage =
+    "mcp-scrub: the known secrets have not been refreshed within --max-secret-age; nothing is "
+    "forwarded until a refresh succeeds";
+inline constexpr int kStaleSecretsCode = -32004;
+
 struct ReloadCounts {
   size_t values = 0, added = 0, removed = 0, in_grace = 0, expired = 0, rules = 0;
 };

@@ -21,6 +21,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "cli/reloader.h"
 #include "filter/mcp_filter.h"
 #include "filter/pem_blocks.h"
 #include "transports/fd_io.h"
@@ -119,6 +120,7 @@ std::string flow_text(const char* name, const FlowCounters& c) {
 // What every connection's hooks share. Lives until the server is gone.
 struct Shared {
   const TcpOptions& opt;
+  Reloader& reloader;
   EngineHolder& engine;
   AlertSink& sink;
   Totals& totals;
@@ -254,7 +256,25 @@ class McpHooks : public ConnectionHooks {
   }
 
   // client -> server: noted, or scanned with --scan-requests (as the wrap's pump_client).
+  // Past --max-secret-age: nothing goes on; requests are answered with an error saying why.
+  bool refuse_when_stale(Flow flow, std::string_view line, LineVerdict& v) {
+    if (!s_.reloader.stale()) return false;
+    sniffer_.reset();
+    sniffer_.feed(line);
+    v.kind = LineVerdict::Kind::kDrop;
+    const std::string err =
+        jsonrpc_error(sniffer_.id(), kStaleSecretsCode, kStaleSecretsMessage) + "\n";
+    if (flow == Flow::kToServer && sniffer_.has_method() && !sniffer_.id().empty()) v.reply = err;
+    if (flow == Flow::kToClient && sniffer_.is_response() && !sniffer_.id().empty()) {
+      v.kind = LineVerdict::Kind::kReplace;
+      v.replacement = err;
+    }
+    incident("stale-secrets", "a message was not forwarded", {});
+    return true;
+  }
+
   void request(std::string_view line, bool newline, LineVerdict& v) {
+    if (refuse_when_stale(Flow::kToServer, line, v)) return;
     McpFilter& f = filter(c2s_);
     if (!s_.opt.scan_requests) {
       f.note(Direction::kClientToServer, line);
@@ -275,6 +295,7 @@ class McpHooks : public ConnectionHooks {
 
   // server -> client: scanned and masked (as the wrap's pump_server).
   void response(std::string_view line, bool newline, LineVerdict& v) {
+    if (refuse_when_stale(Flow::kToClient, line, v)) return;
     bool cr = !line.empty() && line.back() == '\r';
     if (cr) line.remove_suffix(1);
     const uint64_t n = ++server_lines_;
@@ -406,12 +427,15 @@ CommandRunner register_tcp(CLI::App& app, std::vector<std::string>& command, cha
       }
     }
 
-    Engine engine = build_engine(opt->engine, envp);
+    Reloader reloader(opt->engine, envp);
     auto sink = opt->alerts.empty() ? make_null_alert_sink() : make_json_alert_sink(opt->alerts);
-    EngineHolder holder(engine.set);
+    // Before the server starts its threads: SIGHUP reloads the secrets (a connection's child
+    // does not get it).
+    reloader.reload_on_sighup();
+    reloader.start(sink.get());
     Totals totals;
-    Shared shared{*opt, holder, *sink, totals, parse_action(opt->engine.action).value_or(Action::kMask),
-                  child_mode};
+    Shared shared{*opt, reloader, reloader.holder(), *sink, totals,
+                  parse_action(opt->engine.action).value_or(Action::kMask), child_mode};
     ignore_sigpipe();
     raise_fd_limit();
 
@@ -432,6 +456,7 @@ CommandRunner register_tcp(CLI::App& app, std::vector<std::string>& command, cha
     shared.server = &*server;
     server->log("mcp-scrub: listening on " + server->local_address().to_string());
     server->run();
+    reloader.stop();
     server->log(summary(*server, totals));
     sink->flush();
     return kExitOk;

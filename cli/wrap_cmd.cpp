@@ -43,6 +43,18 @@ struct WrapOptions {
 };
 
 constexpr int kIdleFlushMs = 100;
+// After the server closes its stdout, how long it may keep running before it is ended.
+constexpr std::chrono::milliseconds kStdoutEofGrace{2000};
+
+// Ends the child: SIGTERM to its group, then SIGKILL after the grace; returns its status.
+int terminate_child(ChildProcess& child) {
+  child.send_signal(SIGTERM);
+  bool timed_out = false;
+  int status = child.wait_for(ChildProcess::kTerminateGrace, &timed_out);
+  if (!timed_out) return status;
+  child.send_signal(SIGKILL);
+  return child.wait();
+}
 
 // Counters for the exit summary.
 class Stats {
@@ -94,11 +106,12 @@ class Proxy {
   // Both pumps write to our stdout (the client pump only to refuse requests while stale).
   bool write_out(std::string_view s) {
     std::lock_guard<std::mutex> l(out_mu_);
-    return write_all(1, s);
+    if (write_all(1, s)) return true;
+    write_errno_ = errno;
+    return false;
   }
-  static constexpr const char* kStale =
-      "mcp-scrub: the known secrets have not been refreshed within --max-secret-age; nothing is "
-      "forwarded until a refresh succeeds";
+  int write_errno() const { return write_errno_; }
+  static constexpr const char* kStale = kStaleSecretsMessage;
 
   void report(const Findings& findings, const AlertContext& ctx) {
     for (const Finding& f : findings) {
@@ -357,6 +370,7 @@ class Proxy {
   std::mutex child_in_mu_;
   bool child_in_closed_ = false;
   std::atomic<bool> stderr_done_{false};
+  std::atomic<int> write_errno_{0};
 
  public:
   // Whether the child's stderr output ended with a newline (so our own lines start cleanly).
@@ -419,11 +433,27 @@ CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, ch
     client.detach();  // may sit in read(0) until we exit; it owns nothing we free
     std::thread err([&] { proxy.pump_stderr(); });
     bool client_alive = proxy.pump_server();
+    int status;
     if (!client_alive) {
-      // The client went away: nobody is left to read the server. End it.
-      child->send_signal(SIGTERM);
+      // The client went away (or its stdout failed): nobody is left to read the server. End it.
+      std::fprintf(stderr, "%smcp-scrub: writing to the client failed (%s); stopping the server\n",
+                   proxy.stderr_at_line_start_ ? "" : "\n", std::strerror(proxy.write_errno()));
+      status = terminate_child(*child);
+    } else {
+      // The server closed its stdout. It normally exits with it; one that keeps running can
+      // answer nothing more and would hold the client forever: after a grace, end it.
+      bool timed_out = false;
+      status = child->wait_for(kStdoutEofGrace, &timed_out);
+      if (timed_out) {
+        std::fprintf(stderr,
+                     "%smcp-scrub: the server closed its stdout but was still running after %lld ms; "
+                     "terminating it\n",
+                     proxy.stderr_at_line_start_ ? "" : "\n",
+                     static_cast<long long>(kStdoutEofGrace.count()));
+        sink->incident("server-stdout-closed", "the server closed its stdout but kept running; terminated", {});
+        status = terminate_child(*child);
+      }
     }
-    int status = child->wait();
     // The child is gone; its stderr ends with it (unless a grandchild holds it open).
     for (int i = 0; i < 20 && !proxy.stderr_done(); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));

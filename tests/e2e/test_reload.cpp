@@ -132,3 +132,31 @@ TEST_CASE("--max-secret-age fails closed while refreshes fail, and recovers", "[
   CHECK(recovered);
   CHECK(s.finish() == 0);
 }
+
+#include "tcp_harness.h"
+
+TEST_CASE("tcp: SIGHUP rotates the secrets of a socket proxy", "[e2e][reload][tcp]") {
+  TempDir d;
+  const std::string oldv = "TcpOld7Rt2Yp9Kq4Wm8Z", newv = "TcpNew5Hj8Lm2Qw7Er4T";  // fake
+  std::string file = d.file("secret.txt", oldv + "\n");
+  std::string alerts = d.path + "/alerts.jsonl";
+  scrub::test::Proxy proxy({bin(), "tcp", "--listen", "127.0.0.1:0", "--no-builtin-rules",
+                            "--no-env-secrets", "--fingerprint-key",
+                            d.file("k", "0123456789abcdef0123456789abcdef\n"), "--alerts", alerts,
+                            "--secrets-cmd", "cat '" + file + "'", "--", tool("leaky_server")});
+  proxy.wait_listening();
+  auto ask = [&](int id) {
+    scrub::test::Client c = scrub::test::Client::tcp(proxy.port());
+    c.send_line(echo(id, "a " + oldv + " b " + newv));
+    auto line = c.read_line();
+    REQUIRE(line);
+    return json::parse(*line)["result"]["content"][0]["text"].get<std::string>();
+  };
+  CHECK(ask(1) == "Echo: a [REDACTED:known-secret] b " + newv);
+  d.file("secret.txt", newv + "\n");
+  proxy.signal(SIGHUP);
+  CHECK(wait_for([&] { return read_file(alerts).find("\"event\":\"reload\"") != std::string::npos; }, 10000));
+  CHECK(ask(2) == "Echo: a [REDACTED:known-secret] b [REDACTED:known-secret]");
+  proxy.signal(SIGTERM);
+  CHECK(proxy.wait_exit() == 0);
+}
