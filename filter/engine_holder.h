@@ -37,14 +37,15 @@ class EngineHolder {
   std::atomic<uint64_t> generation_{0};
 };
 
-// A Redactor that follows an EngineHolder: call current() before each unit.
+// A Redactor that follows an EngineHolder: call current() before each unit. The Redactor (its
+// scratch) is made on the first current(), so a stage that never scans costs nothing: the TCP
+// proxy holds one per connection direction, most of them idle or only noting requests.
 class FollowingRedactor {
  public:
-  explicit FollowingRedactor(const EngineHolder& holder)
-      : holder_(holder), gen_(holder.generation()), redactor_(std::make_unique<Redactor>(holder.get())) {}
+  explicit FollowingRedactor(const EngineHolder& holder) : holder_(holder), gen_(holder.generation()) {}
   Redactor& current() {
     uint64_t g = holder_.generation();
-    if (g != gen_) {
+    if (!redactor_ || g != gen_) {
       redactor_ = std::make_unique<Redactor>(holder_.get());
       gen_ = g;
     }
