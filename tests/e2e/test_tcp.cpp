@@ -686,6 +686,45 @@ TEST_CASE("tcp: an oversized response becomes a JSON-RPC error with its id", "[t
   CHECK(alerts[0]["source"] == "conn 1 stdout");
 }
 
+// Resident memory of a process, in MiB.
+long rss_mib(pid_t pid) {
+  for (const auto& l : lines(read_file("/proc/" + std::to_string(pid) + "/status")))
+    if (l.rfind("VmRSS:", 0) == 0) return std::atol(l.c_str() + 6) / 1024;
+  return -1;
+}
+
+TEST_CASE("tcp: backpressure: a client that does not read stops the server, memory stays bounded", "[tcp]") {
+  Setup s;
+  Proxy p(s.child(), s.env);
+  Client c = Client::tcp(p.port());
+  c.send_line(request(1, "ping"));
+  CHECK(c.read_line() == ping_reply(1));
+  const long before = rss_mib(p.pid());
+  constexpr int kBig = 60;  // 60 answers of 1 MB each, none read for a while
+  for (int i = 0; i < kBig; ++i) REQUIRE(c.send_line(tool_call(100 + i, "leak_big", R"({"bytes":1000000})")));
+  std::this_thread::sleep_for(1500ms);
+  p.signal(SIGUSR1);
+  std::string summary = p.wait_line("mcp-scrub: summary: ");
+  size_t at = summary.find("server->client ");
+  REQUIRE(at != std::string::npos);
+  const int relayed = std::atoi(summary.c_str() + at + 15) - 1;
+  INFO(summary);
+  CHECK(relayed < kBig / 3);  // what the socket buffers hold; the server waits on its pipe
+  const long during = rss_mib(p.pid());
+  INFO("rss " << before << " MiB before, " << during << " MiB while stalled");
+  CHECK(during - before < 32);
+  // Reading resumes the flow: every answer, masked, in order.
+  for (int i = 0; i < kBig; ++i) {
+    auto l = c.read_line(20s);
+    REQUIRE(l);
+    CHECK(l->find(R"("id":)" + std::to_string(100 + i) + "}") != std::string::npos);
+    CHECK(l->find("key=[REDACTED:known-secret]") != std::string::npos);
+    CHECK(l->find(kSecret) == std::string::npos);
+  }
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit() == 0);
+}
+
 TEST_CASE("tcp: 1000 connections open, 100 busy at once", "[tcp]") {
   Setup s;
   ReplyUpstream up;
