@@ -400,8 +400,18 @@ RedactStatus Redactor::redact_text_prefix(std::string_view unit, size_t keep_tai
     std::vector<SecretSpan> spans;
     if (impl_->scanner.find(unit, spans) != ScanStatus::kOk) return RedactStatus::kError;
     size_t boundary = keep_tail >= unit.size() ? 0 : unit.size() - keep_tail;
-    for (const SecretSpan& sp : spans)
-      if (sp.begin < boundary && sp.end > boundary) boundary = sp.begin;
+    // A secret that ends past the cut is kept for the next piece with its whole rule match: the
+    // context its rule needs (`password = `) must come along, or the next scan cannot find it.
+    for (bool moved = true; moved;) {
+      moved = false;
+      for (const SecretSpan& sp : spans) {
+        size_t start = std::min(sp.begin, sp.match_begin);
+        if (sp.end > boundary && start < boundary) {
+          boundary = start;
+          moved = true;
+        }
+      }
+    }
     std::vector<SecretSpan> inside;
     for (const SecretSpan& sp : spans)
       if (sp.end <= boundary) inside.push_back(sp);

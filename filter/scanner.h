@@ -22,6 +22,7 @@ struct SecretSpan {
   size_t begin = 0;    // byte offsets in the unit of the secret (not the whole rule match)
   size_t end = 0;
   uint32_t source = 0; // CompiledSet source index: a rule or a known literal
+  size_t match_begin = SIZE_MAX;  // find(): where the rule match holding it starts (<= begin)
 };
 
 class Scanner {
