@@ -63,6 +63,61 @@ std::vector<std::pair<std::string, bool>> frame(const std::vector<std::string>& 
 
 }  // namespace
 
+TEST_CASE("adversarial: a line of exactly the limit is whole however it arrives; one past is cut",
+          "[adversarial][framer]") {
+  const size_t limit = 64;
+  const std::string exact(limit, 'a'), over(limit + 1, 'b');
+  // Regression: a line of exactly max_line bytes whose "\n" came in a later read was handed out
+  // as an overlong piece plus an empty end, so the wrap refused a message within the limit.
+  for (const auto& parts : std::vector<std::vector<std::string>>{
+           {exact + "\n"}, {exact, "\n"}, {exact.substr(0, 10), exact.substr(10), "\n"}}) {
+    auto chunks = frame(parts, limit);
+    REQUIRE(chunks.size() == 1);
+    CHECK(chunks[0].first == exact);
+    CHECK(chunks[0].second);
+  }
+  // Without a newline at all (end of file), exactly the limit is still one line.
+  auto eof = frame({exact}, limit);
+  REQUIRE(eof.size() == 1);
+  CHECK(eof[0] == std::make_pair(exact, true));
+  // One past the limit: a piece of the limit, then the rest, however it arrives.
+  for (const auto& parts : std::vector<std::vector<std::string>>{{over + "\n"}, {over, "\n"}, {exact, "b\n"}}) {
+    auto chunks = frame(parts, limit);
+    REQUIRE(chunks.size() == 2);
+    CHECK(chunks[0] == std::make_pair(parts[0].substr(0, limit), false));
+    CHECK(chunks[1] == std::make_pair(std::string("b"), true));
+  }
+}
+
+TEST_CASE("adversarial: the filter loop treats a line of exactly the limit as a line, one past as oversized",
+          "[adversarial][framer]") {
+  EngineHolder holder(small_set());
+  FollowingRedactor following(holder);
+  for (size_t extra : {0u, 1u}) {
+    std::string line = kKnown + std::string(64 + extra - kKnown.size(), 'x');
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    size_t step = 0;
+    std::string out;
+    StreamCallbacks cb;
+    cb.output = [&](std::string_view s) { out.append(s); };
+    cb.flush = [&] {  // the line, then its newline in a later read
+      if (step == 0) write_all(fds[1], line);
+      if (step == 1) write_all(fds[1], "\n");
+      if (step == 2) ::close(fds[1]);
+      ++step;
+    };
+    StreamStats stats;
+    REQUIRE(process_stream(fds[0], "t", StreamMode::kText, 64, following, cb, stats, nullptr) ==
+            StreamResult::kOk);
+    ::close(fds[0]);
+    INFO("line of limit + " << extra);
+    CHECK(stats.oversized == extra);
+    CHECK(stats.findings == 1);
+    CHECK(out == "[REDACTED:known-secret]" + line.substr(kKnown.size()) + "\n");
+  }
+}
+
 // Regression: an overlong line is scanned in pieces, and the tail kept for the next piece started
 // at the secret itself, so the context its rule needs (`password = `) went out with the previous
 // piece and the secret, unmatched without it, came through.
