@@ -118,6 +118,41 @@ TEST_CASE("adversarial: the filter loop treats a line of exactly the limit as a 
   }
 }
 
+TEST_CASE("adversarial: a rule that matches every lowercase word", "[adversarial]") {
+  // Pathological but compilable: every run of lowercase letters is a "secret".
+  auto set = make_set(R"(
+[[rules]]
+id = "every-word"
+regex = '''[a-z]{1,1000}'''
+)",
+                      {{"env:KNOWN", kKnown}});
+  Redactor r(set);
+  auto t0 = std::chrono::steady_clock::now();
+  SECTION("text: every word masked, and the masks are not masked again") {
+    auto res = redact_text(r, "hello world, " + kKnown + " ok");
+    REQUIRE(res.status == RedactStatus::kMasked);
+    CHECK(res.out == "[REDACTED:every-word] [REDACTED:every-word], [REDACTED:known-secret] [REDACTED:every-word]");
+    auto again = redact_text(r, res.out);
+    CHECK(again.status == RedactStatus::kClean);
+  }
+  SECTION("JSON: every string's words masked, keys too; the result is JSON and rescans clean") {
+    auto res = redact_json(r, R"({"msg":"hello world","n":1,"k":")" + kKnown + "\"}");
+    REQUIRE(res.status == RedactStatus::kMasked);
+    CHECK(res.valid_json);
+    CHECK(res.out == R"({"[REDACTED:every-word]":"[REDACTED:every-word] [REDACTED:every-word]","[REDACTED:every-word]":1,"[REDACTED:every-word]":"[REDACTED:known-secret]"})");
+    CHECK(redact_json(r, res.out).status == RedactStatus::kClean);
+  }
+  SECTION("a megabyte of lowercase letters: bounded time, nothing left") {
+    std::string big;
+    for (int i = 0; i < (1 << 20) / 8; ++i) big += "abcdefg ";
+    auto res = redact_text(r, big);
+    REQUIRE(res.status == RedactStatus::kMasked);
+    CHECK(res.findings.size() == (1u << 20) / 8);
+    CHECK(res.out.find("abc") == std::string::npos);
+  }
+  CHECK(seconds_since(t0) < 30);
+}
+
 // Regression: an overlong line is scanned in pieces, and the tail kept for the next piece started
 // at the secret itself, so the context its rule needs (`password = `) went out with the previous
 // piece and the secret, unmatched without it, came through.
