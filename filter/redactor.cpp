@@ -210,9 +210,15 @@ RedactStatus Redactor::Impl::json(std::string_view unit, std::string& out, Findi
   std::string decoded, masked;
   std::vector<uint32_t> offs;
 
+  // A raw span masks only the token it starts in (or the next one, when it starts between
+  // tokens): a rule whose secret may hold `"` runs on past the string's end into the JSON around
+  // it, and the keys and ids it runs over are not secret.
+  size_t floor = 0;  // end of the previous token
   auto spans_in = [&](size_t tb, size_t te, std::vector<SecretSpan>& hit) {
     while (si < raw_spans.size() && raw_spans[si].end <= tb) ++si;
-    for (size_t j = si; j < raw_spans.size() && raw_spans[j].begin < te; ++j) hit.push_back(raw_spans[j]);
+    for (size_t j = si; j < raw_spans.size() && raw_spans[j].begin < te; ++j)
+      if (raw_spans[j].begin >= floor) hit.push_back(raw_spans[j]);
+    floor = te;
   };
 
   std::vector<SecretSpan> hit;

@@ -184,3 +184,19 @@ regex = '''password\s*=\s*([A-Za-z0-9]{12,40})'''
   }
 }
 
+// Regression: a rule whose secret may hold `"` (`[^\s\\]{1,200}`, as .netrc and many assignment
+// rules have) matched past the end of a JSON string in the raw scan, and every key and value it
+// ran over was masked: the response lost its "jsonrpc" and its id.
+TEST_CASE("adversarial: a secret at the end of a JSON string does not take the id with it", "[adversarial][json]") {
+  auto set = make_set(R"(
+[[rules]]
+id = "kv"
+regex = '''password\s+([^\s\\]{1,200})'''
+)");
+  Redactor r(set);
+  auto res = redact_json(r, R"({"result":{"text":"login password 9yI6thigeop1%R"},"jsonrpc":"2.0","id":"req-12"})");
+  REQUIRE(res.status == RedactStatus::kMasked);
+  CHECK(res.out == R"({"result":{"text":"login password [REDACTED:kv]"},"jsonrpc":"2.0","id":"req-12"})");
+  CHECK(redact_json(r, res.out).status == RedactStatus::kClean);
+}
+
