@@ -97,6 +97,8 @@ struct Redactor::Impl {
       case MaskStyle::kPartial: {
         int keep = s.is_literal(source) ? -1 : s.rules[source].rule.keep_prefix;
         size_t k = keep >= 0 ? std::min<size_t>(keep, secret.size() / 2) : derived_prefix(secret);
+        // Never half a character: the masked text must stay valid UTF-8 (and valid JSON).
+        while (k > 0 && is_continuation(static_cast<unsigned char>(secret[k]))) --k;
         return std::string(secret.substr(0, k)) + "[REDACTED:" + id + "]";
       }
       case MaskStyle::kLabel: break;

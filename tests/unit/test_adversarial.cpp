@@ -200,3 +200,22 @@ regex = '''password\s+([^\s\\]{1,200})'''
   CHECK(redact_json(r, res.out).status == RedactStatus::kClean);
 }
 
+// Found by fuzz_json_line: the partial mask kept `keepPrefix` bytes of the secret even when that
+// cut a multi-byte character in half, so the masked JSON was not valid UTF-8, hence not JSON.
+TEST_CASE("adversarial: a partial mask never keeps half a character", "[adversarial][json]") {
+  auto set = make_set(R"(
+[[rules]]
+id = "pfx"
+regex = '''fzk_([^\s"',;\\]{3,40})'''
+mask = "partial"
+keepPrefix = 5
+)");
+  Redactor r(set);
+  auto res = redact_json(r, "{\"k\":\"fzk_\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9" "abc\"}");
+  REQUIRE(res.status == RedactStatus::kMasked);
+  CHECK(res.out == "{\"k\":\"fzk_\xc3\xa9\xc3\xa9[REDACTED:pfx]\"}");
+  CHECK_FALSE(json::parse(res.out, nullptr, false).is_discarded());
+  auto text = redact_text(r, "fzk_\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac!");
+  CHECK(text.out == "fzk_\xe2\x82\xac[REDACTED:pfx]");
+}
+
