@@ -129,8 +129,10 @@ struct Redactor::Impl {
   // (decoded -> raw) when given, and shifted by `base`.
   std::string mask_spans(std::string_view text, const std::vector<SecretSpan>& spans,
                          Findings& findings, const std::string& path, size_t base,
-                         const std::vector<uint32_t>* offs, bool encoded) {
-    std::vector<Edit> edits;
+                         const std::vector<uint32_t>* offs, bool encoded,
+                         std::vector<Edit>* edits_out = nullptr) {
+    std::vector<Edit> local_edits;
+    std::vector<Edit>& edits = edits_out ? *edits_out : local_edits;
     for (const SecretSpan& sp : spans) {
       size_t b = sp.begin, e = sp.end;
       widen_utf8(text, 0, text.size(), b, e);
@@ -144,17 +146,27 @@ struct Redactor::Impl {
     return apply_edits(text, edits);
   }
 
-  RedactStatus text(std::string_view unit, std::string& out, Findings& findings) {
+  RedactStatus text(std::string_view unit, std::string& out, Findings& findings,
+                    std::vector<Edit>* edits = nullptr) {
     spans.clear();
     if (scanner.find(unit, spans) != ScanStatus::kOk) return RedactStatus::kError;
     if (spans.empty()) return RedactStatus::kClean;
     std::vector<SecretSpan> local = spans;
-    out = mask_spans(unit, local, findings, "", 0, nullptr, false);
+    out = mask_spans(unit, local, findings, "", 0, nullptr, false, edits);
     return RedactStatus::kMasked;
   }
 
   RedactStatus json(std::string_view unit, std::string& out, Findings& findings, JsonInfo* info,
                     int depth, const std::string& path_prefix);
+  // json() on a unit that is not JSON to simdjson.
+  RedactStatus not_json(std::string_view unit, std::string& out, Findings& findings, int depth,
+                        const std::string& path_prefix);
+  // The token walk of json(): masks inside (decoded) strings, keys and scalars.
+  // `lenient`: the unit is not JSON (not_json); scalars are left to the text pass. `edits_out`
+  // receives the edits made.
+  RedactStatus walk(std::string_view unit, std::string& out, Findings& findings, int depth,
+                    const std::string& path_prefix, bool lenient = false,
+                    std::vector<Edit>* edits_out = nullptr);
 };
 
 namespace {
@@ -188,16 +200,55 @@ RedactStatus Redactor::Impl::json(std::string_view unit, std::string& out, Findi
     auto doc = parser.parse(unit.data(), unit.size(), true);
     if (doc.error()) {
       if (info) info->valid = false;
-      Findings local;
-      RedactStatus st = text(unit, out, local);
-      for (auto& f : local) {
-        f.json_path = path_prefix;
-        findings.push_back(std::move(f));
-      }
-      return st;
+      return not_json(unit, out, findings, depth, path_prefix);
     }
   }
   if (info) info->valid = true;
+  return walk(unit, out, findings, depth, path_prefix);
+}
+
+RedactStatus Redactor::Impl::not_json(std::string_view unit, std::string& out, Findings& findings,
+                                      int depth, const std::string& path_prefix) {
+  // Not JSON to simdjson (a lone surrogate in a \u escape, nesting deeper than its limit), yet a
+  // lenient client may still parse the line and decode its strings: first mask what escapes hide,
+  // in the strings as the line's own quotes delimit them, then mask the result as text.
+  std::string walked;
+  std::vector<Edit> walk_edits;
+  RedactStatus st = RedactStatus::kClean;
+  if (std::memchr(unit.data(), '\\', unit.size())) {
+    st = walk(unit, walked, findings, depth, path_prefix, true, &walk_edits);
+    if (st == RedactStatus::kError) return st;
+  }
+  std::string_view cur = st == RedactStatus::kMasked ? std::string_view(walked) : unit;
+  Findings local;
+  RedactStatus st2 = text(cur, out, local);
+  if (st2 == RedactStatus::kError) return st2;
+  // Offsets in the walked line back to the unit (a position inside an edit: the edit's start).
+  auto to_unit = [&](size_t o) {
+    long long shift = 0;
+    for (const Edit& e : walk_edits) {
+      size_t ob = static_cast<size_t>(static_cast<long long>(e.begin) + shift);
+      if (o < ob) break;
+      if (o < ob + e.text.size()) return e.begin;
+      shift += static_cast<long long>(e.text.size()) - static_cast<long long>(e.end - e.begin);
+    }
+    return std::min(unit.size(), static_cast<size_t>(static_cast<long long>(o) - shift));
+  };
+  for (auto& f : local) {
+    size_t b = to_unit(f.offset), e = std::max(b, to_unit(f.offset + f.length));
+    f.offset = b;
+    f.length = e - b;
+    f.json_path = path_prefix;
+    findings.push_back(std::move(f));
+  }
+  if (st2 == RedactStatus::kMasked) return st2;
+  if (st == RedactStatus::kMasked) out = std::move(walked);
+  return st;
+}
+
+RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findings& findings,
+                                  int depth, const std::string& path_prefix, bool lenient,
+                                  std::vector<Edit>* edits_out) {
   spans.clear();
   if (scanner.find(unit, spans) != ScanStatus::kOk) return RedactStatus::kError;
   const bool has_escape = std::memchr(unit.data(), '\\', unit.size()) != nullptr;
@@ -279,9 +330,9 @@ RedactStatus Redactor::Impl::json(std::string_view unit, std::string& out, Findi
             findings.push_back(finding(sp.source, secret, b, e - b, path, false, fp));
           }
         }
-      } else {
-        // The offset map is only needed when something is found; most strings are clean.
-        json_unescape(raw, decoded, hit.empty() ? nullptr : &offs);
+      } else if (json_unescape(raw, decoded, hit.empty() ? nullptr : &offs)) {
+        // (A malformed escape occurs only in a unit that is not JSON: its bytes were scanned as
+        // text.) The offset map is only needed when something is found; most strings are clean.
         bool have_offs = !hit.empty();
         auto need_offs = [&] {
           if (!have_offs) {
@@ -302,7 +353,8 @@ RedactStatus Redactor::Impl::json(std::string_view unit, std::string& out, Findi
           JsonInfo ni;
           st = json(decoded, masked, local, &ni, depth + 1, need_path() + ">");
           if (st == RedactStatus::kError) return st;
-          nested = ni.valid;
+          // Not JSON to simdjson but masked by the lenient pass (not_json) counts as JSON too.
+          nested = ni.valid || st == RedactStatus::kMasked;
           if (nested && st == RedactStatus::kMasked) need_offs();
           if (nested) {
             for (auto& f : local) {  // offsets within the decoded text -> raw unit
@@ -369,7 +421,7 @@ RedactStatus Redactor::Impl::json(std::string_view unit, std::string& out, Findi
       ++i;
     hit.clear();
     spans_in(tb, i, hit);
-    if (!hit.empty()) {
+    if (!hit.empty() && !lenient) {
       // A secret in a number: the number becomes a masked string (the value must not survive).
       std::string_view secret = unit.substr(tb, i - tb);
       std::string fp = fingerprint(hit[0].source, secret);
@@ -381,6 +433,7 @@ RedactStatus Redactor::Impl::json(std::string_view unit, std::string& out, Findi
   if (edits.empty()) return RedactStatus::kClean;
   std::sort(edits.begin(), edits.end(), [](const Edit& a, const Edit& b) { return a.begin < b.begin; });
   out = apply_edits(unit, edits);
+  if (edits_out) *edits_out = std::move(edits);
   return RedactStatus::kMasked;
 }
 

@@ -118,6 +118,67 @@ TEST_CASE("adversarial: the filter loop treats a line of exactly the limit as a 
   }
 }
 
+TEST_CASE("adversarial: invalid UTF-8, lone surrogates and NUL bytes", "[adversarial][json]") {
+  Redactor r(small_set());
+  SECTION("invalid UTF-8 in a JSON line: not JSON, masked as text, other bytes kept") {
+    std::string line = "{\"a\":\"\xff\xfe " + kKnown + " \xc3\"}";
+    auto res = redact_json(r, line);
+    CHECK_FALSE(res.valid_json);
+    REQUIRE(res.status == RedactStatus::kMasked);
+    CHECK(res.out == "{\"a\":\"\xff\xfe [REDACTED:known-secret] \xc3\"}");
+  }
+  SECTION("lone surrogates in \\u escapes: not JSON to simdjson (reported), the secret masked") {
+    std::string line = R"({"a":"\ud800)" + kKnown + R"(\udc00 \ud83d"})";
+    auto res = redact_json(r, line);
+    CHECK_FALSE(res.valid_json);
+    REQUIRE(res.status == RedactStatus::kMasked);
+    // The string holding the secret is decoded, masked and re-encoded: lone surrogates become
+    // U+FFFD, and the line is JSON now.
+    CHECK(res.out == "{\"a\":\"\xef\xbf\xbd[REDACTED:known-secret]\xef\xbf\xbd \xef\xbf\xbd\"}");
+  }
+  // Regression: a line simdjson rejects (a lone surrogate) was masked as plain text only, so a
+  // secret written with \u escapes passed, although lenient clients (JSON.parse, Python's json)
+  // accept lone surrogates and decode the escapes.
+  SECTION("a secret hidden in \\u escapes next to a lone surrogate is masked") {
+    std::string line = R"({"jsonrpc":"2.0","id":1,"result":{"text":"\ud83d\ude00)" +
+                       json_str_uescaped(kKnown, kKnown).substr(1);
+    line.pop_back();
+    line += R"( \ud800"}})";
+    auto res = redact_json(r, line);
+    CHECK_FALSE(res.valid_json);
+    REQUIRE(res.status == RedactStatus::kMasked);
+    CHECK(res.out.find("\\u005A") == std::string::npos);  // the escaped first character
+    std::string decoded;
+    REQUIRE(json_unescape(res.out, decoded, nullptr));
+    CHECK(decoded.find(kKnown) == std::string::npos);
+    CHECK(res.out.find("[REDACTED:known-secret]") != std::string::npos);
+  }
+  SECTION("and inside JSON nested in a string, past simdjson's depth limit") {
+    std::string inner = std::string(1100, '[') + json_str_uescaped(kKnown, kKnown) + std::string(1100, ']');
+    std::string line = R"({"text":)" + json_str(inner) + "}";
+    auto res = redact_json(r, line);
+    REQUIRE(res.status == RedactStatus::kMasked);
+    CHECK(res.valid_json);
+    json j = json::parse(res.out);
+    std::string decoded;
+    REQUIRE(json_unescape(j["text"].get<std::string>(), decoded, nullptr));
+    CHECK(decoded.find(kKnown) == std::string::npos);
+  }
+  SECTION("NUL bytes: raw in text, escaped in JSON") {
+    std::string text = std::string("a\0b ", 4) + kKnown + std::string("\0\0", 2);
+    auto t = redact_text(r, text);
+    REQUIRE(t.status == RedactStatus::kMasked);
+    CHECK(t.out == std::string("a\0b [REDACTED:known-secret]\0\0", 29));
+    std::string raw_nul = "{\"a\":\"" + std::string("\0", 1) + kKnown + "\"}";  // not JSON
+    auto n = redact_json(r, raw_nul);
+    CHECK_FALSE(n.valid_json);
+    CHECK(n.out.find(kKnown) == std::string::npos);
+    auto e = redact_json(r, R"({"a":"\u0000)" + kKnown + R"(\u0000"})");
+    REQUIRE(e.status == RedactStatus::kMasked);
+    CHECK(e.out == R"({"a":"\u0000[REDACTED:known-secret]\u0000"})");
+  }
+}
+
 TEST_CASE("adversarial: a rule that matches every lowercase word", "[adversarial]") {
   // Pathological but compilable: every run of lowercase letters is a "secret".
   auto set = make_set(R"(
@@ -217,5 +278,28 @@ keepPrefix = 5
   CHECK_FALSE(json::parse(res.out, nullptr, false).is_discarded());
   auto text = redact_text(r, "fzk_\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac!");
   CHECK(text.out == "fzk_\xe2\x82\xac[REDACTED:pfx]");
+}
+
+// Found by fuzz_json_line: in a line that is not JSON, text masking of a span that held a `"`
+// shifted which bytes the lenient pass took for strings, and a known value written with \u
+// escapes, inside a string as the line's own quotes delimit it, came through. The lenient pass now
+// reads the line as it came, then the text pass masks the rest.
+TEST_CASE("adversarial: text masking in a line that is not JSON cannot hide an escaped value", "[adversarial][json]") {
+  auto set = make_set(R"(
+[[rules]]
+id = "kv"
+regex = '''password\s+([^\s\\]{1,200})'''
+)",
+                      {{"env:KNOWN", kKnown}});
+  Redactor r(set);
+  const std::string escaped = "\\u005A" + kKnown.substr(1);
+  const std::string line = "[\"\x01password x\"y \"z\", \"" + escaped + "\"]";
+  auto res = redact_json(r, line);
+  CHECK_FALSE(res.valid_json);
+  REQUIRE(res.status == RedactStatus::kMasked);
+  CHECK(res.out.find(escaped) == std::string::npos);
+  CHECK(res.out.find(kKnown.substr(1)) == std::string::npos);
+  // (The rule's match runs past the first string's closing quote; only the part inside is masked.)
+  CHECK(res.out == "[\"\x01password [REDACTED:kv]\"y \"z\", \"[REDACTED:known-secret]\"]");
 }
 
