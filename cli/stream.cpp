@@ -75,8 +75,11 @@ StreamResult process_stream(int fd, const std::string& source, StreamMode mode, 
         f.length = line.size();
         f.severity = Severity::kCritical;
         findings.push_back(std::move(f));
-        masked.swap(pem_out);
-        rs = RedactStatus::kMasked;
+        // What the line holds besides the key (before its BEGIN marker, after its END) is
+        // scanned like any text.
+        rs = redactor.redact_text(pem_out, masked, findings);
+        if (rs == RedactStatus::kClean) masked.swap(pem_out);
+        if (rs != RedactStatus::kError) rs = RedactStatus::kMasked;
       } else {
         rs = redactor.redact_text(line, masked, findings);
       }

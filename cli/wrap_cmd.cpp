@@ -215,7 +215,12 @@ class Proxy {
         f.length = text.size();
         f.severity = Severity::kCritical;
         findings.push_back(std::move(f));
-        st = RedactStatus::kMasked;
+        // What the line holds besides the key (before its BEGIN marker, after its END) is
+        // scanned like any text.
+        std::string rest;
+        st = redactor.redact_text(masked, rest, findings);
+        if (st == RedactStatus::kMasked) masked.swap(rest);
+        if (st != RedactStatus::kError) st = RedactStatus::kMasked;
       } else {
         st = redactor.redact_text(text, masked, findings);
       }

@@ -303,3 +303,29 @@ regex = '''password\s+([^\s\\]{1,200})'''
   CHECK(res.out == "[\"\x01password [REDACTED:kv]\"y \"z\", \"[REDACTED:known-secret]\"]");
 }
 
+// Found by fuzz_framer: a line that opens a private key without closing it is masked from the
+// BEGIN marker on, and what came before the marker was written without being scanned; likewise
+// what follows an END marker.
+TEST_CASE("adversarial: text around a private key's markers is scanned", "[adversarial][pem]") {
+  EngineHolder holder(small_set());
+  FollowingRedactor following(holder);
+  const std::string input = "key " + kKnown + " -----BEGIN RSA PRIVATE KEY-----MIIEow\n" +
+                            "MIIEowIBAAKCAQEAv1234\n" +
+                            "xyz-----END RSA PRIVATE KEY----- then " + kGhp + "\n";
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  REQUIRE(write_all(fds[1], input));
+  ::close(fds[1]);
+  std::string out;
+  StreamCallbacks cb;
+  cb.output = [&](std::string_view s) { out.append(s); };
+  StreamStats stats;
+  REQUIRE(process_stream(fds[0], "t", StreamMode::kText, 1 << 16, following, cb, stats, nullptr) ==
+          StreamResult::kOk);
+  ::close(fds[0]);
+  CHECK(out ==
+        "key [REDACTED:known-secret] -----BEGIN RSA PRIVATE KEY-----[REDACTED:private-key-block]\n"
+        "[REDACTED:private-key-block]\n"
+        "[REDACTED:private-key-block]-----END RSA PRIVATE KEY----- then [REDACTED:github-pat]\n");
+}
+
