@@ -508,6 +508,9 @@ RedactStatus Redactor::redact_json(std::string_view unit, std::string& out, Find
     }
     for (auto& f : extra) {
       f.encoded = true;
+      // Found in the masked output, whose offsets are not the unit's: kept inside the unit.
+      f.offset = std::min(f.offset, unit.size());
+      f.length = std::min(f.length, unit.size() - f.offset);
       findings.push_back(std::move(f));
     }
     return st;

@@ -329,3 +329,25 @@ TEST_CASE("adversarial: text around a private key's markers is scanned", "[adver
         "[REDACTED:private-key-block]-----END RSA PRIVATE KEY----- then [REDACTED:github-pat]\n");
 }
 
+// Found by fuzz_json_line: findings of the safety net's second pass carried offsets in the masked
+// output, which can lie past the end of the unit; an alert consumer indexing the line with them
+// would read out of bounds. They are kept inside the unit.
+TEST_CASE("adversarial: every finding lies inside the unit", "[adversarial][json]") {
+  auto set = make_set(R"(
+[[rules]]
+id = "fuzz-partial"
+regex = '''fzk_([^\s"',;\\]{3,40})'''
+mask = "partial"
+keepPrefix = 5
+)");
+  Redactor r(set);
+  const std::string line = std::string("{\"\x8c\x9fxt\": \"{\\\"env\\KEYcd9e3bfzk_96cw+rd\x13].") +
+                           std::string("\0\xa0" "a\0\0KxL3bH\\\"\\u0022}}\"}", 23);
+  auto res = redact_json(r, line);
+  REQUIRE(res.status == RedactStatus::kMasked);
+  REQUIRE_FALSE(res.findings.empty());
+  for (const Finding& f : res.findings) {
+    CHECK(f.offset <= line.size());
+    CHECK(f.length <= line.size() - f.offset);
+  }
+}
