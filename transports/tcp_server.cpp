@@ -229,35 +229,38 @@ using Buffers = std::array<asio::const_buffer, 3>;
 
 // A closing socket is shut down for sending, then read and discarded until the peer's end of file
 // (at most kLinger): closing with unread data would send a reset instead of a clean end of file.
-void linger_close(Socket sock) {
-  struct Lingerer {
-    Socket sock;
-    asio::steady_timer timer;
-    std::array<char, 4096> buf;
-    explicit Lingerer(Socket s) : sock(std::move(s)), timer(sock.get_executor()) {}
-  };
-  if (!sock.is_open()) return;
-  error_code ec;
-  sock.cancel(ec);
-  sock.shutdown(Socket::shutdown_send, ec);
-  auto l = std::make_shared<Lingerer>(std::move(sock));
-  l->timer.expires_after(kLinger);
-  l->timer.async_wait([l](const error_code& e) {
-    if (e) return;
-    error_code ignored;
-    l->sock.close(ignored);
-  });
-  auto drain = std::make_shared<std::function<void()>>();
-  *drain = [l, drain]() {
-    l->sock.async_read_some(asio::buffer(l->buf), [l, drain](const error_code& e, size_t) {
-      if (!e) return (*drain)();
+class Lingerer : public std::enable_shared_from_this<Lingerer> {
+ public:
+  explicit Lingerer(Socket s) : sock_(std::move(s)), timer_(sock_.get_executor()) {}
+  void start() {
+    error_code ec;
+    sock_.cancel(ec);
+    sock_.shutdown(Socket::shutdown_send, ec);
+    timer_.expires_after(kLinger);
+    timer_.async_wait([self = shared_from_this()](const error_code& e) {
+      if (e) return;
       error_code ignored;
-      l->sock.close(ignored);
-      l->timer.cancel();
-      *drain = nullptr;  // breaks the self-reference
+      self->sock_.close(ignored);
     });
-  };
-  (*drain)();
+    read();
+  }
+
+ private:
+  void read() {
+    sock_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](const error_code& e, size_t) {
+      if (!e) return self->read();
+      error_code ignored;
+      self->sock_.close(ignored);
+      self->timer_.cancel();
+    });
+  }
+  Socket sock_;
+  asio::steady_timer timer_;
+  std::array<char, 4096> buf_;
+};
+
+void linger_close(Socket sock) {
+  if (sock.is_open()) std::make_shared<Lingerer>(std::move(sock))->start();
 }
 
 // One side's byte stream: a socket, or a child's stdin (written) and stdout (read).
@@ -831,8 +834,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       reason += "child exited (status " + std::to_string(*child_status_) + ")";
     }
     if (reason.empty()) reason = "closed";
-    hooks_->on_close(st, reason);
+    // Its slot is free before it is reported: a client that saw the line may connect again.
     core_.unregister(info_.id);
+    hooks_->on_close(st, reason);
   }
 
   TcpServer::Impl& core_;
