@@ -63,7 +63,27 @@ std::vector<std::pair<std::string, bool>> frame(const std::vector<std::string>& 
 
 }  // namespace
 
-TEST_CASE("adversarial: a line of exactly the limit is whole however it arrives; one past is cut",
+TEST_CASE("adversarial: a line of 0 bytes", "[adversarial]") {
+  Redactor r(small_set());
+  auto t = redact_text(r, "");
+  CHECK(t.status == RedactStatus::kClean);
+  auto j = redact_json(r, "");
+  CHECK(j.status == RedactStatus::kClean);
+  CHECK_FALSE(j.valid_json);  // reported as not JSON by the caller, forwarded as the empty line
+  EngineHolder holder(small_set());
+  RequestTracker tracker;
+  McpFilter filter(holder, tracker, {});
+  MessageResult m;
+  REQUIRE(filter.process(Direction::kServerToClient, "", m) == ScanStatus::kOk);
+  CHECK(m.kind == MessageResult::Kind::kForward);
+  CHECK(m.findings.empty());
+  auto chunks = frame({"\n\n"}, 64);
+  REQUIRE(chunks.size() == 2);
+  CHECK(chunks[0] == std::make_pair(std::string(), true));
+  CHECK(chunks[1] == std::make_pair(std::string(), true));
+}
+
+TEST_CASE("adversarial: a line of exactly the limit is whole however it arrives, one past is cut",
           "[adversarial][framer]") {
   const size_t limit = 64;
   const std::string exact(limit, 'a'), over(limit + 1, 'b');
@@ -116,6 +136,61 @@ TEST_CASE("adversarial: the filter loop treats a line of exactly the limit as a 
     CHECK(stats.findings == 1);
     CHECK(out == "[REDACTED:known-secret]" + line.substr(kKnown.size()) + "\n");
   }
+}
+
+TEST_CASE("adversarial: 10,000 levels of nesting", "[adversarial][json]") {
+  Redactor r(small_set());
+  SECTION("arrays: over simdjson's depth limit, scanned as text and reported, still masked") {
+    std::string deep = std::string(10000, '[') + "\"" + kKnown + "\"" + std::string(10000, ']');
+    auto res = redact_json(r, deep);
+    CHECK_FALSE(res.valid_json);
+    REQUIRE(res.status == RedactStatus::kMasked);
+    CHECK(res.out == std::string(10000, '[') + "\"[REDACTED:known-secret]\"" + std::string(10000, ']'));
+  }
+  SECTION("objects with a textual blob deep inside: the MCP stage masks it and stays JSON") {
+    std::string open, close;
+    for (int i = 0; i < 10000; ++i) {
+      open += "{\"a\":";
+      close += "}";
+    }
+    const std::string blob = base64_encode("key " + kKnown + "\n");
+    std::string msg = R"({"jsonrpc":"2.0","id":1,"result":)" + open +
+                      R"({"blob":")" + blob + R"(","mimeType":"text/plain"})" + close + "}";
+    EngineHolder holder(small_set());
+    RequestTracker tracker;
+    McpFilter filter(holder, tracker, {});
+    MessageResult m;
+    REQUIRE(filter.process(Direction::kServerToClient, msg, m) == ScanStatus::kOk);
+    REQUIRE(m.kind == MessageResult::Kind::kReplace);
+    CHECK(m.out.find(blob) == std::string::npos);
+    CHECK(m.out.find(kKnown) == std::string::npos);
+    CHECK(m.out.find(base64_encode("key [REDACTED:known-secret]\n")) != std::string::npos);
+  }
+}
+
+TEST_CASE("adversarial: long runs of backslashes", "[adversarial][json]") {
+  Redactor r(small_set());
+  auto t0 = std::chrono::steady_clock::now();
+  // An even run is a valid string of backslashes: clean, forwarded as is.
+  std::string even = "{\"a\":\"" + std::string(1 << 20, '\\') + "\"}";
+  CHECK(redact_json(r, even).status == RedactStatus::kClean);
+  // An odd run escapes the closing quote: not JSON; scanned as text.
+  std::string odd = "{\"a\":\"" + std::string((1 << 20) + 1, '\\') + "\"}";
+  auto o = redact_json(r, odd);
+  CHECK_FALSE(o.valid_json);
+  CHECK(o.status == RedactStatus::kClean);
+  // Backslash runs around a secret and many escaped quotes: masked, still JSON.
+  std::string mixed = "{\"a\":\"";
+  for (int i = 0; i < 20000; ++i) mixed += "\\\\\\\\\\\"";
+  mixed += kKnown;
+  for (int i = 0; i < 20000; ++i) mixed += "\\\\\\\"";
+  mixed += "\"}";
+  auto m = redact_json(r, mixed);
+  REQUIRE(m.status == RedactStatus::kMasked);
+  CHECK(m.valid_json);
+  CHECK(m.out.find(kKnown) == std::string::npos);
+  CHECK_FALSE(json::parse(m.out, nullptr, false).is_discarded());
+  CHECK(seconds_since(t0) < 20);
 }
 
 TEST_CASE("adversarial: invalid UTF-8, lone surrogates and NUL bytes", "[adversarial][json]") {
@@ -177,6 +252,28 @@ TEST_CASE("adversarial: invalid UTF-8, lone surrogates and NUL bytes", "[adversa
     REQUIRE(e.status == RedactStatus::kMasked);
     CHECK(e.out == R"({"a":"\u0000[REDACTED:known-secret]\u0000"})");
   }
+}
+
+TEST_CASE("adversarial: 100,000 matches in one line are all masked in bounded time", "[adversarial]") {
+  Redactor r(small_set());
+  auto t0 = std::chrono::steady_clock::now();
+  std::string text;
+  for (int i = 0; i < 100000; ++i) text += (i % 2 ? kKnown : kGhp) + " ";
+  auto res = redact_text(r, text);
+  REQUIRE(res.status == RedactStatus::kMasked);
+  CHECK(res.findings.size() == 100000);
+  CHECK(res.out.find(kKnown) == std::string::npos);
+  CHECK(res.out.find("ghp_") == std::string::npos);
+
+  std::string arr = "[";
+  for (int i = 0; i < 100000; ++i) arr += (i ? ",\"" : "\"") + kKnown + "\"";
+  arr += "]";
+  auto j = redact_json(r, arr);
+  REQUIRE(j.status == RedactStatus::kMasked);
+  CHECK(j.findings.size() == 100000);
+  CHECK(j.out.find(kKnown) == std::string::npos);
+  CHECK_FALSE(json::parse(j.out, nullptr, false).is_discarded());
+  CHECK(seconds_since(t0) < 30);
 }
 
 TEST_CASE("adversarial: a rule that matches every lowercase word", "[adversarial]") {
@@ -327,6 +424,24 @@ TEST_CASE("adversarial: text around a private key's markers is scanned", "[adver
         "key [REDACTED:known-secret] -----BEGIN RSA PRIVATE KEY-----[REDACTED:private-key-block]\n"
         "[REDACTED:private-key-block]\n"
         "[REDACTED:private-key-block]-----END RSA PRIVATE KEY----- then [REDACTED:github-pat]\n");
+}
+
+// Known gap, found by fuzz_rules (not fixed: it needs a decision on the engine's character
+// semantics). RE2 confirms rule hits with UTF-8 semantics, as gitleaks' Go regexp does, but
+// Hyperscan, which finds the hits, runs in byte mode (the input may be any bytes, and Hyperscan's
+// UTF-8 mode is undefined on invalid UTF-8). Where the two disagree on a non-ASCII character,
+// `.`, `[^...]` or `\S` with a bounded repeat, Hyperscan reports nothing and the match is lost:
+// `x(.{3})y` over "xéééy" (three 2-byte characters). Options: RE2 in Latin-1 mode (byte semantics
+// everywhere), or a byte-superset rewrite of bounded repeats for Hyperscan.
+TEST_CASE("known gap: a bounded repeat over multi-byte characters", "[adversarial][!mayfail]") {
+  auto set = make_set(R"(
+[[rules]]
+id = "r"
+regex = '''x(.{3})y'''
+)");
+  Redactor r(set);
+  auto res = redact_text(r, "x\xc3\xa9\xc3\xa9\xc3\xa9y");
+  CHECK(res.status == RedactStatus::kMasked);
 }
 
 // Found by fuzz_json_line: findings of the safety net's second pass carried offsets in the masked
