@@ -1,0 +1,273 @@
+// Properties over every secret the engine knows how to find: each example secret of every
+// built-in rule and a set of fake known values.
+//  - split at every byte position across two writes, a line still comes out of the framer whole
+//    and masked (LineReader + Redactor), text and JSON;
+//  - cut at every position by the overlong-line path (pieces with an overlap), still masked;
+//  - placed at the start, middle and end of every JSON channel of an MCP message, raw and escaped
+//    (\uXXXX for each of its characters, \/, JSON inside a JSON string), it is masked and the
+//    message stays valid JSON-RPC with the same id (McpFilter::process).
+// Failures name the rule id and the case; secrets are never printed.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "cli/stream.h"
+#include "filter/mcp_filter.h"
+#include "property_cases.h"
+#include "transports/fd_io.h"
+#include "transports/line_reader.h"
+
+using namespace scrub;
+using namespace scrub::test;
+using nlohmann::json;
+
+namespace {
+
+const std::string kBefore = "alpha beta gamma: ";
+const std::string kAfter = " delta epsilon";
+
+// Lines through one LineReader over a pipe, each line's bytes arriving in the writes `parts`
+// gives (one write before each read, empty parts skipped): returns the lines it hands out, and
+// whether every chunk was a whole line.
+struct TwoWriteFramer {
+  int fds[2] = {-1, -1};
+  std::vector<std::string> parts;
+  size_t next_part = 0;
+  TwoWriteFramer() { REQUIRE(::pipe(fds) == 0); }
+  ~TwoWriteFramer() {
+    if (fds[1] >= 0) ::close(fds[1]);
+    ::close(fds[0]);
+  }
+  // Frames every split of `wire` (a line and its "\n") at every position: 2 writes each.
+  std::vector<std::string> frame_all_splits(const std::string& wire, bool* all_whole) {
+    parts.clear();
+    next_part = 0;
+    for (size_t pos = 0; pos <= wire.size(); ++pos) {
+      if (pos > 0) parts.push_back(wire.substr(0, pos));
+      if (pos < wire.size()) parts.push_back(wire.substr(pos));
+    }
+    LineReader reader(fds[0], 1 << 16, [&] {
+      if (next_part < parts.size()) {
+        const std::string& p = parts[next_part++];
+        REQUIRE(scrub::write_all(fds[1], p));
+      } else if (fds[1] >= 0) {
+        ::close(fds[1]);
+        fds[1] = -1;
+      }
+    });
+    std::vector<std::string> lines;
+    *all_whole = true;
+    LineReader::Chunk c;
+    while (reader.next(c) == LineReader::Status::kData) {
+      if (!c.line_end || !c.newline) *all_whole = false;
+      lines.emplace_back(c.data);
+    }
+    return lines;
+  }
+};
+
+std::string mcp_text_result(const std::string& json_string_token) {
+  return R"({"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":)" + json_string_token + "}]}}";
+}
+
+}  // namespace
+
+TEST_CASE("properties: every secret split at every byte across two writes is framed whole and masked",
+          "[properties][split]") {
+  Redactor redactor(builtin_set());
+  size_t checked = 0;
+  for (size_t ci = 0; ci < secret_cases().size(); ++ci) {
+    const SecretCase& sc = secret_cases()[ci];
+    INFO("case " << ci << " rule " << sc.id);
+    for (int mode = 0; mode < 2; ++mode) {
+      // A multi-line example (a private key, a .netrc entry) is not one line of a text stream;
+      // in JSON its newlines are escapes and it is one line.
+      if (mode == 0 && sc.text.find('\n') != std::string::npos) continue;
+      const std::string line = mode == 0 ? kBefore + sc.text + kAfter
+                                         : mcp_text_result(json_str(kBefore + sc.text + kAfter));
+      const std::string wire = line + "\n";
+      // The line as the redactor sees it whole; every split must frame exactly this line.
+      auto res = mode == 0 ? redact_text(redactor, line) : redact_json(redactor, line);
+      INFO("mode " << (mode == 0 ? "text" : "json"));
+      REQUIRE(res.status == RedactStatus::kMasked);
+      CHECK_FALSE(leaks(res.out, sc.secret));
+      if (mode == 1) CHECK(res.valid_json);
+      TwoWriteFramer framer;
+      bool whole = false;
+      auto got = framer.frame_all_splits(wire, &whole);
+      CHECK(whole);
+      REQUIRE(got.size() == wire.size() + 1);
+      for (size_t pos = 0; pos < got.size(); ++pos) {
+        if (got[pos] != line) {
+          INFO("split at " << pos);
+          FAIL("the line did not come out of the framer whole");
+        }
+        ++checked;
+      }
+    }
+  }
+  CHECK(checked > 100000);
+}
+
+TEST_CASE("properties: a secret cut at every position by the overlong-line path is still masked",
+          "[properties][split]") {
+  EngineHolder holder(builtin_set());
+  FollowingRedactor following(holder);
+  // Every known value at every cut; the rules' examples at every cut for a sample of rules and at
+  // a few cuts for all (the path is the same code for all of them).
+  size_t runs = 0;
+  for (size_t ci = 0; ci < secret_cases().size(); ++ci) {
+    const SecretCase& sc = secret_cases()[ci];
+    if (sc.text.find('\n') != std::string::npos) continue;  // not one line of a text stream
+    const bool all_cuts = sc.id.rfind("known:", 0) == 0 || ci % 25 == 0;
+    const std::string text = kBefore + sc.text + kAfter;
+    // The overlap kept between pieces (max_line / 2) must hold the whole match with its context.
+    const size_t max_line = std::max<size_t>(256, 4 * text.size());
+    const size_t at = text.find(sc.secret);
+    REQUIRE(at != std::string::npos);
+    INFO("case " << ci << " rule " << sc.id);
+    // Two boundaries matter: the end of the first piece (max_line) and the start of the tail kept
+    // from it (max_line / 2). Place each inside the secret at every offset.
+    for (size_t boundary : {max_line, max_line / 2}) {
+      for (size_t k = 1; k < sc.secret.size(); ++k) {
+        if (!all_cuts && k != 1 && k != sc.secret.size() / 2 && k != sc.secret.size() - 1) continue;
+        size_t pad = boundary - (at + k);
+        std::string line = std::string(pad, '.') + text + std::string(max_line, '-');
+        int fds[2];
+        REQUIRE(::pipe(fds) == 0);
+        std::thread writer([&] {
+          scrub::write_all(fds[1], line + "\n");
+          ::close(fds[1]);
+        });
+        std::string out;
+        StreamCallbacks cb;
+        cb.output = [&](std::string_view s) { out.append(s); };
+        StreamStats stats;
+        StreamResult r = process_stream(fds[0], "t", StreamMode::kText, max_line, following, cb, stats, nullptr);
+        writer.join();
+        ::close(fds[0]);
+        REQUIRE(r == StreamResult::kOk);
+        CHECK(stats.oversized == 1);
+        if (out.find(sc.secret) != std::string::npos) {
+          INFO("boundary " << boundary << " cut " << k);
+          FAIL("a secret cut by the overlong-line path came through");
+        }
+        ++runs;
+      }
+    }
+  }
+  CHECK(runs > 1000);
+}
+
+namespace {
+
+struct Channel {
+  const char* name;
+  std::string (*make)(const std::string& s);  // s: a JSON string token
+  bool has_id;
+};
+
+const Channel kChannels[] = {
+    {"result.content[].text",
+     [](const std::string& s) { return R"({"jsonrpc":"2.0","id":11,"result":{"content":[{"type":"text","text":"ok"},{"type":"text","text":)" + s + "}]}}"; },
+     true},
+    {"structuredContent",
+     [](const std::string& s) { return R"({"result":{"content":[],"structuredContent":{"rows":[{"v":)" + s + R"(}]}},"jsonrpc":"2.0","id":"req-12"})"; },
+     true},
+    {"error.message",
+     [](const std::string& s) { return R"({"jsonrpc":"2.0","id":13,"error":{"code":-32000,"message":)" + s + "}}"; },
+     true},
+    {"error.data",
+     [](const std::string& s) { return R"({"jsonrpc":"2.0","id":14,"error":{"code":-32603,"message":"failed","data":{"detail":)" + s + "}}}"; },
+     true},
+    {"notifications/message",
+     [](const std::string& s) { return R"({"jsonrpc":"2.0","method":"notifications/message","params":{"level":"error","logger":"db","data":)" + s + "}}"; },
+     false},
+    {"notifications/progress",
+     [](const std::string& s) { return R"({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"p1","progress":1,"total":2,"message":)" + s + "}}"; },
+     false},
+    {"sampling/createMessage",
+     [](const std::string& s) { return R"({"jsonrpc":"2.0","id":0,"method":"sampling/createMessage","params":{"messages":[{"role":"user","content":{"type":"text","text":)" + s + R"(}}],"systemPrompt":"be brief","maxTokens":100}})"; },
+     true},
+    {"resource text",
+     [](const std::string& s) { return R"({"jsonrpc":"2.0","id":16,"result":{"contents":[{"uri":"file:///app/config","mimeType":"text/plain","text":)" + s + "}]}}"; },
+     true},
+    {"_meta",
+     [](const std::string& s) { return R"({"jsonrpc":"2.0","id":17,"result":{"content":[{"type":"text","text":"done"}],"_meta":{"debug":{"env":)" + s + "}}}}"; },
+     true},
+    {"params._meta of a notification",
+     [](const std::string& s) { return R"({"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"file:///x","_meta":{"trace":)" + s + "}}}"; },
+     false},
+};
+
+}  // namespace
+
+TEST_CASE("properties: every secret in every MCP channel, position and encoding is masked, "
+          "the message stays valid JSON-RPC with its id",
+          "[properties][mcp]") {
+  EngineHolder holder(builtin_set());
+  RequestTracker tracker;
+  McpFilter filter(holder, tracker, {});
+  MessageResult r;
+  size_t checked = 0;
+  for (size_t ci = 0; ci < secret_cases().size(); ++ci) {
+    const SecretCase& sc = secret_cases()[ci];
+    const std::string placed[3] = {sc.text + kAfter, kBefore + sc.text + kAfter, kBefore + sc.text};
+    for (int p = 0; p < 3; ++p) {
+      const std::string& text = placed[p];
+      const std::string forms[4] = {
+          json_str(text),
+          json_str_uescaped(text, sc.secret),
+          json_str_slashes(text),
+          json_str(json({{"log", text}, {"level", "warn"}}).dump()),
+      };
+      for (int f = 0; f < 4; ++f) {
+        for (const Channel& ch : kChannels) {
+          const std::string msg = ch.make(forms[f]);
+          INFO("case " << ci << " rule " << sc.id << " channel " << ch.name << " position " << p
+                       << " form " << f);
+          json in = json::parse(msg);  // the test's own message is valid
+          REQUIRE(filter.process(Direction::kServerToClient, msg, r) == ScanStatus::kOk);
+          REQUIRE(r.kind == MessageResult::Kind::kReplace);
+          CHECK_FALSE(r.invalid_json);
+          CHECK_FALSE(leaks(r.out, sc.secret));
+          json out = json::parse(r.out, nullptr, false);
+          REQUIRE_FALSE(out.is_discarded());
+          CHECK(out.value("jsonrpc", "") == "2.0");
+          CHECK(out.contains("id") == ch.has_id);
+          if (ch.has_id) CHECK(out["id"] == in["id"]);
+          CHECK(out.contains("method") == in.contains("method"));
+          CHECK(out.contains("result") == in.contains("result"));
+          CHECK(out.contains("error") == in.contains("error"));
+          ++checked;
+        }
+      }
+    }
+  }
+  CHECK(checked == secret_cases().size() * 3 * 4 * std::size(kChannels));
+}
+
+TEST_CASE("properties: a known value in a textual blob is masked and the blob stays base64",
+          "[properties][mcp]") {
+  EngineHolder holder(builtin_set());
+  RequestTracker tracker;
+  McpFilter filter(holder, tracker, {});
+  MessageResult r;
+  for (size_t ci = 0; ci < secret_cases().size(); ++ci) {
+    const SecretCase& sc = secret_cases()[ci];
+    INFO("case " << ci << " rule " << sc.id);
+    const std::string blob = base64_encode(kBefore + sc.text + kAfter + "\n");
+    const std::string msg = R"({"jsonrpc":"2.0","id":21,"result":{"contents":[{"uri":"file:///a","mimeType":"text/plain","blob":")" + blob + R"("}]}})";
+    REQUIRE(filter.process(Direction::kServerToClient, msg, r) == ScanStatus::kOk);
+    REQUIRE(r.kind == MessageResult::Kind::kReplace);
+    json out = json::parse(r.out, nullptr, false);
+    REQUIRE_FALSE(out.is_discarded());
+    CHECK(out["id"] == 21);
+    std::string decoded;
+    REQUIRE(base64_decode(out["result"]["contents"][0]["blob"].get<std::string>(), decoded));
+    CHECK(decoded.find(sc.secret) == std::string::npos);
+    CHECK(r.out.find(sc.secret) == std::string::npos);
+  }
+}
