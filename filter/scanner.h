@@ -4,6 +4,11 @@
 // It reports secret spans after every gitleaks filter (keywords, entropy, allowlists, stopwords),
 // with overlaps merged and the winner chosen (known literal > specific rule > generic rule).
 // Errors are returned, never thrown: the caller fails closed.
+//
+// Fault injection (tests only; off unless set): the environment variable MCP_SCRUB_FAULT, read
+// once at the first Scanner, set to `scan-error@N` makes the Nth find() of the process return
+// kError as a Hyperscan error would; `scratch-alloc` makes every Scanner start without scratch,
+// as when hs_clone_scratch fails (every find() then returns kError).
 #pragma once
 
 #include <cstddef>
