@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang and runs each for a given time.
+#
+#   tests/fuzz/run.sh SECONDS_PER_TARGET BUILD_DIR [TARGET...]
+#
+# TARGET: json_line, framer, decoders, rules (default: all four, in that order). BUILD_DIR is
+# configured with CXX=clang++ -DSCRUB_FUZZ=ON if it is not yet. Per target, the corpus grows in
+# BUILD_DIR/fuzz/corpus/<target> (seeded from tests/fuzz/seeds/<target>, built from corpus/ by
+# make_seeds.py, and tests/fuzz/regressions/<target>: inputs that once failed), crashes and failed
+# invariants land in BUILD_DIR/fuzz/artifacts/<target>/, the log in BUILD_DIR/fuzz/<target>.log.
+# Prints one line per target: executions, exec/s, corpus size, and whether it failed.
+# Exit status: 0 if every target ran its time without a failure, 1 otherwise.
+#
+# Reproduce a failure: BUILD_DIR/tests/fuzz/fuzz_<target> ARTIFACT
+# Environment: FUZZ_RULES=small (json_line, framer: scan with the extra rules only, faster);
+#              FUZZ_ARGS="..." extra libFuzzer flags.
+set -euo pipefail
+
+if [[ $# -lt 2 ]]; then
+  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  exit 2
+fi
+secs=$1
+build=$(realpath -m "$2")
+shift 2
+targets=("$@")
+[[ ${#targets[@]} -eq 0 ]] && targets=(json_line framer decoders rules)
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+
+if [[ ! -f "$build/CMakeCache.txt" ]] || ! grep -q '^SCRUB_FUZZ:BOOL=ON' "$build/CMakeCache.txt"; then
+  CXX=clang++ CC=clang cmake -S "$src" -B "$build" -DSCRUB_FUZZ=ON -DSCRUB_BENCH=OFF \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+cmake --build "$build" -j"$(nproc)" --target "${targets[@]/#/fuzz_}" >/dev/null
+
+declare -A max_len=([json_line]=4096 [framer]=8192 [decoders]=1024 [rules]=4096)
+declare -A dict=([json_line]=json.dict [framer]=json.dict [decoders]=json.dict [rules]=rules.dict)
+
+status=0
+for t in "${targets[@]}"; do
+  corpus="$build/fuzz/corpus/$t"
+  artifacts="$build/fuzz/artifacts/$t/"
+  log="$build/fuzz/$t.log"
+  mkdir -p "$corpus" "$artifacts"
+  rc=0
+  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+  regress=()
+  [[ -d "$here/regressions/$t" ]] && regress=("$here/regressions/$t")
+  "$build/tests/fuzz/fuzz_$t" "$corpus" "$here/seeds/$t" "${regress[@]}" \
+    -dict="$here/${dict[$t]}" -max_len="${max_len[$t]}" -max_total_time="$secs" \
+    -timeout=30 -rss_limit_mb=2560 -print_final_stats=1 -artifact_prefix="$artifacts" \
+    ${FUZZ_ARGS:-} >"$log" 2>&1 || rc=$?
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  speed=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  files=$(find "$corpus" -type f | wc -l)
+  if [[ $rc -ne 0 ]]; then
+    status=1
+    why=$(grep -m1 -E 'INVARIANT FAILED|ERROR: (AddressSanitizer|libFuzzer|LeakSanitizer)|runtime error' "$log" || true)
+    echo "$t: FAILED after $execs executions: ${why:-exit $rc} (log: $log)"
+  else
+    echo "$t: $execs executions, $speed exec/s, corpus $files files, no failure"
+  fi
+done
+exit $status
