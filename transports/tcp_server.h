@@ -13,10 +13,12 @@
 //    only then is the next line looked at. Lines are never merged, reordered or held: each goes
 //    out in its own write as soon as the hooks return.
 //  - Backpressure: a direction does not read again until its last write completed, so a slow
-//    reader stops reading from the other side. A direction buffers at most max_line bytes plus
-//    one read (64 KiB); a longer line is handed to on_long_line() in pieces and never held whole.
+//    reader stops reading from the other side. A direction buffers about max_line bytes at most
+//    (it starts at 16 KiB and gives back what a big line needed once it is out); a longer line
+//    is handed to on_long_line() in pieces and never held whole.
 //  - Threads: a fixed pool of `threads` runs every connection (and the hooks, i.e. the scanning).
-//    Nothing blocks a pool thread except the hooks and fork() for a child.
+//    Nothing blocks a pool thread except the hooks, fork() for a child, and log lines written
+//    to stderr (one write each; a stderr nobody reads stalls the proxy, as it would the wrap).
 //  - Half-close is passed on: end of file from the client shuts down the upstream's write side
 //    (a child's stdin is closed) and the answers keep flowing back. End of file from the upstream
 //    ends the session (an MCP server that stops talking cannot answer): the client gets what was
@@ -26,11 +28,14 @@
 //    end of file, client gone, shutdown) it has ChildProcess::kTerminateGrace to exit, then
 //    SIGTERM to its group, then SIGKILL after as long again. No zombie is left behind.
 //  - A connection is reported once to hooks.on_close(), after its sockets are closed and its
-//    child (if any) reaped, with the counters and the reason it ended.
+//    child (if any) reaped, with the counters and the reason it ended; its max_connections slot
+//    is free by then. Over max_connections, a connection is accepted, logged and closed. With
+//    idle_timeout, a connection that read nothing either way for that long is closed.
 //  - Shutdown (SIGTERM/SIGINT when handle_signals, or request_stop()): the listener closes (a
-//    Unix socket file is removed), each connection stops reading from its client at the next
-//    line boundary and passes end of file upstream so the answers in flight still arrive; after
-//    `grace` what is left is closed. run() returns when every connection is gone.
+//    Unix socket file is removed), each connection stops reading from its client (what the
+//    kernel already holds still goes on) and passes end of file upstream, so the answers in
+//    flight still arrive; after `grace` what is left is closed (children get SIGTERM at once).
+//    A second signal closes everything at once. run() returns when every connection is gone.
 // Errors: the constructor throws (AddressError, std::system_error) when it cannot listen or
 // resolve: control plane. Nothing on the data path throws; a failed connection is closed and
 // its reason logged.
