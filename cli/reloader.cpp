@@ -146,10 +146,14 @@ void Reloader::reload_on_sighup() {
   hup_thread_ = std::thread([this, set] {
     for (;;) {
       int sig = 0;
-      if (::sigwait(&set, &sig) == 0 && sig == SIGHUP) trigger();
+      if (::sigwait(&set, &sig) != 0 || sig != SIGHUP) continue;
+      {
+        std::lock_guard<std::mutex> l(run_mu_);
+        if (stopping_) return;  // stop() woke us to leave
+      }
+      trigger();
     }
   });
-  hup_thread_.detach();  // lives as long as the process; sigwait has no clean way out
 }
 
 void Reloader::start(AlertSink* sink) {
@@ -173,6 +177,11 @@ void Reloader::stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (hup_thread_.joinable()) {
+    // SIGHUP is blocked everywhere and only this thread waits for it: a directed one wakes it.
+    ::pthread_kill(hup_thread_.native_handle(), SIGHUP);
+    hup_thread_.join();
+  }
 }
 
 void Reloader::run() {

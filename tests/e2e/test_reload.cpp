@@ -109,7 +109,7 @@ TEST_CASE("reload under traffic: old, new and grace, no message lost or duplicat
   CHECK(a.find(newv) == std::string::npos);
 }
 
-TEST_CASE("--max-secret-age fails closed while refreshes fail, and recovers", "[e2e][reload]") {
+TEST_CASE("max secret age: fails closed while refreshes fail, and recovers", "[e2e][reload]") {
   TempDir d;
   const std::string v = "Age3Kp8Lm2Qw7Er4Ty9Z";  // fake
   std::string file = d.file("secret.txt", v + "\n");
