@@ -12,6 +12,52 @@ const char kHexLower[] = "0123456789abcdef";
 
 enum JsonStyle { kStandard, kSlash, kDotNet, kGo };
 
+// ASCII-only JSON: every character past 0x7e as \uXXXX (UTF-16, surrogate pairs beyond the BMP),
+// as Python's json.dumps (ensure_ascii, lower-case hex) and .NET's System.Text.Json (upper-case
+// hex, also + < > & ' `) write it. "" when `s` is not valid UTF-8.
+std::string json_escape_ascii(std::string_view s, bool dotnet) {
+  const char* hex = dotnet ? kHexUpper : kHexLower;
+  std::string out;
+  auto u = [&](uint32_t v) {
+    out += "\\u";
+    for (int shift = 12; shift >= 0; shift -= 4) out += hex[(v >> shift) & 15];
+  };
+  for (size_t i = 0; i < s.size();) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return "";
+    uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+    for (size_t k = 1; k < len; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return "";
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    i += len;
+    switch (cp) {
+      case '"': out += "\\\""; continue;
+      case '\\': out += "\\\\"; continue;
+      case '\n': out += "\\n"; continue;
+      case '\r': out += "\\r"; continue;
+      case '\t': out += "\\t"; continue;
+      case '\b': out += "\\b"; continue;
+      case '\f': out += "\\f"; continue;
+      default: break;
+    }
+    bool special = dotnet && (cp == '+' || cp == '<' || cp == '>' || cp == '&' || cp == '\'' || cp == '`');
+    if (cp < 0x20 || cp >= 0x7f || special) {
+      if (cp >= 0x10000) {
+        u(0xD800 + ((cp - 0x10000) >> 10));
+        u(0xDC00 + ((cp - 0x10000) & 0x3FF));
+      } else {
+        u(cp);
+      }
+    } else {
+      out += static_cast<char>(cp);
+    }
+  }
+  return out;
+}
+
 std::string json_escape_style(std::string_view s, JsonStyle style) {
   std::string out;
   out.reserve(s.size() + 8);
@@ -167,6 +213,14 @@ std::vector<LiteralVariant> literal_variants(std::string_view value, size_t min_
   for (JsonStyle s : {kStandard, kSlash, kDotNet, kGo}) add(json_escape_style(value, s), "json");
   // JSON inside a JSON string: escaped twice.
   add(json_escape(json_escape(value)), "json");
+  // ASCII-only encoders (Python, .NET) write non-ASCII characters as \u escapes; such JSON is
+  // often printed into a log line or a message, where no JSON decoding reaches it. Once and twice.
+  for (bool dotnet : {false, true}) {
+    std::string a = json_escape_ascii(value, dotnet);
+    if (a.empty()) continue;
+    add(a, "json");
+    add(json_escape(a), "json");
+  }
   add(url_encode(value, false, false), "url");
   add(url_encode(value, true, false), "url");
   add(url_encode(value, false, true), "url");

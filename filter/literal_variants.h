@@ -1,5 +1,6 @@
 // Encoded forms of a known secret value, so a value is found however a server re-encodes it:
-// JSON-escaped (standard, `\/`, .NET's and Go's `\uXXXX` styles, JSON-in-JSON), URL-encoded,
+// JSON-escaped (standard, `\/`, .NET's and Go's `\uXXXX` styles, ASCII-only as Python and
+// System.Text.Json write non-ASCII characters, JSON-in-JSON), URL-encoded,
 // XML-escaped, and base64 (standard and URL-safe) at the three byte alignments with the edge
 // characters that depend on neighbouring bytes trimmed, so it is found inside a larger blob.
 #pragma once

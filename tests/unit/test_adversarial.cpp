@@ -466,3 +466,28 @@ keepPrefix = 5
     CHECK(f.length <= line.size() - f.offset);
   }
 }
+
+// A known value with non-ASCII characters, written by an ASCII-only JSON encoder (Python's
+// json.dumps, .NET's System.Text.Json) into a log line or inside a message's text after other
+// words: no JSON decoding reaches it there, and its \u form was not registered, so it came
+// through (stderr, filter's text mode, a tool result quoting an upstream error).
+TEST_CASE("adversarial: a non-ASCII known value in ASCII-only JSON inside text is masked", "[adversarial][literals]") {
+  const std::string value = "cl\xc3\xa9-secr\xc3\xa8te-42\xc3\xbcZ\xf0\x9f\x94\x91";
+  auto set = make_set(kRules, {{"env:KNOWN_UTF8", value}});
+  Redactor r(set);
+  const std::string python = "cl\\u00e9-secr\\u00e8te-42\\u00fcZ\\ud83d\\udd11";
+  const std::string dotnet = "cl\\u00E9-secr\\u00E8te-42\\u00FCZ\\uD83D\\uDD11";
+  for (const std::string& form : {python, dotnet}) {
+    auto t = redact_text(r, "ERROR upstream said {\"pw\": \"" + form + "\"} retrying");
+    REQUIRE(t.status == RedactStatus::kMasked);
+    CHECK(t.out == "ERROR upstream said {\"pw\": \"[REDACTED:known-secret]\"} retrying");
+    // In a tool result: the text is JSON after other words, so it is escaped once more.
+    std::string inner = "upstream said: {\"pw\": \"" + form + "\"}";
+    auto j = redact_json(r, R"({"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":)" +
+                                json_str(inner) + "}]}}");
+    REQUIRE(j.status == RedactStatus::kMasked);
+    CHECK(j.out.find("[REDACTED:known-secret]") != std::string::npos);
+    INFO(j.out);
+    CHECK(j.out.find("te-42") == std::string::npos);
+  }
+}
