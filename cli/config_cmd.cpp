@@ -23,7 +23,8 @@ CommandRunner register_config(CLI::App& app, char** envp) {
     CLI::App tmp{"mcp-scrub", "mcp-scrub"};
     std::vector<std::string> command;
     EngineConfig* engine = nullptr;
-    register_wrap(tmp, command, envp, &engine);
+    // The runner owns the options the parser writes into and `engine` points at: keep it alive.
+    CommandRunner wrap = register_wrap(tmp, command, envp, &engine);
     tmp.set_config("--config");
     tmp.allow_config_extras(CLI::config_extras_mode::error);
     try {
