@@ -148,6 +148,29 @@ void note_object(RequestTracker& tracker, Direction dir, simdjson::dom::object o
   tracker.on_request(dir, simdjson::minify(id), std::move(req));
 }
 
+constexpr int kMaxBlobNesting = 1024;  // simdjson's own depth limit
+
+// Whether `line` nests containers deeper than `limit` (strings skipped).
+bool nesting_exceeds(std::string_view line, int limit) {
+  int depth = 0;
+  bool in_string = false, escape = false;
+  for (char c : line) {
+    if (in_string) {
+      if (escape) escape = false;
+      else if (c == '\\') escape = true;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '{' || c == '[') {
+      if (++depth > limit) return true;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return false;
+}
+
 bool textual_mime(std::string_view m) {
   if (m.rfind("text/", 0) == 0) return true;
   for (std::string_view t : {"application/json", "application/xml", "application/javascript",
@@ -260,6 +283,9 @@ ScanStatus McpFilter::process(Direction dir, std::string_view line, MessageResul
   std::string blobbed;
   bool blob_masked = false;
   if (line.find("\"blob\"") != std::string_view::npos) {
+    // Decoding blobs re-serializes the message, recursively: nesting past what simdjson accepts
+    // would exhaust the stack. Such a message is refused (fail closed), not forwarded unscanned.
+    if (nesting_exceeds(line, kMaxBlobNesting)) return ScanStatus::kError;
     try {
       blob_masked = redact_blobs(rd, std::string(line), blobbed, r.findings);
     } catch (const std::bad_alloc&) {

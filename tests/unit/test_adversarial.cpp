@@ -147,9 +147,28 @@ TEST_CASE("adversarial: 10,000 levels of nesting", "[adversarial][json]") {
     REQUIRE(res.status == RedactStatus::kMasked);
     CHECK(res.out == std::string(10000, '[') + "\"[REDACTED:known-secret]\"" + std::string(10000, ']'));
   }
-  SECTION("objects with a textual blob deep inside: the MCP stage masks it and stays JSON") {
+  // Found by the ASan build: decoding blobs re-serializes the message recursively (nlohmann's
+  // dump), and 10,000 levels overflowed the stack. Past simdjson's depth limit (1024) a message
+  // holding a blob is now refused, fail closed: a response becomes an error, nothing unscanned
+  // goes out.
+  SECTION("objects with a textual blob 10,000 levels deep: refused (fail closed)") {
     std::string open, close;
     for (int i = 0; i < 10000; ++i) {
+      open += "{\"a\":";
+      close += "}";
+    }
+    std::string msg = R"({"jsonrpc":"2.0","id":1,"result":)" + open +
+                      R"({"blob":")" + base64_encode("key " + kKnown + "\n") +
+                      R"(","mimeType":"text/plain"})" + close + "}";
+    EngineHolder holder(small_set());
+    RequestTracker tracker;
+    McpFilter filter(holder, tracker, {});
+    MessageResult m;
+    CHECK(filter.process(Direction::kServerToClient, msg, m) == ScanStatus::kError);
+  }
+  SECTION("objects with a textual blob 1,000 levels deep: the MCP stage masks it and stays JSON") {
+    std::string open, close;
+    for (int i = 0; i < 1000; ++i) {
       open += "{\"a\":";
       close += "}";
     }
