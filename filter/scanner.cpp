@@ -187,6 +187,9 @@ bool masked_then_quote(const CompiledSet::Impl& impl, std::unordered_set<std::st
 
 // A rule hit wholly inside one of this tool's own masks matched the mask's letters, not a secret
 // (a rule such as `[a-z]+` matches the label): dropped, so masked output never re-triggers a rule.
+// So is a hit whose rule match starts inside a mask: the label is not context. (Found by
+// fuzz_json_line: "[REDACTED:code-password-string]": "value" made `password-string]": "value"` a
+// generic-password match, and each such mask made the next value look like a password.)
 // Known values are never dropped. `cands` is sorted by start.
 void drop_own_masks(const CompiledSet::Impl& impl, std::unordered_set<std::string_view>& labels,
                     std::string_view unit, std::vector<Candidate>& cands) {
@@ -204,13 +207,20 @@ void drop_own_masks(const CompiledSet::Impl& impl, std::unordered_set<std::strin
     pos = e > b ? e : b + 1;
   }
   if (masks.empty()) return;
+  auto starts_inside_mask = [&](size_t pos) {  // masks are sorted and disjoint
+    auto it = std::upper_bound(masks.begin(), masks.end(), pos,
+                               [](size_t p, const std::pair<size_t, size_t>& mk) { return p < mk.first; });
+    return it != masks.begin() && pos > std::prev(it)->first && pos < std::prev(it)->second;
+  };
   size_t mi = 0;
   cands.erase(std::remove_if(cands.begin(), cands.end(),
                              [&](const Candidate& c) {
                                if (c.tier == 0) return false;
                                while (mi < masks.size() && masks[mi].second <= c.begin) ++mi;
-                               return mi < masks.size() && masks[mi].first <= c.begin &&
-                                      c.end <= masks[mi].second;
+                               if (mi < masks.size() && masks[mi].first <= c.begin &&
+                                   c.end <= masks[mi].second)
+                                 return true;
+                               return c.match_begin < c.begin && starts_inside_mask(c.match_begin);
                              }),
               cands.end());
 }

@@ -148,9 +148,9 @@ TEST_CASE("adversarial: 10,000 levels of nesting", "[adversarial][json]") {
     CHECK(res.out == std::string(10000, '[') + "\"[REDACTED:known-secret]\"" + std::string(10000, ']'));
   }
   // Found by the ASan build: decoding blobs re-serializes the message recursively (nlohmann's
-  // dump), and 10,000 levels overflowed the stack. Past simdjson's depth limit (1024) a message
-  // holding a blob is now refused, fail closed: a response becomes an error, nothing unscanned
-  // goes out.
+  // dump), and 10,000 levels overflowed the stack; later, under the CI's -O0 ASan build, so did
+  // 1,000. Past 256 levels a message holding a blob is now refused, fail closed: a response
+  // becomes an error, nothing unscanned goes out.
   SECTION("objects with a textual blob 10,000 levels deep: refused (fail closed)") {
     std::string open, close;
     for (int i = 0; i < 10000; ++i) {
@@ -166,9 +166,24 @@ TEST_CASE("adversarial: 10,000 levels of nesting", "[adversarial][json]") {
     MessageResult m;
     CHECK(filter.process(Direction::kServerToClient, msg, m) == ScanStatus::kError);
   }
-  SECTION("objects with a textual blob 1,000 levels deep: the MCP stage masks it and stays JSON") {
+  SECTION("objects with a textual blob 257 levels deep: refused (fail closed)") {
     std::string open, close;
-    for (int i = 0; i < 1000; ++i) {
+    for (int i = 0; i < 255; ++i) {  // with "result" and the blob's own object: 257
+      open += "{\"a\":";
+      close += "}";
+    }
+    std::string msg = R"({"jsonrpc":"2.0","id":1,"result":)" + open +
+                      R"({"blob":")" + base64_encode("key " + kKnown + "\n") +
+                      R"(","mimeType":"text/plain"})" + close + "}";
+    EngineHolder holder(small_set());
+    RequestTracker tracker;
+    McpFilter filter(holder, tracker, {});
+    MessageResult m;
+    CHECK(filter.process(Direction::kServerToClient, msg, m) == ScanStatus::kError);
+  }
+  SECTION("objects with a textual blob 256 levels deep: the MCP stage masks it and stays JSON") {
+    std::string open, close;
+    for (int i = 0; i < 254; ++i) {
       open += "{\"a\":";
       close += "}";
     }
@@ -509,4 +524,38 @@ TEST_CASE("adversarial: a non-ASCII known value in ASCII-only JSON inside text i
     INFO(j.out);
     CHECK(j.out.find("te-42") == std::string::npos);
   }
+}
+
+// Found by fuzz_json_line: a rule whose context may end in `]` (the built-in generic-password
+// allows `password-x]": "value"`) matched from inside this tool's own mask label. Masking one
+// password value made the next value look like a password, and the safety net's next pass masked
+// it, and the next: the output was no longer what the input warranted, and re-scanning it still
+// found a "secret". A rule match that starts inside one of this tool's masks is not a finding.
+TEST_CASE("adversarial: a mask's label is never a rule's context", "[adversarial][json]") {
+  auto set = make_set(R"toml(
+[[rules]]
+id = "json-password"
+regex = '''"password"\s{0,3}:\s{0,3}"([^"\\\s]{3,200})"'''
+keywords = ["pass"]
+
+[[rules]]
+id = "generic-password"
+regex = '''(?i:password)(?:[_.-][A-Za-z0-9_.-]{0,12})?[\\"'\]]{0,3}\s{0,3}:\s{0,3}"?([^\s"'\[\]{}]{8,128})'''
+keywords = ["pass"]
+generic = true
+)toml");
+  Redactor r(set);
+  // Not JSON (a value followed by a colon), so it is masked as text, then re-scanned.
+  const std::string line = R"({"password": "Hunswordrd": "Hunter4Hu&oken": "gh{ordrd": "Hunter4Hu&oken"})";
+  auto res = redact_json(r, line);
+  REQUIRE(res.status == RedactStatus::kMasked);
+  CHECK(res.out == R"({"password": "[REDACTED:json-password]": "Hunter4Hu&oken": "gh{ordrd": "Hunter4Hu&oken"})");
+  REQUIRE(res.findings.size() == 1);
+  CHECK(res.findings[0].rule_id == "json-password");
+  std::vector<SecretSpan> again;
+  REQUIRE(r.scanner().find(res.out, again) == ScanStatus::kOk);
+  CHECK(again.empty());
+  // Context in the text itself still counts: the same value after a real key is masked.
+  auto plain = redact_text(r, R"(db password-main]: "Hunter4Hu&oken")");
+  CHECK(plain.out == R"(db password-main]: "[REDACTED:generic-password]")");
 }
