@@ -148,7 +148,10 @@ void note_object(RequestTracker& tracker, Direction dir, simdjson::dom::object o
   tracker.on_request(dir, simdjson::minify(id), std::move(req));
 }
 
-constexpr int kMaxBlobNesting = 1024;  // simdjson's own depth limit
+// Re-serializing a message whose blob was decoded recurses once per level (nlohmann's dump). The
+// ASan build (-O0 frames) overflowed an 8 MiB stack at 1,000 levels, so the bound is well below
+// that; MCP results nest a handful of levels.
+constexpr int kMaxBlobNesting = 256;
 
 // Whether `line` nests containers deeper than `limit` (strings skipped).
 bool nesting_exceeds(std::string_view line, int limit) {

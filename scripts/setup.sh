@@ -2,7 +2,9 @@
 # mcp-scrub developer entry point: installs what is missing, builds, and runs a job.
 #
 #   bash scripts/setup.sh demo    install, build, run the built-in demo
-#   bash scripts/setup.sh test    install, build, run every test
+#   bash scripts/setup.sh test    install, build, run every test: the normal build's suite, then
+#                                 tests/sanitize.sh (the suite under ASan+UBSan, each fuzz target
+#                                 briefly, tcp and reload under TSan)
 #   bash scripts/setup.sh bench   install (with benchmark tools), build Release, run bench/run.sh
 #   bash scripts/setup.sh build   install and build only
 #
@@ -15,8 +17,9 @@ job=${1:-build}
 PKGS_BUILD=(g++ make cmake pkg-config git ca-certificates
   libhyperscan-dev libre2-dev nlohmann-json3-dev libspdlog-dev libtomlplusplus-dev
   libcli11-dev libssl-dev libboost-dev libsimdjson-dev catch2 libbenchmark-dev)
-# Tests against the real MCP peers (npm packages pinned in tests/peers/package-lock.json).
-PKGS_TEST=(nodejs npm)
+# Tests against the real MCP peers (npm packages pinned in tests/peers/package-lock.json), and
+# clang with its sanitizer and libFuzzer runtimes for tests/sanitize.sh.
+PKGS_TEST=(nodejs npm clang libclang-rt-14-dev)
 # Comparison baselines and the plot for bench/.
 PKGS_BENCH=(ripgrep sed gnuplot-nox hyperfine)
 
@@ -60,7 +63,8 @@ case "$job" in
   demo) exec bash scripts/demo.sh "$BUILD_DIR" ;;
   test)
     [ -f tests/peers/package.json ] && peers
-    cd "$BUILD_DIR" && ctest --output-on-failure -j"$(nproc)" ;;
+    (cd "$BUILD_DIR" && ctest --output-on-failure -j"$(nproc)")
+    BUILD_DIR=$BUILD_DIR bash tests/sanitize.sh ;;
   bench) [ -f tests/peers/package.json ] && peers; exec bash bench/run.sh "$BUILD_DIR" ;;
   build) ;;
 esac

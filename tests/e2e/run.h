@@ -88,7 +88,12 @@ inline RunResult run(const std::vector<std::string>& argv, const RunOptions& o =
   return r;
 }
 
-inline std::string bin() { return SCRUB_BINARY; }
+// MCP_SCRUB_TEST_BINARY runs the same tests against another build of mcp-scrub (the ThreadSanitizer
+// stage of tests/sanitize.sh); the test tools still come from this build.
+inline std::string bin() {
+  const char* other = std::getenv("MCP_SCRUB_TEST_BINARY");
+  return other != nullptr && *other != '\0' ? other : SCRUB_BINARY;
+}
 inline std::string src(const std::string& rel) { return std::string(SCRUB_SOURCE_DIR) + "/" + rel; }
 inline std::string tool(const std::string& name) {
   std::string b = SCRUB_BINARY;

@@ -117,7 +117,9 @@ inline void decoded_strings(const nlohmann::json& j, std::vector<std::string>& o
   } else if (j.is_string()) {
     const std::string& s = j.get_ref<const std::string&>();
     out.push_back(s);
-    if (depth < 6) {
+    // Only a string that starts like an object or an array can hold a structured document.
+    const size_t first = s.find_first_not_of(" \t\r\n");
+    if (depth < 6 && first != std::string::npos && (s[first] == '{' || s[first] == '[')) {
       auto inner = nlohmann::json::parse(s, nullptr, false);
       if (!inner.is_discarded() && inner.is_structured()) decoded_strings(inner, out, depth + 1);
     }
@@ -126,15 +128,17 @@ inline void decoded_strings(const nlohmann::json& j, std::vector<std::string>& o
 
 // The secret (or, for multi-line secrets, each of its lines of 8+ bytes) anywhere in `text`, raw
 // or, when `text` is JSON, in any decoded string.
-inline bool leaks(const std::string& text, const std::string& secret) {
-  if (text.find(secret) != std::string::npos) return true;
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded()) return false;
+inline bool leaks_decoded(const nlohmann::json& j, const std::string& secret) {
   std::vector<std::string> strs;
   decoded_strings(j, strs);
   for (const auto& s : strs)
     if (s.find(secret) != std::string::npos) return true;
   return false;
+}
+inline bool leaks(const std::string& text, const std::string& secret) {
+  if (text.find(secret) != std::string::npos) return true;
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  return !j.is_discarded() && leaks_decoded(j, secret);
 }
 
 }  // namespace scrub::test

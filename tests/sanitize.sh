@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The sanitizer half of the test suite; `scripts/setup.sh test` runs it after the normal build's
+# tests, so CI runs all of it on every submission.
+#
+#   tests/sanitize.sh [STAGE...]      STAGE: asan, fuzz, tsan (default: all three, in that order)
+#
+# asan  clang build with AddressSanitizer + UndefinedBehaviorSanitizer (+ libFuzzer's coverage
+#       hooks, so the same build serves `fuzz`) in build-asan/, then the whole ctest suite on it.
+# fuzz  every libFuzzer target of build-asan/ for FUZZ_SECONDS (default 15) each, seeds and
+#       regression inputs included (tests/fuzz/run.sh).
+# tsan  mcp-scrub built with ThreadSanitizer in build-tsan/; the tcp and reload end-to-end tests
+#       of the normal build (build/) then run against it (MCP_SCRUB_TEST_BINARY).
+#
+# Sanitizers write their reports to <build>/sanitizer-reports/; a stage fails if any report
+# exists, even from a child process whose exit status no test looked at.
+# Everything outside the engine is compiled at -O0 (half the compile time; the engine, where the
+# run time goes, at -O1). BUILD_DIR (default build) names the normal build the tsan stage uses.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+stages=("$@")
+[[ ${#stages[@]} -eq 0 ]] && stages=(asan fuzz tsan)
+jobs=$(nproc)
+normal=${BUILD_DIR:-build}
+
+reports_clean() {  # DIR: fails, showing the first report, if a sanitizer wrote one
+  local dir=$1
+  if compgen -G "$dir/*" >/dev/null; then
+    echo "sanitize: sanitizer reports in $dir:" >&2
+    ls "$dir" >&2
+    head -40 "$(ls -d "$dir"/* | head -1)" >&2
+    return 1
+  fi
+}
+
+for stage in "${stages[@]}"; do
+  start=$SECONDS
+  case "$stage" in
+    asan)
+      CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DSCRUB_FUZZ=ON -DSCRUB_BENCH=OFF "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O0 -g1" \
+        -DSCRUB_CORE_FLAGS=-O1 >/dev/null
+      cmake --build build-asan -j"$jobs"
+      rm -rf build-asan/sanitizer-reports && mkdir -p build-asan/sanitizer-reports
+      reports=$(realpath build-asan/sanitizer-reports)
+      (cd build-asan &&
+        ASAN_OPTIONS="detect_leaks=1:malloc_context_size=8:log_path=$reports/asan" \
+        UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan" \
+        ctest --output-on-failure -j"$jobs")
+      reports_clean "$reports"
+      ;;
+    fuzz)
+      [[ -f build-asan/CMakeCache.txt ]] || { echo "sanitize: run the asan stage first" >&2; exit 2; }
+      bash tests/fuzz/run.sh "${FUZZ_SECONDS:-15}" build-asan
+      ;;
+    tsan)
+      cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCRUB_TSAN=ON \
+        -DSCRUB_TESTS=OFF -DSCRUB_BENCH=OFF "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O0 -g1" \
+        -DSCRUB_CORE_FLAGS=-O1 >/dev/null
+      cmake --build build-tsan -j"$jobs" --target mcp-scrub
+      [[ -x "$normal/tests/e2e_tests" ]] || { echo "sanitize: build $normal first" >&2; exit 2; }
+      rm -rf build-tsan/sanitizer-reports && mkdir -p build-tsan/sanitizer-reports
+      reports=$(realpath build-tsan/sanitizer-reports)
+      MCP_SCRUB_TEST_BINARY=$(realpath build-tsan/mcp-scrub) \
+      TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$reports/tsan" \
+        "$normal/tests/e2e_tests" "[tcp],[reload]"
+      reports_clean "$reports"
+      ;;
+    *) echo "usage: $0 [asan|fuzz|tsan]..." >&2; exit 2 ;;
+  esac
+  echo "sanitize: $stage passed in $((SECONDS - start)) s"
+done
