@@ -5,14 +5,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include "cli/commands.h"
 #include "cli/reloader.h"
 #include "cli/stream.h"
-
-#include <thread>
 
 namespace scrub {
 
@@ -50,6 +50,7 @@ struct FilterOptions {
   std::string format = "text";
   std::string alerts;
   size_t max_line_bytes = 16u << 20;
+  unsigned threads = 1;
   EngineConfig engine;
 };
 
@@ -65,6 +66,9 @@ CommandRunner register_filter(CLI::App& app, char** envp) {
   sub->add_option("--max-line-bytes", opt->max_line_bytes,
                   "Longer lines are scanned as text in pieces (default 16 MiB)")
       ->check(CLI::Range(size_t{64}, size_t{1} << 31));
+  sub->add_option("--threads", opt->threads,
+                  "Scan with N threads; output order is kept (0 = one per CPU; default 1)")
+      ->check(CLI::Range(0u, 256u));
   add_engine_options(*sub, opt->engine, false);
   return [opt, envp]() -> int {
     Reloader reloader(opt->engine, envp);
@@ -92,8 +96,10 @@ CommandRunner register_filter(CLI::App& app, char** envp) {
     };
     StreamMode mode = opt->format == "json" ? StreamMode::kJson : StreamMode::kText;
     StreamStats stats;
+    const size_t threads =
+        opt->threads != 0 ? opt->threads : std::max(1u, std::thread::hardware_concurrency());
     int rc = process_inputs(opt->files, mode, opt->max_line_bytes, redactor, cb, stats,
-                            [&] { return out.failed(); });
+                            [&] { return out.failed(); }, threads);
     if (rc == kExitEngine) return rc;
     out.flush();
     reloader.stop();

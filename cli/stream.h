@@ -40,13 +40,19 @@ enum class StreamResult { kOk, kReadError, kEngineError };
 // name. Returns the command's exit code: kExitOk, kExitIo (an input could not be read; the others
 // were still processed), or kExitEngine (stopped at the line the engine could not scan).
 // `stop` is checked after each input (e.g. stdout went away).
+//
+// `threads` > 1 scans batches of lines on that many worker threads. The output, the findings and
+// the incidents come out in input order and are the same as with one thread; private-key blocks
+// are followed in order before a batch is handed out, and an overlong line first drains every
+// batch in flight, then is scanned in pieces on the calling thread. Whenever the input would
+// block, every line read so far is scanned and written before `flush` is called.
 int process_inputs(const std::vector<std::string>& files, StreamMode mode, size_t max_line,
                    FollowingRedactor& redactor, const StreamCallbacks& cb, StreamStats& stats,
-                   const std::function<bool()>& stop = {});
+                   const std::function<bool()>& stop = {}, size_t threads = 1);
 
 // Each line is scanned with the set in force when it starts (the redactor follows its holder).
 StreamResult process_stream(int fd, const std::string& source, StreamMode mode, size_t max_line,
                             FollowingRedactor& redactor, const StreamCallbacks& cb,
-                            StreamStats& stats, int* read_errno);
+                            StreamStats& stats, int* read_errno, size_t threads = 1);
 
 }  // namespace scrub

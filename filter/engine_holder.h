@@ -51,6 +51,7 @@ class FollowingRedactor {
     }
     return *redactor_;
   }
+  const EngineHolder& holder() const { return holder_; }
 
  private:
   const EngineHolder& holder_;

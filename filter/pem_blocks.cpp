@@ -21,7 +21,9 @@ size_t marker_end(std::string_view line, std::string_view kind) {
 }  // namespace
 
 bool PemBlockTracker::process(std::string_view line, std::string& out) {
-  const std::string mask = std::string("[REDACTED:") + kRuleId + "]";
+  // Most lines of a log are not near a key: one search for the marker's dashes decides that.
+  if (!inside_ && line.find("-----BEGIN ") == std::string_view::npos) return false;
+  static const std::string mask = std::string("[REDACTED:") + kRuleId + "]";
   if (!inside_) {
     size_t begin_end = marker_end(line, "-----BEGIN ");
     if (begin_end == std::string_view::npos) return false;

@@ -127,6 +127,97 @@ TEST_CASE("a line over --max-line-bytes is scanned in pieces, never passed throu
   CHECK(alerts[2]["line"] == 2);
 }
 
+namespace {
+
+// A log long enough for several batches of --threads: clean lines, CRLF lines, the known value
+// every 97th line, a private key printed over five lines every 1,500 lines (it straddles batch
+// boundaries), an overlong line in the middle and a last line without a newline. `known` and
+// `pem` count what the output must mask.
+struct ThreadedLog {
+  std::string text;
+  size_t known = 0, pem_lines = 0, lines = 0;
+  explicit ThreadedLog(bool json) {
+    for (size_t i = 0; i < 9000; ++i) {
+      std::string body = "request " + std::to_string(i) + " served in " + std::to_string(i % 50) + " ms";
+      if (i % 97 == 0) {
+        body += " token " + std::string(kKnown);
+        ++known;
+      }
+      if (json)
+        body = i % 331 == 5 ? "not json: " + body : R"({"i":)" + std::to_string(i) + R"(,"msg":")" + body + R"("})";
+      if (!json && i % 1500 == 1499) {
+        text += "-----BEGIN RSA PRIVATE KEY-----\n";
+        for (int k = 0; k < 4; ++k) text += "MIIEowIBAAKCAQEAfakefakefakefakefakefake" + std::to_string(k) + "\n";
+        text += "-----END RSA PRIVATE KEY-----\n";
+        pem_lines += 4;  // the body; the BEGIN and END lines hold no key
+        lines += 6;
+      }
+      if (i == 4500) {
+        text += std::string(6000, 'x') + " " + kKnown + " " + std::string(7000, 'y') + "\n";
+        ++known;
+        ++lines;
+      }
+      text += body + (i % 7 == 0 ? "\r\n" : "\n");
+      ++lines;
+    }
+    text += json ? R"({"last":"no newline"})" : "last line without newline";
+    ++lines;
+  }
+};
+
+size_t count(const std::string& hay, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("filter --threads: output and alerts are those of one thread, in order", "[e2e][filter][threads]") {
+  for (bool json : {false, true}) {
+    INFO((json ? "json" : "text"));
+    Fixture f;
+    ThreadedLog log(json);
+    std::string input = f.dir.file("in.log", log.text);
+    std::string ref_out;
+    std::vector<nlohmann::json> ref_alerts;
+    for (const char* threads : {"1", "2", "3"}) {
+      INFO("threads " << threads);
+      std::remove(f.alerts.c_str());  // the alert sink appends
+      auto args = f.base("filter");
+      args.insert(args.end(), {"--format", json ? "json" : "text", "--max-line-bytes", "4096",
+                               "--threads", threads, "--alerts", f.alerts, input});
+      RunResult r = run(args);
+      REQUIRE(r.status == 0);
+      CHECK(count(r.out, kKnown) == 0);
+      CHECK(count(r.out, "[REDACTED:known-secret]") == log.known);
+      CHECK(count(r.out, "fakefake") == 0);
+      CHECK(count(r.out, "[REDACTED:private-key-block]") == (json ? 0 : log.pem_lines));
+      CHECK(count(r.out, "\n") == log.lines - 1);
+      auto alerts = f.read_alerts();
+      CHECK(alerts.size() == log.known + (json ? 9000 / 331 + 1 : log.pem_lines) + 1);
+      if (ref_out.empty()) {
+        ref_out = r.out;
+        ref_alerts = alerts;
+      } else {
+        CHECK(r.out == ref_out);  // byte for byte
+        CHECK(alerts == ref_alerts);
+      }
+    }
+  }
+}
+
+TEST_CASE("filter --threads from a pipe: every line is written before the input blocks", "[e2e][filter][threads]") {
+  Fixture f;
+  RunOptions o;
+  o.input = "one " + std::string(kKnown) + "\r\ntwo\nthree " + kKnown;
+  auto args = f.base("filter");
+  args.insert(args.end(), {"--threads", "2"});
+  RunResult r = run(args, o);
+  CHECK(r.status == 0);
+  CHECK(r.out == "one [REDACTED:known-secret]\r\ntwo\nthree [REDACTED:known-secret]");
+}
+
 TEST_CASE("binary input is scanned as bytes", "[e2e][filter]") {
   Fixture f;
   RunOptions o;
