@@ -32,6 +32,11 @@ std::string json_escape_ascii(std::string_view s, bool dotnet) {
       if ((cc & 0xC0) != 0x80) return "";
       cp = (cp << 6) | (cc & 0x3F);
     }
+    // Not UTF-8 either: overlong forms, UTF-16 surrogates (CESU-8), past U+10FFFF. (Found by
+    // fuzz_decoders: ED A0 80 became \ud800, which decodes to something else.)
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+      return "";
     i += len;
     switch (cp) {
       case '"': out += "\\\""; continue;

@@ -8,6 +8,7 @@
 
 #include "cli/stream.h"
 #include "filter/json_string.h"
+#include "filter/literal_variants.h"
 #include "filter/mcp_filter.h"
 #include "property_cases.h"
 #include "transports/fd_io.h"
@@ -558,4 +559,34 @@ generic = true
   // Context in the text itself still counts: the same value after a real key is masked.
   auto plain = redact_text(r, R"(db password-main]: "Hunter4Hu&oken")");
   CHECK(plain.out == R"(db password-main]: "[REDACTED:generic-password]")");
+}
+
+// Found by fuzz_decoders (in the CI's short run): the ASCII-only JSON form of a value holding
+// ED A0 80 (a UTF-16 surrogate written as UTF-8, which is not UTF-8) was \ud800, which decodes to
+// something else. A value that is not UTF-8 gets no \u form (no encoder writes one for it); its
+// other forms stay.
+TEST_CASE("adversarial: no \\u form for a value that is not UTF-8", "[adversarial][literals]") {
+  const std::string surrogate = "key-\xed\xa0\x80-value";
+  const std::string overlong = "key-\xc0\xaf-value";
+  const std::string fine = "key-\xc3\xa9-value";
+  auto has_u = [](const std::string& v) {
+    for (const auto& lv : literal_variants(v, 6))
+      if (lv.bytes.find("\\u") != std::string::npos) return true;
+    return false;
+  };
+  CHECK_FALSE(has_u(surrogate));
+  CHECK_FALSE(has_u(overlong));
+  CHECK(has_u(fine));
+  for (const std::string& v : {surrogate, overlong}) {
+    auto vs = literal_variants(v, 6);
+    REQUIRE_FALSE(vs.empty());
+    CHECK(vs[0].bytes == v);  // the raw value is still matched
+    for (const auto& lv : vs) {
+      if (std::string_view(lv.kind) != "json") continue;
+      std::string once;
+      REQUIRE(json_unescape(lv.bytes, once, nullptr));
+      std::string twice;
+      CHECK((once == v || (json_unescape(once, twice, nullptr) && twice == v)));
+    }
+  }
 }
