@@ -22,13 +22,25 @@ namespace {
 class StdoutWriter {
  public:
   void append(std::string_view s) {
+    if (s.size() >= (64u << 10)) {  // a whole batch: written as it is, not copied first
+      flush();
+      write(s);
+      return;
+    }
     buf_.append(s);
     if (buf_.size() >= (1u << 20)) flush();
   }
   void flush() {
+    write(buf_);
+    buf_.clear();
+  }
+  bool failed() const { return failed_; }
+
+ private:
+  void write(std::string_view s) {
     size_t off = 0;
-    while (!failed_ && off < buf_.size()) {
-      ssize_t n = ::write(1, buf_.data() + off, buf_.size() - off);
+    while (!failed_ && off < s.size()) {
+      ssize_t n = ::write(1, s.data() + off, s.size() - off);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         failed_ = true;
@@ -36,11 +48,7 @@ class StdoutWriter {
       }
       off += static_cast<size_t>(n);
     }
-    buf_.clear();
   }
-  bool failed() const { return failed_; }
-
- private:
   std::string buf_;
   bool failed_ = false;
 };

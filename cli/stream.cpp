@@ -55,22 +55,36 @@ RedactStatus redact_line(Redactor& redactor, StreamMode mode, std::string_view l
 
 constexpr const char* kInvalidJsonMessage = "line is not valid JSON; masked as text";
 
-// `--threads`: complete lines are gathered into batches in input order, each batch is redacted
-// on a pool thread with a Redactor of its own, and the batches are written back in order.
-class ParallelLines {
+// Complete lines are gathered into batches in input order. In text mode a batch is first scanned
+// in one Hyperscan call (Scanner::lines_with_events) and only the lines with a match event are
+// redacted one by one: most lines of a log hold nothing, and one call over 128 KiB costs much
+// less than a call per line. With `--threads` N > 1 each batch is redacted on a pool thread with
+// a Redactor of its own; the batches are written back in order either way.
+class LineBatches {
  public:
-  ParallelLines(const EngineHolder& holder, StreamMode mode, size_t threads,
-                const StreamCallbacks& cb, StreamStats& stats, const std::string& source)
-      : holder_(holder), mode_(mode), max_in_flight_(2 * threads + 1), cb_(cb), stats_(stats),
-        pool_(threads) {
+  LineBatches(const EngineHolder& holder, StreamMode mode, size_t threads,
+              const StreamCallbacks& cb, StreamStats& stats, const std::string& source)
+      : holder_(holder), mode_(mode), max_in_flight_(4 * threads), cb_(cb), stats_(stats) {
     ctx_.source = source;
+    if (threads > 1) pool_ = std::make_unique<boost::asio::thread_pool>(threads);
   }
-  ~ParallelLines() { pool_.join(); }  // before the batches the tasks point at go away
+  ~LineBatches() {
+    if (pool_) pool_->join();  // before the batches the tasks point at go away
+  }
 
   // Queues one complete line. False once the engine failed on an earlier line.
   bool add(std::string_view line, const std::string* pem_text, bool cr, bool newline,
            uint64_t line_no) {
-    if (!open_) open_ = std::make_unique<Batch>();
+    if (!open_) {
+      // A written batch is reused: its buffers keep their capacity, so no batch pays for fresh
+      // pages again (a 128 KiB string is mmap'ed anew each time otherwise).
+      if (!spare_.empty()) {
+        open_ = std::move(spare_.back());
+        spare_.pop_back();
+      } else {
+        open_ = std::make_unique<Batch>();
+      }
+    }
     Batch& b = *open_;
     Line l;
     l.off = b.text.size();
@@ -81,6 +95,7 @@ class ParallelLines {
     l.pem = pem_text != nullptr;
     b.text.append(pem_text != nullptr ? std::string_view(*pem_text) : line);
     l.len = b.text.size() - l.off;
+    b.text.push_back('\n');  // lines_with_events scans the batch as lines
     b.lines.push_back(l);
     if (b.text.size() >= kBatchBytes || b.lines.size() >= kBatchLines) dispatch();
     return !failed_;
@@ -95,8 +110,8 @@ class ParallelLines {
   }
 
  private:
-  static constexpr size_t kBatchBytes = 128 * 1024;
-  static constexpr size_t kBatchLines = 2048;
+  static constexpr size_t kBatchBytes = 256 * 1024;
+  static constexpr size_t kBatchLines = 4096;
 
   struct Line {
     size_t off = 0, len = 0, orig_len = 0;
@@ -112,18 +127,35 @@ class ParallelLines {
     std::vector<Line> lines;
     // Filled by the pool thread.
     std::string out;
+    size_t same = 0;  // > 0: the output is text's first `same` bytes (`out` unused)
     std::vector<Hit> hits;
     std::vector<uint64_t> invalid_json;
     uint64_t masked_lines = 0;
     bool engine_error = false;
-    bool done = false;  // guarded by ParallelLines::mu_
+    bool done = false;  // guarded by LineBatches::mu_
+    void reset() {  // empty, capacity kept
+      text.clear();
+      lines.clear();
+      out.clear();
+      same = 0;
+      hits.clear();
+      invalid_json.clear();
+      masked_lines = 0;
+      engine_error = false;
+      done = false;
+    }
   };
 
   void dispatch() {
     if (!open_ || open_->lines.empty()) return;
     Batch* b = open_.get();
     in_flight_.push_back(std::move(open_));
-    boost::asio::post(pool_, [this, b] { run(*b); });
+    if (!pool_) {
+      run(*b);
+      emit_front();
+      return;
+    }
+    boost::asio::post(*pool_, [this, b] { run(*b); });
     while (in_flight_.size() > max_in_flight_ && !failed_) emit_front();
   }
 
@@ -132,9 +164,43 @@ class ParallelLines {
     Redactor& redactor = r->current();
     std::string masked, pem_text;
     Findings findings;
-    b.out.reserve(b.text.size() + b.text.size() / 8);
-    for (const Line& l : b.lines) {
+    // While every line so far comes out as it is in `text` (clean, "\n"-ended, no "\r"), the
+    // output is a prefix of `text` and is not copied: `same` is its length.
+    size_t same = 0;
+    bool copied = false;
+    auto emit = [&](const Line& l, std::string_view line_out, bool as_is) {
+      if (!copied) {
+        if (as_is && !l.cr && l.newline && l.off == same) {
+          same = l.off + l.len + 1;
+          return;
+        }
+        b.out.reserve(b.text.size() + b.text.size() / 8);
+        b.out.assign(b.text, 0, same);
+        copied = true;
+      }
+      b.out.append(line_out);
+      if (l.cr) b.out.push_back('\r');
+      if (l.newline) b.out.push_back('\n');
+    };
+    // Text mode: which lines need a scan of their own.
+    std::vector<uint8_t> hit;
+    const bool prefilter = mode_ == StreamMode::kText && redactor.scanner().lines_prefilter();
+    if (prefilter) {
+      std::vector<size_t> ends;
+      ends.reserve(b.lines.size());
+      for (const Line& l : b.lines) ends.push_back(l.off + l.len);
+      if (redactor.scanner().lines_with_events(b.text, ends, hit) != ScanStatus::kOk) {
+        b.engine_error = true;
+        hit.clear();
+      }
+    }
+    for (size_t i = 0; i < b.lines.size() && !b.engine_error; ++i) {
+      const Line& l = b.lines[i];
       std::string_view text(b.text.data() + l.off, l.len);
+      if (prefilter && !l.pem && !hit[i]) {  // clean: as it came
+        emit(l, text, true);
+        continue;
+      }
       bool invalid = false;
       if (l.pem) pem_text.assign(text);
       RedactStatus rs = redact_line(redactor, mode_, text, l.orig_len,
@@ -147,10 +213,10 @@ class ParallelLines {
       if (rs == RedactStatus::kMasked) ++b.masked_lines;
       for (Finding& f : findings) b.hits.push_back({std::move(f), l.no});
       findings.clear();
-      b.out.append(rs == RedactStatus::kMasked ? std::string_view(masked) : text);
-      if (l.cr) b.out.push_back('\r');
-      if (l.newline) b.out.push_back('\n');
+      emit(l, rs == RedactStatus::kMasked ? std::string_view(masked) : text,
+           rs != RedactStatus::kMasked);
     }
+    if (!copied) b.same = same;
     give_back(std::move(r));
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -183,8 +249,10 @@ class ParallelLines {
     }
     incidents_up_to(UINT64_MAX);
     stats_.masked_lines += b.masked_lines;
-    if (cb_.output) cb_.output(b.out);
+    if (cb_.output) cb_.output(b.same > 0 ? std::string_view(b.text.data(), b.same) : b.out);
     if (b.engine_error) failed_ = true;
+    b.reset();
+    spare_.push_back(std::move(in_flight_.front()));
     in_flight_.pop_front();
   }
 
@@ -208,11 +276,12 @@ class ParallelLines {
   AlertContext ctx_;
   std::unique_ptr<Batch> open_;
   std::deque<std::unique_ptr<Batch>> in_flight_;
+  std::vector<std::unique_ptr<Batch>> spare_;
   bool failed_ = false;
   std::mutex mu_;
   std::condition_variable done_cv_;
   std::vector<std::unique_ptr<FollowingRedactor>> idle_;
-  boost::asio::thread_pool pool_;  // last: joined (in ~ParallelLines) before the rest goes
+  std::unique_ptr<boost::asio::thread_pool> pool_;  // joined in ~LineBatches, before the rest
 };
 
 }  // namespace
@@ -220,13 +289,11 @@ class ParallelLines {
 StreamResult process_stream(int fd, const std::string& source, StreamMode mode, size_t max_line,
                             FollowingRedactor& following, const StreamCallbacks& cb,
                             StreamStats& stats, int* read_errno, size_t threads) {
-  std::unique_ptr<ParallelLines> par;
-  if (threads > 1)
-    par = std::make_unique<ParallelLines>(following.holder(), mode, threads, cb, stats, source);
-  bool par_failed = false;
+  LineBatches batches(following.holder(), mode, std::max<size_t>(threads, 1), cb, stats, source);
+  bool batch_failed = false;
   // Before a read that may block: everything read so far goes out first.
   LineReader reader(fd, max_line, [&] {
-    if (par && !par->drain()) par_failed = true;
+    if (!batches.drain()) batch_failed = true;
     if (cb.flush) cb.flush();
   });
   // Bytes of an overlong line kept back for the next piece: a secret may straddle the cut.
@@ -252,8 +319,8 @@ StreamResult process_stream(int fd, const std::string& source, StreamMode mode, 
 
   for (;;) {
     LineReader::Status st = reader.next(chunk);
-    if (par_failed) return StreamResult::kEngineError;
-    if (st != LineReader::Status::kData && par && !par->drain()) return StreamResult::kEngineError;
+    if (batch_failed) return StreamResult::kEngineError;
+    if (st != LineReader::Status::kData && !batches.drain()) return StreamResult::kEngineError;
     if (st == LineReader::Status::kEof) return StreamResult::kOk;
     if (st == LineReader::Status::kError) {
       if (read_errno) *read_errno = reader.error();
@@ -261,41 +328,22 @@ StreamResult process_stream(int fd, const std::string& source, StreamMode mode, 
     }
     stats.bytes += chunk.data.size() + (chunk.newline ? 1 : 0);
     if (cb.before_line) cb.before_line();
-    Redactor& redactor = following.current();
     if (!in_long && chunk.line_end) {
       ++stats.lines;
-      ctx.line = stats.lines;
       std::string_view line = chunk.data;
-      std::string_view cr;
+      bool cr = false;
       if (!line.empty() && line.back() == '\r') {
         line.remove_suffix(1);
-        cr = "\r";
+        cr = true;
       }
       const bool pem_line = mode == StreamMode::kText && pem.process(line, pem_out);
-      if (par) {
-        if (!par->add(line, pem_line ? &pem_out : nullptr, !cr.empty(), chunk.newline,
-                      stats.lines))
-          return StreamResult::kEngineError;
-        continue;
-      }
-      bool invalid = false;
-      RedactStatus rs = redact_line(redactor, mode, line, line.size(),
-                                    pem_line ? &pem_out : nullptr, masked, findings, invalid);
-      if (rs == RedactStatus::kError) return StreamResult::kEngineError;
-      if (invalid) {
-        ++stats.invalid_json;
-        if (cb.incident) cb.incident("invalid-json", kInvalidJsonMessage, ctx);
-      }
-      report(rs == RedactStatus::kMasked);
-      if (cb.output) {
-        cb.output(rs == RedactStatus::kMasked ? std::string_view(masked) : line);
-        cb.output(cr);
-        if (chunk.newline) cb.output("\n");
-      }
+      if (!batches.add(line, pem_line ? &pem_out : nullptr, cr, chunk.newline, stats.lines))
+        return StreamResult::kEngineError;
       continue;
     }
     // An overlong line, arriving in pieces, after every line before it.
-    if (par && !par->drain()) return StreamResult::kEngineError;
+    if (!batches.drain()) return StreamResult::kEngineError;
+    Redactor& redactor = following.current();
     if (!in_long) {
       in_long = true;
       ++stats.lines;

@@ -130,7 +130,10 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
                                                 "global allowlist #" + std::to_string(i + 1)));
     }
     expressions.push_back(rule.regex);
-    flags.push_back(0);
+    // Multi-line: ^ and $ also hold at each "\n", so scanning many lines in one call reports
+    // every match a line alone would (Scanner::lines_with_events). A unit scanned alone that
+    // holds newlines (a decoded JSON string) only gets more events; RE2 confirms each.
+    flags.push_back(HS_FLAG_MULTILINE);
     impl->patterns.push_back({false, static_cast<uint32_t>(impl->rules.size()), 0});
     impl->rules.push_back(std::move(cr));
   }
@@ -198,7 +201,7 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
         info = expression_info(cr.rule.regex, HS_FLAG_PREFILTER);
         if (!info.ok) throw ConfigError(where + ": Hyperscan rejects the regex: " + first_error);
         cr.prefilter = true;
-        flags[i] = HS_FLAG_PREFILTER;  // rules come first, so rule i is expression i
+        flags[i] |= HS_FLAG_PREFILTER;  // rules come first, so rule i is expression i
       }
       if (info.min_width == 0) throw ConfigError(where + ": the regex can match the empty string");
       cr.min_width = info.min_width;
@@ -234,7 +237,7 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
                           ": Hyperscan rejects the regex: " + msg);
       // Too large or too complex for an exact compile: fall back to the prefilter form.
       cr.prefilter = true;
-      flags[bad] = HS_FLAG_PREFILTER;
+      flags[bad] |= HS_FLAG_PREFILTER;
       HsInfo info = expression_info(cr.rule.regex, HS_FLAG_PREFILTER);
       if (info.ok) cr.max_width = std::max(cr.max_width, info.max_width);
     }

@@ -236,6 +236,67 @@ Scanner::Scanner(std::shared_ptr<const CompiledSet> set)
   }
   state_->slot.assign(impl.patterns.size(), 0);
   state_->slot_gen.assign(impl.patterns.size(), 0);
+  // A rule that may anchor on the whole buffer cannot be prefiltered over many lines (a "\\A"
+  // that is an escaped backslash and an A only costs the prefilter, never a miss).
+  lines_prefilter_ = impl.db != nullptr &&
+                     std::none_of(impl.rules.begin(), impl.rules.end(), [](const CompiledRule& r) {
+                       const std::string& re = r.rule.regex;
+                       return re.find("\\A") != std::string::npos ||
+                              re.find("\\z") != std::string::npos ||
+                              re.find("\\Z") != std::string::npos;
+                     });
+}
+
+namespace {
+
+struct LineHits {
+  const std::vector<size_t>* ends;
+  std::vector<uint8_t>* hit;
+  uint64_t events = 0;
+};
+
+int on_block_match(unsigned int /*id*/, unsigned long long /*from*/, unsigned long long to,
+                   unsigned int /*flags*/, void* ctx) {
+  auto* lh = static_cast<LineHits*>(ctx);
+  ++lh->events;
+  // The match's last byte is to - 1: its line is the first that ends at or after `to`.
+  const auto& ends = *lh->ends;
+  auto it = std::lower_bound(ends.begin(), ends.end(), static_cast<size_t>(to > 0 ? to - 1 : 0));
+  size_t line = it == ends.end() ? ends.size() - 1 : static_cast<size_t>(it - ends.begin());
+  (*lh->hit)[line] = 1;
+  return 0;
+}
+
+}  // namespace
+
+ScanStatus Scanner::lines_with_events(std::string_view block, const std::vector<size_t>& line_ends,
+                                      std::vector<uint8_t>& hit) {
+  const auto& impl = set_->impl();
+  State& st = *state_;
+  last_error_ = 0;
+  hit.assign(line_ends.size(), 0);
+  if (!impl.db || line_ends.empty()) return ScanStatus::kOk;
+  if (fault().scan_error_at > 0 && ++g_find_calls == fault().scan_error_at) {
+    last_error_ = HS_UNKNOWN_ERROR;
+    return ScanStatus::kError;
+  }
+  if (!st.scratch) {
+    last_error_ = HS_NOMEM;
+    return ScanStatus::kError;
+  }
+  if (!lines_prefilter_ || block.size() > UINT_MAX) {  // no shortcut: every line is scanned
+    hit.assign(line_ends.size(), 1);
+    return ScanStatus::kOk;
+  }
+  LineHits lh{&line_ends, &hit};
+  hs_error_t rc = hs_scan(impl.db.get(), block.data(), static_cast<unsigned>(block.size()), 0,
+                          st.scratch.get(), on_block_match, &lh);
+  match_events_ = lh.events;
+  if (rc != HS_SUCCESS) {
+    last_error_ = rc;
+    return ScanStatus::kError;
+  }
+  return ScanStatus::kOk;
 }
 
 Scanner::~Scanner() = default;

@@ -39,6 +39,16 @@ class Scanner {
 
   // Appends merged, sorted, non-overlapping secret spans of `unit` to `out`.
   ScanStatus find(std::string_view unit, std::vector<SecretSpan>& out);
+  // A prefilter for many lines at once, one Hyperscan call instead of one per line. `block`
+  // holds lines, each ended by "\n" (the last one may lack it); `line_ends[i]` is where line i
+  // ends (the offset of its "\n"), ascending. Sets hit[i] (resized to line_ends.size()) for each
+  // line where some expression ends a match. A line left unset holds nothing find() would
+  // report for it alone: rules are compiled multi-line, so ^ and $ hold at every line as at a
+  // unit's ends. Not usable (lines_prefilter() false) when a rule anchors on the whole buffer
+  // (\A, \z, \Z): scan each line with find() then. Counts as a find() for fault injection.
+  bool lines_prefilter() const { return lines_prefilter_; }
+  ScanStatus lines_with_events(std::string_view block, const std::vector<size_t>& line_ends,
+                               std::vector<uint8_t>& hit);
   // Last Hyperscan error code (0 = none) for error messages.
   int last_error() const { return last_error_; }
   const CompiledSet& set() const { return *set_; }
@@ -53,6 +63,7 @@ class Scanner {
   std::unique_ptr<State> state_;
   int last_error_ = 0;
   uint64_t match_events_ = 0;
+  bool lines_prefilter_ = false;
 };
 
 }  // namespace scrub

@@ -1,5 +1,6 @@
 #include "transports/line_reader.h"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,6 +10,16 @@ namespace scrub {
 
 namespace {
 constexpr size_t kReadSize = 256 * 1024;
+}
+
+bool LineReader::readable_now() const {
+  struct pollfd p = {fd_, POLLIN, 0};
+  int r;
+  do {
+    r = ::poll(&p, 1, 0);
+  } while (r < 0 && errno == EINTR);
+  // POLLHUP/POLLERR: the read returns at once too (EOF or the error).
+  return r > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
 }
 
 LineReader::LineReader(int fd, size_t max_line, std::function<void()> before_block)
@@ -81,7 +92,9 @@ LineReader::Status LineReader::next(Chunk& chunk) {
       buf_ = std::move(bigger);
       cap_ = cap;
     }
-    if (before_block_) before_block_();
+    // Only a read that would wait: a file, or a pipe with data queued, reads on without it (a
+    // caller's flush there would cut its batches short for nothing).
+    if (before_block_ && !readable_now()) before_block_();
     ssize_t n;
     do {
       n = ::read(fd_, buf_.get() + end_, cap_ - end_);

@@ -5,7 +5,8 @@
 // that care strip it). A longer line comes out as consecutive chunks of `max_line` bytes with
 // `line_end == false`, then a final chunk with `line_end == true`, so memory stays bounded and
 // nothing is dropped. `before_block` runs before each read(2) that may block: callers flush their
-// output there, so a line is never held back while the reader waits.
+// output there, so a line is never held back while the reader waits. A read that can return at once
+// (a regular file; a pipe or socket with data queued) does not count as blocking.
 #pragma once
 
 #include <cstddef>
@@ -30,6 +31,7 @@ class LineReader {
   size_t max_line() const { return max_line_; }
 
  private:
+  bool readable_now() const;  // a read(2) now would not wait
   int fd_;
   size_t max_line_;
   std::function<void()> before_block_;
