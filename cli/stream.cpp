@@ -182,9 +182,17 @@ class LineBatches {
       if (l.cr) b.out.push_back('\r');
       if (l.newline) b.out.push_back('\n');
     };
-    // Text mode: which lines need a scan of their own.
+    // Which lines need a redaction of their own.
     std::vector<uint8_t> hit;
-    const bool prefilter = mode_ == StreamMode::kText && redactor.scanner().lines_prefilter();
+    bool prefilter = redactor.scanner().lines_prefilter();
+    if (prefilter && mode_ == StreamMode::kJson) {
+      // A JSON line with an escape is redacted on its own anyway: the batch scan pays only
+      // when most lines have none (log lines do; MCP messages, all "\n" and "\"", do not).
+      size_t plain = 0;
+      for (const Line& l : b.lines)
+        plain += std::memchr(b.text.data() + l.off, '\\', l.len) == nullptr;
+      prefilter = plain * 2 > b.lines.size();
+    }
     if (prefilter) {
       std::vector<size_t> ends;
       ends.reserve(b.lines.size());
@@ -197,9 +205,18 @@ class LineBatches {
     for (size_t i = 0; i < b.lines.size() && !b.engine_error; ++i) {
       const Line& l = b.lines[i];
       std::string_view text(b.text.data() + l.off, l.len);
-      if (prefilter && !l.pem && !hit[i]) {  // clean: as it came
-        emit(l, text, true);
-        continue;
+      if (prefilter && !l.pem && !hit[i]) {
+        if (mode_ == StreamMode::kText) {  // clean: as it came
+          emit(l, text, true);
+          continue;
+        }
+        // JSON without a match event and without escapes (nothing decodes to anything else):
+        // only its validity is left to learn. Not JSON: reported, and as text it is clean.
+        if (std::memchr(text.data(), '\\', text.size()) == nullptr) {
+          if (!text.empty() && !redactor.json_valid(text)) b.invalid_json.push_back(l.no);
+          emit(l, text, true);
+          continue;
+        }
       }
       bool invalid = false;
       if (l.pem) pem_text.assign(text);

@@ -440,6 +440,10 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
 Redactor::Redactor(std::shared_ptr<const CompiledSet> set)
     : impl_(std::make_unique<Impl>(std::move(set))) {}
 Redactor::~Redactor() = default;
+bool Redactor::json_valid(std::string_view unit) {
+  return !impl_->parser.parse(unit.data(), unit.size(), true).error();
+}
+
 Scanner& Redactor::scanner() { return impl_->scanner; }
 const CompiledSet& Redactor::set() const { return impl_->scanner.set(); }
 

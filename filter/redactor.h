@@ -42,6 +42,11 @@ class Redactor {
   RedactStatus redact_text_prefix(std::string_view unit, size_t keep_tail, std::string& out,
                                   size_t& consumed, Findings& findings);
 
+  // Whether simdjson accepts `unit` as JSON (what redact_json reports in JsonInfo::valid). For a
+  // unit that has no "\\" and in which the scanner finds no match event, redact_json would only
+  // validate it: a caller that prefilters lines (Scanner::lines_with_events) calls this instead.
+  bool json_valid(std::string_view unit);
+
   Scanner& scanner();
   const CompiledSet& set() const;
 
