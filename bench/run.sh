@@ -116,6 +116,8 @@ add() { NAMES+=("$1"); CORPUS+=("$2"); BYTES+=("$3"); CMDS+=("$4"); }
 FILTER_OPTS="--secrets-file $SECRETS --no-env-secrets --fingerprint-key $KEY"
 add "filter-text" mixed.log "$MIXED_BYTES" \
   "$SCRUB filter --format text $FILTER_OPTS < $MIXED > /dev/null 2> $OUT/filter-text.stderr"
+add "filter-text-t2" mixed.log "$MIXED_BYTES" \
+  "$SCRUB filter --format text --threads 2 $FILTER_OPTS < $MIXED > /dev/null 2> $OUT/filter-text-t2.stderr"
 add "hs_baseline-lines" mixed.log "$MIXED_BYTES" \
   "$HSB --secrets-file $SECRETS --runs 1 $MIXED > $OUT/hs_baseline-lines.json"
 add "hs_baseline-whole" mixed.log "$MIXED_BYTES" \
@@ -256,6 +258,11 @@ add("text", "hs_baseline process (read + compile + scan)", "", M, *proc("hs_base
 add("text", "mcp-scrub filter --format text", "text: filter", M, *proc("filter-text"), ct, findings("filter-text"))
 add("text", "mcp-scrub filter --format text, minus startup", "text: filter -startup", M,
     *proc("filter-text", True), ct)
+t1 = statistics.median(secs("filter-text", False))
+t2 = statistics.median(secs("filter-text-t2", False))
+add("text", "mcp-scrub filter --format text --threads 2 (wall clock is what counts here)", "text: filter --threads 2", M,
+    *proc("filter-text-t2"), ct,
+    f"{t1 / t2:.2f}x one thread by wall clock ({(t1 - startup_wall) / max(t2 - startup_wall, 1e-3):.2f}x minus startup)")
 add("text", "cat mixed.log | cat > /dev/null", "cat|cat", M, *proc("cat"), ct)
 add("text", f"GNU sed -E, {E['SED_RULES']} rules translated to ERE", f"sed -E ({E['SED_RULES']} rules)",
     "mixed.log " + mib(E["SED_BYTES"]) + sliced("SED"), *proc("sed"), ct)

@@ -21,7 +21,7 @@ PKGS_BUILD=(g++ make cmake pkg-config git ca-certificates
 # clang with its sanitizer and libFuzzer runtimes for tests/sanitize.sh.
 PKGS_TEST=(nodejs npm clang libclang-rt-14-dev)
 # Comparison baselines and the plot for bench/.
-PKGS_BENCH=(ripgrep sed gnuplot-nox hyperfine)
+PKGS_BENCH=(ripgrep sed gnuplot-nox hyperfine time)
 
 want=("${PKGS_BUILD[@]}")
 case "$job" in
