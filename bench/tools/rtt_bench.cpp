@@ -77,22 +77,26 @@ double pct(std::vector<double> v, double p) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: rtt_bench MCP_SCRUB REPLY_SERVER [--bytes N] [--requests M] [--rounds R] [--secret]\n");
+    std::fprintf(stderr, "usage: rtt_bench MCP_SCRUB REPLY_SERVER [--bytes N] [--requests M] [--rounds R] [--secret] [--scrub-arg ARG]...\n");
     return 2;
   }
   std::string scrub = argv[1], server = argv[2];
   size_t bytes = 1024;
   int requests = 2000, rounds = 5;
   bool secret = false;
+  std::vector<std::string> scrub_args;  // extra mcp-scrub options (e.g. --spin-us 50)
   for (int i = 3; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--bytes") && i + 1 < argc) bytes = std::stoul(argv[++i]);
     else if (!std::strcmp(argv[i], "--requests") && i + 1 < argc) requests = std::stoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = std::stoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--secret")) secret = true;
+    else if (!std::strcmp(argv[i], "--scrub-arg") && i + 1 < argc) scrub_args.push_back(argv[++i]);
   }
   std::vector<std::string> direct = {server, std::to_string(bytes)};
   if (secret) direct.push_back("secret");
-  std::vector<std::string> proxied = {scrub, "--no-env-secrets", "--secret-env", "BENCH_SECRET", "--"};
+  std::vector<std::string> proxied = {scrub, "--no-env-secrets", "--secret-env", "BENCH_SECRET"};
+  proxied.insert(proxied.end(), scrub_args.begin(), scrub_args.end());
+  proxied.push_back("--");
   proxied.insert(proxied.end(), direct.begin(), direct.end());
   Sample d, p;
   for (int r = 0; r < rounds; ++r) {
