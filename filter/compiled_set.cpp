@@ -104,10 +104,10 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
   if (impl->options.fingerprint_key.empty())
     throw ConfigError("internal: the engine needs a fingerprint key");
 
-  std::vector<CompiledAllowlist> global;
+  std::vector<std::shared_ptr<const CompiledAllowlist>> global;
   for (size_t i = 0; i < rules.global_allowlists.size(); ++i)
-    global.push_back(
-        compile_allowlist(rules.global_allowlists[i], "global allowlist #" + std::to_string(i + 1)));
+    global.push_back(std::make_shared<const CompiledAllowlist>(
+        compile_allowlist(rules.global_allowlists[i], "global allowlist #" + std::to_string(i + 1))));
 
   std::vector<std::string> expressions;
   std::vector<unsigned> flags;
@@ -120,14 +120,13 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
     cr.mask = rule.mask.value_or(options.mask);
     cr.action = rule.action.value_or(options.action);
     for (size_t i = 0; i < rule.allowlists.size(); ++i)
-      cr.allowlists.push_back(
-          compile_allowlist(rule.allowlists[i], where + " allowlist #" + std::to_string(i + 1)));
+      cr.allowlists.push_back(std::make_shared<const CompiledAllowlist>(
+          compile_allowlist(rule.allowlists[i], where + " allowlist #" + std::to_string(i + 1))));
     for (size_t i = 0; i < rules.global_allowlists.size(); ++i) {
       const auto& targets = rules.global_allowlists[i].target_rules;
       if (!targets.empty() && std::find(targets.begin(), targets.end(), rule.id) == targets.end())
         continue;
-      cr.allowlists.push_back(compile_allowlist(rules.global_allowlists[i],
-                                                "global allowlist #" + std::to_string(i + 1)));
+      cr.allowlists.push_back(global[i]);
     }
     expressions.push_back(rule.regex);
     // Multi-line: ^ and $ also hold at each "\n", so scanning many lines in one call reports

@@ -433,7 +433,7 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
           std::string_view match(m.data(), m.size());
           bool skip = false;
           for (const auto& a : cr.allowlists) {
-            if (allowed(a, sv, match, [&] { return line_around(unit, sb, se); })) {
+            if (allowed(*a, sv, match, [&] { return line_around(unit, sb, se); })) {
               skip = true;
               break;
             }
