@@ -367,6 +367,21 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
           } else {
             local.clear();
           }
+          // A raw hit in this string that the nested pass did not find (a match that an escape
+          // ends, such as a token cut by "\ud83d": the decoded text runs on past it): the
+          // string is masked flat instead, raw hits included. Found by fuzz_json_line.
+          if (nested && !hit.empty()) {
+            for (const SecretSpan& sp : hit) {
+              const bool covered = std::any_of(local.begin(), local.end(), [&](const Finding& f) {
+                return f.offset < sp.end && sp.begin < f.offset + f.length;
+              });
+              if (!covered) {
+                nested = false;
+                local.clear();
+                break;
+              }
+            }
+          }
         }
         if (!nested) {
           spans.clear();
