@@ -10,8 +10,8 @@
 #       regression inputs included (tests/fuzz/run.sh), with a fixed libFuzzer seed (FUZZ_ARGS,
 #       default -seed=1) so a submission's result does not hang on the dice; long exploring runs
 #       are tests/fuzz/run.sh's job.
-# tsan  mcp-scrub built with ThreadSanitizer in build-tsan/; the tcp and reload end-to-end tests
-#       of the normal build (build/) then run against it (MCP_SCRUB_TEST_BINARY).
+# tsan  mcp-scrub built with ThreadSanitizer in build-tsan/; the tcp, reload and filter --threads
+#       end-to-end tests of the normal build (build/) then run against it (MCP_SCRUB_TEST_BINARY).
 #
 # Sanitizers write their reports to <build>/sanitizer-reports/; a stage fails if any report
 # exists, even from a child process whose exit status no test looked at.
@@ -64,7 +64,7 @@ for stage in "${stages[@]}"; do
       reports=$(realpath build-tsan/sanitizer-reports)
       MCP_SCRUB_TEST_BINARY=$(realpath build-tsan/mcp-scrub) \
       TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$reports/tsan" \
-        "$normal/tests/e2e_tests" "[tcp],[reload]"
+        "$normal/tests/e2e_tests" "[tcp],[reload],[threads]"
       reports_clean "$reports"
       ;;
     *) echo "usage: $0 [asan|fuzz|tsan]..." >&2; exit 2 ;;
