@@ -8,12 +8,15 @@
 //    one byte more is refused with an error that keeps the id.
 // Failures name the rule id and the case; secrets are never printed.
 #include <catch2/catch.hpp>
+#include <atomic>
 #include <map>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "filter/literal_variants.h"
 #include "patterns/rule_loader.h"
 #include "run.h"
+#include "tcp_harness.h"
 
 using namespace scrub::test;
 using nlohmann::json;
@@ -96,46 +99,85 @@ bool leaks(const std::string& text, const std::string& secret) {
   return false;
 }
 
+// The stdout messages of the split property: a tools/call result per split, its text holding the
+// secret; a known value split at every byte of the message, a rule's example in the middle of its
+// (escaped) secret. Ids count up from 1.
+struct OutSplit {
+  size_t ci;
+  size_t pos;
+  int id;
+  std::string line;
+};
+std::vector<OutSplit> stdout_splits(const std::vector<Case>& all) {
+  std::vector<OutSplit> out;
+  int next_id = 1;
+  for (size_t ci = 0; ci < all.size(); ++ci) {
+    const Case& c = all[ci];
+    const std::string text = kBefore + c.text + kAfter;
+    auto message = [&](int id) {
+      return R"({"jsonrpc":"2.0","id":)" + std::to_string(id) +
+             R"(,"result":{"content":[{"type":"text","text":)" + json_str(text) + "}]}}";
+    };
+    std::string esc = json_str(c.secret);
+    esc = esc.substr(1, esc.size() - 2);
+    const std::string first = message(next_id);
+    const size_t at = first.find(esc);
+    REQUIRE(at != std::string::npos);
+    if (c.id.rfind("known:", 0) == 0) {
+      for (size_t pos = 0; pos <= first.size() + 1; ++pos, ++next_id)
+        out.push_back({ci, pos, next_id, message(next_id)});
+    } else {
+      out.push_back({ci, at + esc.size() / 2, next_id, first});
+      ++next_id;
+    }
+  }
+  return out;
+}
+
+// The stdout half of the property's checks: one valid message per split, with its id, the secret
+// masked. Returns how many leaked.
+size_t check_stdout(const std::vector<Case>& all, const std::vector<OutSplit>& sent,
+                    const std::string& out, const char* where) {
+  std::map<int, std::string> got;
+  for (const auto& l : lines(out)) {
+    json j = json::parse(l, nullptr, false);
+    REQUIRE_FALSE(j.is_discarded());
+    REQUIRE(j.contains("id"));
+    got[j["id"].get<int>()] = l;
+  }
+  CHECK(got.size() == sent.size());
+  size_t leaked = 0;
+  for (const OutSplit& s : sent) {
+    const Case& c = all[s.ci];
+    auto it = got.find(s.id);
+    INFO(where << ": case " << s.ci << " rule " << c.id << " split at " << s.pos);
+    REQUIRE(it != got.end());
+    CHECK(it->second.find("[REDACTED:") != std::string::npos);
+    if (leaks(it->second, c.secret)) {
+      ++leaked;
+      FAIL_CHECK("secret came through");
+    }
+  }
+  return leaked;
+}
+
 }  // namespace
 
 TEST_CASE("split: every secret split across two writes of the server, stdout and stderr, is masked",
           "[e2e][split]") {
   const std::vector<Case> all = cases();
   std::string input;
+  const std::vector<OutSplit> out_sent = stdout_splits(all);
+  for (const OutSplit& s : out_sent) input += split("out", s.pos, s.line);
   struct Sent {
     size_t ci;
     size_t pos;
   };
-  std::map<int, Sent> out_sent;  // by JSON-RPC id
-  std::vector<Sent> err_sent;    // in order
-  int next_id = 1;
-  auto send_out = [&](size_t ci, size_t pos, const std::string& line) {
-    out_sent[next_id] = {ci, pos};
-    input += split("out", pos, line);
-    ++next_id;
-  };
+  std::vector<Sent> err_sent;  // in order
   for (size_t ci = 0; ci < all.size(); ++ci) {
     const Case& c = all[ci];
     const bool every = c.id.rfind("known:", 0) == 0;
     const std::string text = kBefore + c.text + kAfter;
-    // stdout: a tools/call result whose text holds the secret.
-    const int id = next_id;
-    const std::string line = R"({"jsonrpc":"2.0","id":)" + std::to_string(id) +
-                             R"(,"result":{"content":[{"type":"text","text":)" + json_str(text) + "}]}}";
-    std::string esc = json_str(c.secret);
-    esc = esc.substr(1, esc.size() - 2);
-    const size_t at = line.find(esc);
-    REQUIRE(at != std::string::npos);
-    if (every) {
-      for (size_t pos = 0; pos <= line.size() + 1; ++pos) {
-        std::string l = line;
-        size_t idpos = l.find(R"("id":)" + std::to_string(id));
-        l.replace(idpos, 5 + std::to_string(id).size(), R"("id":)" + std::to_string(next_id));
-        send_out(ci, pos, l);
-      }
-    } else {
-      send_out(ci, at + esc.size() / 2, line);
-    }
     // stderr: the text as a log line (a multi-line example is not one line of a log).
     if (text.find('\n') != std::string::npos) continue;
     const size_t sat = text.find(c.secret);
@@ -162,27 +204,7 @@ TEST_CASE("split: every secret split across two writes of the server, stdout and
   INFO("wrap ran " << secs << " s for " << out_sent.size() << " stdout and " << err_sent.size()
                    << " stderr splits");
 
-  // stdout: one valid message per split, with its id, the secret masked.
-  std::map<int, std::string> got;
-  for (const auto& l : lines(r.out)) {
-    json j = json::parse(l, nullptr, false);
-    REQUIRE_FALSE(j.is_discarded());
-    REQUIRE(j.contains("id"));
-    got[j["id"].get<int>()] = l;
-  }
-  CHECK(got.size() == out_sent.size());
-  size_t leaked = 0;
-  for (const auto& [id, s] : out_sent) {
-    const Case& c = all[s.ci];
-    auto it = got.find(id);
-    INFO("stdout: case " << s.ci << " rule " << c.id << " split at " << s.pos);
-    REQUIRE(it != got.end());
-    CHECK(it->second.find("[REDACTED:") != std::string::npos);
-    if (leaks(it->second, c.secret)) {
-      ++leaked;
-      FAIL_CHECK("secret came through on stdout");
-    }
-  }
+  size_t leaked = check_stdout(all, out_sent, r.out, "stdout");
   // stderr: the lines in order (mcp-scrub's own summary last), each whole and masked. (A line
   // after an example that opens a private key without closing it is masked whole, as the key's
   // body, by the multi-line key tracker: still one line, still masked.)
@@ -201,6 +223,71 @@ TEST_CASE("split: every secret split across two writes of the server, stdout and
   }
   for (const auto& c : all) CHECK(r.err.find(c.secret) == std::string::npos);
   CHECK(leaked == 0);
+}
+
+// The same messages from a TCP upstream behind `mcp-scrub tcp --connect`: each written in two
+// send(2) calls with a pause between them (TCP_NODELAY), so the proxy reads every message in two
+// reads of the connection.
+TEST_CASE("split: every secret split across two reads of a TCP connection is masked", "[e2e][split][tcp]") {
+  const std::vector<Case> all = cases();
+  const std::vector<OutSplit> sent = stdout_splits(all);
+
+  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(lfd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::listen(lfd, 4) == 0);
+  socklen_t alen = sizeof a;
+  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &alen);
+  const int upstream_port = ntohs(a.sin_port);
+  std::atomic<bool> wrote_all{false};
+  std::thread upstream([&] {
+    pollfd p{lfd, POLLIN, 0};
+    if (::poll(&p, 1, 20000) <= 0) return;
+    int fd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) return;
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    bool ok = true;
+    for (const OutSplit& s : sent) {
+      const std::string wire = s.line + "\n";
+      const size_t cut = std::min(s.pos, wire.size());
+      ok = ok && (cut == 0 || scrub::write_all(fd, std::string_view(wire).substr(0, cut)));
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+      ok = ok && (cut == wire.size() || scrub::write_all(fd, std::string_view(wire).substr(cut)));
+    }
+    wrote_all = ok;
+    ::shutdown(fd, SHUT_WR);  // end of the stream: the proxy passes it on to the client
+    char b[4096];
+    pollfd q{fd, POLLIN, 0};
+    while (::poll(&q, 1, 20000) > 0 && ::read(fd, b, sizeof b) > 0) {
+    }
+    ::close(fd);
+  });
+
+  SplitWrap w;
+  std::vector<std::string> argv = {bin(), "tcp", "--listen", "127.0.0.1:0", "--connect",
+                                   "127.0.0.1:" + std::to_string(upstream_port), "--no-env-secrets",
+                                   "--fingerprint-key", w.key};
+  for (size_t i = 0; i < kKnown.size(); ++i) {
+    argv.push_back("--secret-env");
+    argv.push_back("SPLIT_K" + std::to_string(i));
+  }
+  Proxy proxy(argv, w.env());
+  const int port = proxy.port();
+  REQUIRE(port > 0);
+  Client client = Client::tcp(port);
+  REQUIRE(client.ok());
+  std::string out;
+  const bool eof = client.read_to_eof(out, std::chrono::seconds(120));
+  upstream.join();
+  ::close(lfd);
+  REQUIRE(wrote_all);
+  REQUIRE(eof);
+  CHECK(check_stdout(all, sent, out, "tcp") == 0);
+  for (const auto& c : all) CHECK(out.find(c.secret) == std::string::npos);
 }
 
 TEST_CASE("split: known values in MCP channels through the binary, raw and \\u-escaped", "[e2e][split]") {
