@@ -152,50 +152,31 @@ TEST_CASE("adversarial: 10,000 levels of nesting", "[adversarial][json]") {
   // dump), and 10,000 levels overflowed the stack; later, under the CI's -O0 ASan build, so did
   // 1,000. Past 256 levels a message holding a blob is now refused, fail closed: a response
   // becomes an error, nothing unscanned goes out.
-  SECTION("objects with a textual blob 10,000 levels deep: refused (fail closed)") {
+  // A result whose blob sits in `wrappers` nested objects (with "result" and the blob's own
+  // object, wrappers + 2 levels), and what the MCP stage makes of it.
+  const std::string blob = base64_encode("key " + kKnown + "\n");
+  auto process_nested = [&](int wrappers, MessageResult& m) {
     std::string open, close;
-    for (int i = 0; i < 10000; ++i) {
+    for (int i = 0; i < wrappers; ++i) {
       open += "{\"a\":";
       close += "}";
     }
-    std::string msg = R"({"jsonrpc":"2.0","id":1,"result":)" + open +
-                      R"({"blob":")" + base64_encode("key " + kKnown + "\n") +
-                      R"(","mimeType":"text/plain"})" + close + "}";
+    const std::string msg = R"({"jsonrpc":"2.0","id":1,"result":)" + open + R"({"blob":")" + blob +
+                            R"(","mimeType":"text/plain"})" + close + "}";
     EngineHolder holder(small_set());
     RequestTracker tracker;
     McpFilter filter(holder, tracker, {});
-    MessageResult m;
-    CHECK(filter.process(Direction::kServerToClient, msg, m) == ScanStatus::kError);
+    return filter.process(Direction::kServerToClient, msg, m);
+  };
+  MessageResult m;
+  SECTION("objects with a textual blob 10,000 levels deep: refused (fail closed)") {
+    CHECK(process_nested(10000, m) == ScanStatus::kError);
   }
   SECTION("objects with a textual blob 257 levels deep: refused (fail closed)") {
-    std::string open, close;
-    for (int i = 0; i < 255; ++i) {  // with "result" and the blob's own object: 257
-      open += "{\"a\":";
-      close += "}";
-    }
-    std::string msg = R"({"jsonrpc":"2.0","id":1,"result":)" + open +
-                      R"({"blob":")" + base64_encode("key " + kKnown + "\n") +
-                      R"(","mimeType":"text/plain"})" + close + "}";
-    EngineHolder holder(small_set());
-    RequestTracker tracker;
-    McpFilter filter(holder, tracker, {});
-    MessageResult m;
-    CHECK(filter.process(Direction::kServerToClient, msg, m) == ScanStatus::kError);
+    CHECK(process_nested(255, m) == ScanStatus::kError);
   }
   SECTION("objects with a textual blob 256 levels deep: the MCP stage masks it and stays JSON") {
-    std::string open, close;
-    for (int i = 0; i < 254; ++i) {
-      open += "{\"a\":";
-      close += "}";
-    }
-    const std::string blob = base64_encode("key " + kKnown + "\n");
-    std::string msg = R"({"jsonrpc":"2.0","id":1,"result":)" + open +
-                      R"({"blob":")" + blob + R"(","mimeType":"text/plain"})" + close + "}";
-    EngineHolder holder(small_set());
-    RequestTracker tracker;
-    McpFilter filter(holder, tracker, {});
-    MessageResult m;
-    REQUIRE(filter.process(Direction::kServerToClient, msg, m) == ScanStatus::kOk);
+    REQUIRE(process_nested(254, m) == ScanStatus::kOk);
     REQUIRE(m.kind == MessageResult::Kind::kReplace);
     CHECK(m.out.find(blob) == std::string::npos);
     CHECK(m.out.find(kKnown) == std::string::npos);
