@@ -16,6 +16,34 @@ namespace scrub {
 // output then holds what was decoded so far).
 bool json_unescape(std::string_view raw, std::string& decoded, std::vector<uint32_t>* raw_offsets);
 
+// The same offset map, held as segments: one per run of plain bytes (mapped linearly) and one
+// per escape (every byte it decodes to maps to the escape's start). Four bytes per decoded byte
+// was the largest buffer of a masked multi-megabyte message; this holds a few per escape.
+// Answers what the dense vector `v` would: to_raw(d) == v[d], first_at_or_after(r) ==
+// lower_bound(v, r) and first_after(r) == upper_bound(v, r) as indices, size() == v.size().
+class OffsetMap {
+ public:
+  size_t size() const { return decoded_size_ + 1; }
+  size_t to_raw(size_t d) const;
+  size_t first_at_or_after(size_t r) const;
+  size_t first_after(size_t r) const { return first_at_or_after(r + 1); }
+
+  struct Segment {
+    uint32_t d;  // first decoded byte
+    uint32_t r;  // its raw offset
+    bool run;    // plain bytes (linear) or one escape's output (constant)
+  };
+
+ private:
+  friend bool json_unescape_mapped(std::string_view, std::string&, OffsetMap*);
+  uint32_t last_raw(size_t i) const;  // the raw offset of segment i's last decoded byte
+  std::vector<Segment> segs_;
+  uint32_t decoded_size_ = 0, raw_size_ = 0;
+};
+
+// json_unescape with the segment map; `map` may be null (no map wanted).
+bool json_unescape_mapped(std::string_view raw, std::string& decoded, OffsetMap* map);
+
 // Appends `s` JSON-escaped (quotes, backslash, control characters), without surrounding quotes.
 void json_escape_append(std::string_view s, std::string& out);
 

@@ -129,7 +129,7 @@ struct Redactor::Impl {
   // (decoded -> raw) when given, and shifted by `base`.
   std::string mask_spans(std::string_view text, const std::vector<SecretSpan>& spans,
                          Findings& findings, const std::string& path, size_t base,
-                         const std::vector<uint32_t>* offs, bool encoded,
+                         const OffsetMap* offs, bool encoded,
                          std::vector<Edit>* edits_out = nullptr) {
     std::vector<Edit> local_edits;
     std::vector<Edit>& edits = edits_out ? *edits_out : local_edits;
@@ -139,8 +139,8 @@ struct Redactor::Impl {
       std::string_view secret = text.substr(b, e - b);
       std::string fp = fingerprint(sp.source, secret);
       edits.push_back({b, e, mask(sp.source, secret, fp)});
-      size_t rb = offs ? (*offs)[b] : b;
-      size_t re = offs ? (*offs)[e] : e;
+      size_t rb = offs ? offs->to_raw(b) : b;
+      size_t re = offs ? offs->to_raw(e) : e;
       findings.push_back(finding(sp.source, secret, base + rb, re - rb, path, encoded, fp));
     }
     return apply_edits(text, edits);
@@ -261,7 +261,7 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
   const size_t n = unit.size();
   size_t i = 0;
   std::string decoded, masked;
-  std::vector<uint32_t> offs;
+  OffsetMap offs;
 
   // A raw span masks only the token it starts in (or the next one, when it starts between
   // tokens): a rule whose secret may hold `"` runs on past the string's end into the JSON around
@@ -330,14 +330,14 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
             findings.push_back(finding(sp.source, secret, b, e - b, path, false, fp));
           }
         }
-      } else if (json_unescape(raw, decoded, hit.empty() ? nullptr : &offs)) {
+      } else if (json_unescape_mapped(raw, decoded, hit.empty() ? nullptr : &offs)) {
         // (A malformed escape occurs only in a unit that is not JSON: its bytes were scanned as
         // text.) The offset map is only needed when something is found; most strings are clean.
         bool have_offs = !hit.empty();
         auto need_offs = [&] {
           if (!have_offs) {
             std::string again;
-            json_unescape(raw, again, &offs);
+            json_unescape_mapped(raw, again, &offs);
             have_offs = true;
           }
         };
@@ -358,8 +358,8 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
           if (nested && st == RedactStatus::kMasked) need_offs();
           if (nested) {
             for (auto& f : local) {  // offsets within the decoded text -> raw unit
-              size_t rb = offs[std::min(f.offset, offs.size() - 1)];
-              size_t re = offs[std::min(f.offset + f.length, offs.size() - 1)];
+              size_t rb = offs.to_raw(std::min(f.offset, offs.size() - 1));
+              size_t re = offs.to_raw(std::min(f.offset + f.length, offs.size() - 1));
               f.offset = tb + rb;
               f.length = re - rb;
               f.encoded = true;
@@ -390,9 +390,9 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
           // moved to decoded offsets.
           for (const SecretSpan& sp : hit) {
             size_t rb = std::max(sp.begin, tb) - tb, re = std::min(sp.end, te) - tb;
-            size_t db = std::upper_bound(offs.begin(), offs.end(), rb) - offs.begin();
+            size_t db = offs.first_after(rb);
             db = db ? db - 1 : 0;
-            size_t de = std::lower_bound(offs.begin(), offs.end(), re) - offs.begin();
+            size_t de = offs.first_at_or_after(re);
             de = std::min(de, decoded.size());
             if (de > db) spans.push_back({db, de, sp.source});
           }

@@ -12,6 +12,7 @@
 //  - literal_variants: every base64 form of a value inside any surrounding bytes contains one of
 //    the value's registered base64 variants (the promise that a known value is found inside a
 //    larger blob at any alignment); each JSON variant decodes back to the value.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -34,6 +35,22 @@ void check_unescape(std::string_view raw) {
   std::string plain;
   FUZZ_CHECK(json_unescape(raw, plain, nullptr) == ok && plain == decoded,
              "decoding with and without the map differ");
+  // The segment map the redactor uses answers as the dense one.
+  OffsetMap map;
+  std::string mapped;
+  FUZZ_CHECK(json_unescape_mapped(raw, mapped, &map) == ok && mapped == decoded,
+             "decoding with the segment map differs");
+  if (ok) {
+    FUZZ_CHECK(map.size() == offs.size(), "segment map size");
+    for (size_t d = 0; d < offs.size(); ++d)
+      FUZZ_CHECK(map.to_raw(d) == offs[d], "segment map: to_raw differs");
+    for (size_t r = 0; r <= raw.size() + 1; ++r) {
+      size_t lo = std::lower_bound(offs.begin(), offs.end(), r) - offs.begin();
+      size_t up = std::upper_bound(offs.begin(), offs.end(), r) - offs.begin();
+      FUZZ_CHECK(map.first_at_or_after(r) == lo, "segment map: lower bound differs");
+      FUZZ_CHECK(map.first_after(r) == up, "segment map: upper bound differs");
+    }
+  }
 
   // Against simdjson, when the raw text is the body of a valid JSON string.
   std::string quoted = "\"" + std::string(raw) + "\"";

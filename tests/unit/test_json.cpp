@@ -115,6 +115,28 @@ TEST_CASE("json_unescape maps decoded bytes back to raw offsets", "[json]") {
   CHECK_FALSE(json_unescape(R"(bad\q)", decoded, nullptr));
 }
 
+TEST_CASE("the segment offset map answers as the dense one", "[json]") {
+  for (const std::string raw :
+       {std::string(R"(a\u00e9\n\ud83d\ude00b)"), std::string("plain text"), std::string(""),
+        std::string(R"(\n\n\"x\"\\)"), std::string(R"(ab\/cd\u0041\u0042ef)"),
+        std::string(R"(\ud800x\tend)")}) {
+    INFO(raw);
+    std::string dense_out, sparse_out;
+    std::vector<uint32_t> offs;
+    OffsetMap map;
+    REQUIRE(json_unescape(raw, dense_out, &offs));
+    REQUIRE(json_unescape_mapped(raw, sparse_out, &map));
+    CHECK(sparse_out == dense_out);
+    REQUIRE(map.size() == offs.size());
+    for (size_t d = 0; d < offs.size(); ++d) CHECK(map.to_raw(d) == offs[d]);
+    for (size_t r = 0; r <= raw.size() + 1; ++r) {
+      CHECK(map.first_at_or_after(r) ==
+            size_t(std::lower_bound(offs.begin(), offs.end(), r) - offs.begin()));
+      CHECK(map.first_after(r) == size_t(std::upper_bound(offs.begin(), offs.end(), r) - offs.begin()));
+    }
+  }
+}
+
 TEST_CASE("deep nesting and long backslash runs have defined outcomes", "[json]") {
   Redactor r(make_set(kRules));
   std::string deep(10000, '[');
