@@ -157,6 +157,14 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
     }
   }
 
+  // A "\\A" that is an escaped backslash and an A only costs the prefilter, never a miss.
+  impl->lines_prefilter =
+      std::none_of(impl->rules.begin(), impl->rules.end(), [](const CompiledRule& r) {
+        const std::string& re = r.rule.regex;
+        return re.find("\\A") != std::string::npos || re.find("\\z") != std::string::npos ||
+               re.find("\\Z") != std::string::npos;
+      });
+
   impl->mask_token = std::make_unique<RE2>(
       "\\[REDACTED(?::[A-Za-z0-9._:#-]{0,200})?\\]|" + RE2::QuoteMeta(options.fixed_text));
 

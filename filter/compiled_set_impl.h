@@ -85,6 +85,9 @@ struct CompiledSet::Impl {
   std::vector<PatternInfo> patterns;
   size_t known_values = 0;
   std::unique_ptr<RE2> mask_token;  // finds this tool's own mask output
+  // No rule may anchor on the whole buffer (\A, \z, \Z), so many lines can be scanned in one
+  // Hyperscan call as a prefilter (Scanner::lines_with_events). Decided once, at compile.
+  bool lines_prefilter = false;
 
   // A SecretSpan's `source`: rules first, then literals.
   bool is_literal(uint32_t source) const { return source >= rules.size(); }

@@ -236,15 +236,24 @@ Scanner::Scanner(std::shared_ptr<const CompiledSet> set)
   }
   state_->slot.assign(impl.patterns.size(), 0);
   state_->slot_gen.assign(impl.patterns.size(), 0);
-  // A rule that may anchor on the whole buffer cannot be prefiltered over many lines (a "\\A"
-  // that is an escaped backslash and an A only costs the prefilter, never a miss).
-  lines_prefilter_ = impl.db != nullptr &&
-                     std::none_of(impl.rules.begin(), impl.rules.end(), [](const CompiledRule& r) {
-                       const std::string& re = r.rule.regex;
-                       return re.find("\\A") != std::string::npos ||
-                              re.find("\\z") != std::string::npos ||
-                              re.find("\\Z") != std::string::npos;
-                     });
+}
+
+bool Scanner::lines_prefilter() const {
+  const auto& impl = set_->impl();
+  return impl.db != nullptr && impl.lines_prefilter;
+}
+
+// Before a scan: the injected fault (tests) and a missing scratch fail it, with last_error_ set.
+bool Scanner::ready() {
+  if (fault().scan_error_at > 0 && ++g_find_calls == fault().scan_error_at) {
+    last_error_ = HS_UNKNOWN_ERROR;
+    return false;
+  }
+  if (!state_->scratch) {
+    last_error_ = HS_NOMEM;
+    return false;
+  }
+  return true;
 }
 
 namespace {
@@ -276,15 +285,8 @@ ScanStatus Scanner::lines_with_events(std::string_view block, const std::vector<
   last_error_ = 0;
   hit.assign(line_ends.size(), 0);
   if (!impl.db || line_ends.empty()) return ScanStatus::kOk;
-  if (fault().scan_error_at > 0 && ++g_find_calls == fault().scan_error_at) {
-    last_error_ = HS_UNKNOWN_ERROR;
-    return ScanStatus::kError;
-  }
-  if (!st.scratch) {
-    last_error_ = HS_NOMEM;
-    return ScanStatus::kError;
-  }
-  if (!lines_prefilter_ || block.size() > UINT_MAX) {  // no shortcut: every line is scanned
+  if (!ready()) return ScanStatus::kError;
+  if (!lines_prefilter() || block.size() > UINT_MAX) {  // no shortcut: every line is scanned
     hit.assign(line_ends.size(), 1);
     return ScanStatus::kOk;
   }
@@ -306,14 +308,7 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
   State& st = *state_;
   last_error_ = 0;
   if (!impl.db) return ScanStatus::kOk;  // nothing configured to find
-  if (fault().scan_error_at > 0 && ++g_find_calls == fault().scan_error_at) {
-    last_error_ = HS_UNKNOWN_ERROR;
-    return ScanStatus::kError;
-  }
-  if (!st.scratch) {
-    last_error_ = HS_NOMEM;
-    return ScanStatus::kError;
-  }
+  if (!ready()) return ScanStatus::kError;
   try {
     st.events.clear();
     st.candidates.clear();

@@ -46,7 +46,7 @@ class Scanner {
   // report for it alone: rules are compiled multi-line, so ^ and $ hold at every line as at a
   // unit's ends. Not usable (lines_prefilter() false) when a rule anchors on the whole buffer
   // (\A, \z, \Z): scan each line with find() then. Counts as a find() for fault injection.
-  bool lines_prefilter() const { return lines_prefilter_; }
+  bool lines_prefilter() const;
   ScanStatus lines_with_events(std::string_view block, const std::vector<size_t>& line_ends,
                                std::vector<uint8_t>& hit);
   // Last Hyperscan error code (0 = none) for error messages.
@@ -59,11 +59,11 @@ class Scanner {
   struct State;  // scratch and per-scan buffers (public only for the Hyperscan callback)
 
  private:
+  bool ready();  // the checks before any scan (fault injection, scratch)
   std::shared_ptr<const CompiledSet> set_;
   std::unique_ptr<State> state_;
   int last_error_ = 0;
   uint64_t match_events_ = 0;
-  bool lines_prefilter_ = false;
 };
 
 }  // namespace scrub

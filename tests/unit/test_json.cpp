@@ -116,7 +116,7 @@ TEST_CASE("json_unescape maps decoded bytes back to raw offsets", "[json]") {
 }
 
 TEST_CASE("the segment offset map answers as the dense one", "[json]") {
-  for (const std::string raw :
+  for (const std::string& raw :
        {std::string(R"(a\u00e9\n\ud83d\ude00b)"), std::string("plain text"), std::string(""),
         std::string(R"(\n\n\"x\"\\)"), std::string(R"(ab\/cd\u0041\u0042ef)"),
         std::string(R"(\ud800x\tend)")}) {
