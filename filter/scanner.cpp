@@ -343,6 +343,7 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
 
     // Rules: cluster the ends of each rule, then let RE2 find the matches (leftmost-first, as
     // gitleaks' Go regexp does) over a window of the rule's maximum width before each cluster.
+    size_t retry_budget = 8 * unit.size() + 65536;  // see `skip_to` below
     std::vector<const Event*> rule_events;
     for (const Event& e : st.events)
       if (!impl.patterns[e.id].literal) rule_events.push_back(&e);
@@ -382,6 +383,12 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
       }
       const bool unbounded = cr.max_width == UINT_MAX;
       size_t resume = 0;
+      // A match that is not reported (allowlisted, low entropy, this tool's own mask) does not
+      // use up its bytes: the search goes on at its next byte, so a match that starts inside it
+      // is still found. Otherwise masking a neighbour moves where leftmost-first matches begin,
+      // and the masked output re-scanned finds what the first pass passed over (fuzz_json_line:
+      // `fzk_96[REDACTED:…fzk_SECRET`, whose outer match is allowlisted, hid the inner one).
+      // Bounded rules only, within a budget of window bytes per unit, so retries stay linear.
       const int ngroups = 1 + cr.groups;
       st.groups.resize(ngroups);
       size_t k = i;
@@ -402,6 +409,12 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
           size_t me = mb + m.size();
           pos = me > mb ? me : mb + 1;
           resume = pos;
+          auto skip = [&] {  // not reported: go on at its next byte, when affordable
+            if (!unbounded && me > mb + 1 && retry_budget >= me - mb) {
+              retry_budget -= me - mb;
+              pos = resume = mb + 1;
+            }
+          };
           // The secret: the configured group, else the first non-empty group, else the match.
           re2::StringPiece secret = m;
           if (cr.rule.secret_group > 0) {
@@ -414,26 +427,28 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
               }
             }
           }
-          if (secret.data() == nullptr || secret.empty()) continue;
+          if (secret.data() == nullptr || secret.empty()) {
+            skip();
+            continue;
+          }
           std::string_view sv(secret.data(), secret.size());
           if (cr.rule.entropy != 0.0) {
-            if (shannon_entropy(sv) <= cr.rule.entropy) continue;
-            if (cr.rule.id.rfind("generic", 0) == 0 &&
-                std::none_of(sv.begin(), sv.end(),
-                             [](char c) { return c >= '0' && c <= '9'; }))
+            if (shannon_entropy(sv) <= cr.rule.entropy ||
+                (cr.rule.id.rfind("generic", 0) == 0 &&
+                 std::none_of(sv.begin(), sv.end(), [](char c) { return c >= '0' && c <= '9'; }))) {
+              skip();
               continue;
+            }
           }
           size_t sb = static_cast<size_t>(secret.data() - unit.data());
           size_t se = sb + secret.size();
           std::string_view match(m.data(), m.size());
-          bool skip = false;
-          for (const auto& a : cr.allowlists) {
-            if (allowed(*a, sv, match, [&] { return line_around(unit, sb, se); })) {
-              skip = true;
-              break;
-            }
+          if (std::any_of(cr.allowlists.begin(), cr.allowlists.end(), [&](const auto& a) {
+                return allowed(*a, sv, match, [&] { return line_around(unit, sb, se); });
+              })) {
+            skip();
+            continue;
           }
-          if (skip) continue;
           // This tool's own mask output must never be masked again: a rule whose secret is a
           // mask token (plus at most a short non-secret prefix kept by the partial style) is
           // not a finding.
@@ -441,12 +456,18 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
               sv.find(impl.options.fixed_text) != std::string_view::npos) {
             // A value masked in a JSON string, the rule's match running on past the closing
             // quote (the redactor masks only up to it): already done.
-            if (masked_then_quote(impl, st.own_labels, sv)) continue;
+            if (masked_then_quote(impl, st.own_labels, sv)) {
+              skip();
+              continue;
+            }
             std::string rest(sv);
             RE2::GlobalReplace(&rest, *impl.mask_token, "");
             bool has_digit = std::any_of(rest.begin(), rest.end(),
                                          [](char c) { return c >= '0' && c <= '9'; });
-            if (rest.size() < 8 || (!has_digit && rest.size() <= 16)) continue;
+            if (rest.size() < 8 || (!has_digit && rest.size() <= 16)) {
+              skip();
+              continue;
+            }
           }
           st.candidates.push_back({sb, se, ri, cr.tier, mb});
         }

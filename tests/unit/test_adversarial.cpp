@@ -593,3 +593,41 @@ TEST_CASE("adversarial: a raw hit inside JSON held in a string is masked even wh
   REQUIRE(r.scanner().find(res.out, again) == ScanStatus::kOk);
   CHECK(again.empty());
 }
+
+// Found by fuzz_json_line (a long run, 9.6M executions): text shaped like a mask but not one
+// (`[REDACTED:S4cr…`, no closing bracket) made a bounded rule's leftmost match allowlisted (the
+// built-in pack allows any secret holding `[REDACTED`), and the search went on after that
+// match's end, past a second match that starts inside it. Masking a value earlier in the line
+// moved where the leftmost matches began, and the output re-scanned found the hidden one. A match
+// that is not reported no longer uses up its bytes: the search goes on at its next byte.
+TEST_CASE("adversarial: a match inside an allowlisted match is still found", "[adversarial]") {
+  auto set = make_set(R"(
+[allowlist]
+regexes = ['''\[REDACTED''']
+
+[[rules]]
+id = "fzk"
+regex = '''fzk_([^\s"',;\\]{3,40})'''
+)");
+  Redactor r(set);
+  auto res = redact_text(r, "a fzk_96[REDACTED:S4crfzkassw0rgggfzk_Qw7e9Rt\" b");
+  REQUIRE(res.status == RedactStatus::kMasked);
+  CHECK(res.out == "a fzk_96[REDACTED:S4crfzkassw0rgggfzk_[REDACTED:fzk]\" b");
+  REQUIRE(res.findings.size() == 1);
+  CHECK(res.findings[0].offset == 38);
+  CHECK(res.findings[0].length == 7);
+  std::vector<SecretSpan> again;
+  REQUIRE(r.scanner().find(res.out, again) == ScanStatus::kOk);
+  CHECK(again.empty());
+  // A low-entropy match hides nothing either.
+  auto set2 = make_set(R"(
+[[rules]]
+id = "hexkey"
+regex = '''k_([0-9a-z_]{16,40})'''
+entropy = 3.0
+)");
+  Redactor r2(set2);
+  const std::string run(30, 'a');
+  auto res2 = redact_text(r2, "k_" + run + "k_9f3b7c1e5d2a8f4b6c0e x");
+  CHECK(res2.out == "k_" + run + "k_[REDACTED:hexkey] x");
+}
