@@ -8,6 +8,7 @@
 #include "filter/db_cache.h"
 #include "filter/fingerprint.h"
 #include "filter/literal_variants.h"
+#include "filter/rule_match.h"
 
 namespace scrub {
 
@@ -94,6 +95,18 @@ std::vector<std::string> CompiledSet::prefilter_rules() const {
   for (const auto& r : impl_->rules)
     if (r.prefilter) out.push_back(r.rule.id);
   return out;
+}
+
+void CompiledRule::build_re() const {
+  if (re_) return;
+  RE2::Options ro;
+  ro.set_log_errors(false);
+  re_ = std::make_unique<RE2>(rule.regex, ro);
+  if (!re_->ok()) return;
+  if (auto loose = loosen_counted_repeats(rule.regex)) {
+    auto loc = std::make_unique<RE2>(*loose, ro);
+    if (loc->ok()) locator_ = std::move(loc);
+  }
 }
 
 std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,

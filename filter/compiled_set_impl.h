@@ -40,16 +40,18 @@ struct CompiledRule {
   // same regexes compiled before), built on the rule's first hit instead: most rules never fire
   // in a session, and building all of them was most of the start-up time.
   const RE2& re() const {
-    std::call_once(*re_once, [this] {
-      if (!re_) {
-        RE2::Options ro;
-        ro.set_log_errors(false);
-        re_ = std::make_unique<RE2>(rule.regex, ro);
-      }
-    });
+    std::call_once(*re_once, [this] { build_re(); });
     return *re_;
   }
+  // The same regex with its large counted repeats loosened (filter/rule_match.h), built with
+  // re(); null when there is none or the program is small enough to search directly.
+  const RE2* locator() const {
+    std::call_once(*re_once, [this] { build_re(); });
+    return locator_.get();
+  }
+  void build_re() const;
   mutable std::unique_ptr<RE2> re_;
+  mutable std::unique_ptr<RE2> locator_;
   std::unique_ptr<std::once_flag> re_once = std::make_unique<std::once_flag>();
   int groups = 0;  // capture groups in the regex
   unsigned min_width = 0;

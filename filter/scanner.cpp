@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "filter/compiled_set_impl.h"
+#include "filter/rule_match.h"
 
 namespace scrub {
 
@@ -403,7 +404,7 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
         size_t ws = unbounded ? 0 : (first_end > cr.max_width ? first_end - cr.max_width : 0);
         size_t pos = std::max(ws, resume);
         while (pos < last_end &&
-               cr.re().Match(unit, pos, last_end, RE2::UNANCHORED, st.groups.data(), ngroups)) {
+               rule_match(cr.re(), cr.locator(), unit, pos, last_end, st.groups.data(), ngroups)) {
           const re2::StringPiece& m = st.groups[0];
           size_t mb = static_cast<size_t>(m.data() - unit.data());
           size_t me = mb + m.size();

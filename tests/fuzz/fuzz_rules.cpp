@@ -10,11 +10,14 @@
 //    (leftmost-first FindAll over the whole unit, keywords, secret group, entropy) yields is
 //    covered by the scanner's spans: Hyperscan's prefilter and the clustering never lose one
 //    (ASCII units only: see the known gap below);
-//  - text masking of a line is clean when nothing was found (output = input).
+//  - text masking of a line is clean when nothing was found (output = input);
+//  - a rule's locator (filter/rule_match.h) finds exactly the matches and groups RE2's own
+//    unanchored search finds, on every unit (any bytes).
 #include <cstddef>
 #include <cstdint>
 
 #include "filter/compiled_set_impl.h"
+#include "filter/rule_match.h"
 #include "fuzz_common.h"
 
 using namespace scrub;
@@ -67,6 +70,24 @@ std::vector<std::pair<size_t, size_t>> reference(const Rule& rule, const RE2& re
     }
     size_t sb = static_cast<size_t>(secret.data() - unit.data());
     out.push_back({sb, sb + secret.size()});
+  }
+  return out;
+}
+
+// Every match of a scanner-style loop over `unit`, groups included, as (offset, size) pairs.
+std::vector<std::pair<long, long>> all_matches(const RE2& re, const RE2* locator, std::string_view unit) {
+  std::vector<std::pair<long, long>> out;
+  const int ng = 1 + re.NumberOfCapturingGroups();
+  std::vector<re2::StringPiece> g(ng);
+  size_t pos = 0;
+  while (pos < unit.size() &&
+         (locator ? rule_match(re, locator, unit, pos, unit.size(), g.data(), ng)
+                  : re.Match(unit, pos, unit.size(), RE2::UNANCHORED, g.data(), ng))) {
+    for (const auto& s : g)
+      out.push_back(s.data() ? std::make_pair(static_cast<long>(s.data() - unit.data()), static_cast<long>(s.size()))
+                             : std::make_pair(-1L, -1L));
+    size_t mb = static_cast<size_t>(g[0].data() - unit.data());
+    pos = g[0].empty() ? mb + 1 : mb + g[0].size();
   }
   return out;
 }
@@ -124,6 +145,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string_view result = st == RedactStatus::kMasked ? std::string_view(out) : unit;
     if (st == RedactStatus::kClean) FUZZ_CHECK(findings.empty(), "clean with findings");
     FUZZ_CHECK(result.find(kLiteral) == std::string_view::npos, "a known value survived");
+
+    for (const CompiledRule& cr : impl.rules)
+      if (cr.re().ok() && cr.locator())
+        FUZZ_CHECK(all_matches(cr.re(), cr.locator(), unit) == all_matches(cr.re(), nullptr, unit),
+                   "the locator's matches differ from RE2's");
 
     std::vector<SecretSpan> spans;
     FUZZ_CHECK(redactor.scanner().find(unit, spans) == ScanStatus::kOk, "scan error");
