@@ -29,12 +29,12 @@ namespace {
 // the line to write.
 RedactStatus redact_line(Redactor& redactor, StreamMode mode, std::string_view line,
                          size_t line_len, std::string* pem_text, std::string& masked,
-                         Findings& findings, bool& invalid_json) {
+                         Findings& findings, bool& invalid_json, bool raw_clean = false) {
   masked.clear();
   invalid_json = false;
   if (mode == StreamMode::kJson) {
     JsonInfo info;
-    RedactStatus rs = redactor.redact_json(line, masked, findings, &info);
+    RedactStatus rs = redactor.redact_json(line, masked, findings, &info, raw_clean);
     invalid_json = !info.valid && !line.empty();
     return rs;
   }
@@ -220,8 +220,11 @@ class LineBatches {
       }
       bool invalid = false;
       if (l.pem) pem_text.assign(text);
-      RedactStatus rs = redact_line(redactor, mode_, text, l.orig_len,
-                                    l.pem ? &pem_text : nullptr, masked, findings, invalid);
+      // A JSON line here without a match event holds an escape: only decoded strings can hide
+      // anything, so the line itself is not scanned again.
+      const bool raw_clean = prefilter && !l.pem && !hit[i];
+      RedactStatus rs = redact_line(redactor, mode_, text, l.orig_len, l.pem ? &pem_text : nullptr,
+                                    masked, findings, invalid, raw_clean);
       if (rs == RedactStatus::kError) {
         b.engine_error = true;
         break;

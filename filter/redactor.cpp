@@ -156,17 +156,18 @@ struct Redactor::Impl {
     return RedactStatus::kMasked;
   }
 
+  // `raw_clean` (redact_json's): the scan of `unit` itself is known to find nothing.
   RedactStatus json(std::string_view unit, std::string& out, Findings& findings, JsonInfo* info,
-                    int depth, const std::string& path_prefix);
+                    int depth, const std::string& path_prefix, bool raw_clean = false);
   // json() on a unit that is not JSON to simdjson.
   RedactStatus not_json(std::string_view unit, std::string& out, Findings& findings, int depth,
-                        const std::string& path_prefix);
+                        const std::string& path_prefix, bool raw_clean);
   // The token walk of json(): masks inside (decoded) strings, keys and scalars.
   // `lenient`: the unit is not JSON (not_json); scalars are left to the text pass. `edits_out`
   // receives the edits made.
   RedactStatus walk(std::string_view unit, std::string& out, Findings& findings, int depth,
                     const std::string& path_prefix, bool lenient = false,
-                    std::vector<Edit>* edits_out = nullptr);
+                    std::vector<Edit>* edits_out = nullptr, bool raw_clean = false);
 };
 
 namespace {
@@ -195,20 +196,21 @@ std::string path_of(const std::vector<Frame>& stack, const std::string& prefix) 
 }  // namespace
 
 RedactStatus Redactor::Impl::json(std::string_view unit, std::string& out, Findings& findings,
-                                  JsonInfo* info, int depth, const std::string& path_prefix) {
+                                  JsonInfo* info, int depth, const std::string& path_prefix,
+                                  bool raw_clean) {
   {
     auto doc = parser.parse(unit.data(), unit.size(), true);
     if (doc.error()) {
       if (info) info->valid = false;
-      return not_json(unit, out, findings, depth, path_prefix);
+      return not_json(unit, out, findings, depth, path_prefix, raw_clean);
     }
   }
   if (info) info->valid = true;
-  return walk(unit, out, findings, depth, path_prefix);
+  return walk(unit, out, findings, depth, path_prefix, false, nullptr, raw_clean);
 }
 
 RedactStatus Redactor::Impl::not_json(std::string_view unit, std::string& out, Findings& findings,
-                                      int depth, const std::string& path_prefix) {
+                                      int depth, const std::string& path_prefix, bool raw_clean) {
   // Not JSON to simdjson (a lone surrogate in a \u escape, nesting deeper than its limit), yet a
   // lenient client may still parse the line and decode its strings: first mask what escapes hide,
   // in the strings as the line's own quotes delimit them, then mask the result as text.
@@ -216,7 +218,7 @@ RedactStatus Redactor::Impl::not_json(std::string_view unit, std::string& out, F
   std::vector<Edit> walk_edits;
   RedactStatus st = RedactStatus::kClean;
   if (std::memchr(unit.data(), '\\', unit.size())) {
-    st = walk(unit, walked, findings, depth, path_prefix, true, &walk_edits);
+    st = walk(unit, walked, findings, depth, path_prefix, true, &walk_edits, raw_clean);
     if (st == RedactStatus::kError) return st;
   }
   std::string_view cur = st == RedactStatus::kMasked ? std::string_view(walked) : unit;
@@ -248,9 +250,9 @@ RedactStatus Redactor::Impl::not_json(std::string_view unit, std::string& out, F
 
 RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findings& findings,
                                   int depth, const std::string& path_prefix, bool lenient,
-                                  std::vector<Edit>* edits_out) {
+                                  std::vector<Edit>* edits_out, bool raw_clean) {
   spans.clear();
-  if (scanner.find(unit, spans) != ScanStatus::kOk) return RedactStatus::kError;
+  if (!raw_clean && scanner.find(unit, spans) != ScanStatus::kOk) return RedactStatus::kError;
   const bool has_escape = std::memchr(unit.data(), '\\', unit.size()) != nullptr;
   if (spans.empty() && !has_escape) return RedactStatus::kClean;
   const std::vector<SecretSpan> raw_spans = spans;  // find() below reuses `spans`
@@ -504,9 +506,9 @@ RedactStatus Redactor::redact_text_prefix(std::string_view unit, size_t keep_tai
 }
 
 RedactStatus Redactor::redact_json(std::string_view unit, std::string& out, Findings& findings,
-                                   JsonInfo* info) {
+                                   JsonInfo* info, bool raw_clean) {
   try {
-    RedactStatus st = impl_->json(unit, out, findings, info, 0, "");
+    RedactStatus st = impl_->json(unit, out, findings, info, 0, "", raw_clean);
     if (st != RedactStatus::kMasked) return st;
     // Safety net: the masked output must scan clean. Whatever a first pass could not place (a
     // secret split by JSON structure, say) gets a second JSON pass, then plain text masking.

@@ -31,8 +31,11 @@ class Redactor {
   Redactor& operator=(const Redactor&) = delete;
 
   RedactStatus redact_text(std::string_view unit, std::string& out, Findings& findings);
+  // `raw_clean`: the caller knows the scanner finds nothing in `unit` as it stands (a batch
+  // prefilter, Scanner::lines_with_events, saw no match event in it), so the raw scan is skipped
+  // and only what escapes hide is looked for.
   RedactStatus redact_json(std::string_view unit, std::string& out, Findings& findings,
-                           JsonInfo* info = nullptr);
+                           JsonInfo* info = nullptr, bool raw_clean = false);
 
   // For a unit too long to hold (a line over --max-line-bytes, read in pieces): masks the longest
   // prefix of `unit` that leaves at least `keep_tail` bytes and that no secret crosses, appends

@@ -153,7 +153,7 @@ struct ThreadedLog {
         lines += 6;
       }
       if (i == 4500) {
-        text += std::string(6000, 'x') + " " + kKnown + " " + std::string(7000, 'y') + "\n";
+        text.append(6000, 'x').append(" ").append(kKnown).append(" ").append(7000, 'y').append("\n");
         ++known;
         ++lines;
       }
@@ -341,4 +341,34 @@ TEST_CASE("ordinary text passes the whole built-in pack untouched", "[e2e][filte
   REQUIRE(r.status == 0);
   CHECK(r.out == read_file(src("corpus/e2e/clean.txt")));
   CHECK(read_file(f.alerts) == "");
+}
+
+// Most lines plain, so the batch prefilter is on: a line without a match event as it stands is
+// redacted without scanning it again, and what its escapes hide is still found.
+TEST_CASE("filter --format json: a value only escapes reveal is masked among plain lines", "[e2e][filter]") {
+  Fixture f;
+  std::string input;
+  for (int i = 0; i < 20; ++i)
+    input.append(R"({"level":"info","msg":"plain line )").append(std::to_string(i)).append("\"}\n");
+  // The known value with its Z written as \u005A: invisible to a scan of the line as it stands.
+  input.append(R"({"level":"warn","msg":"value \u005A)").append(kKnown + 1).append(R"( here","n":1})" "\n");
+  input.append(R"({"level":"warn","msg":"tab\tonly"})" "\n");
+  const std::string path = f.dir.file("in.jsonl", input);
+  auto args = f.base("filter");
+  args.insert(args.end(), {"--format", "json", "--alerts", f.alerts, path});
+  RunResult r = run(args);
+  REQUIRE(r.status == 0);
+  auto out = lines(r.out);
+  REQUIRE(out.size() == 22);
+  auto in = lines(input);
+  for (int i = 0; i < 20; ++i) CHECK(out[i] == in[i]);
+  CHECK(out[20] == R"({"level":"warn","msg":"value [REDACTED:known-secret] here","n":1})");
+  CHECK(out[21] == in[21]);
+  auto alerts = f.read_alerts();
+  REQUIRE(alerts.size() == 1);
+  CHECK(alerts[0]["line"] == 21);
+  CHECK(alerts[0]["path"] == "msg");
+  CHECK(alerts[0]["encoded"] == true);
+  CHECK(alerts[0]["offset"] == 29);
+  CHECK(alerts[0]["length"] == 25);
 }
