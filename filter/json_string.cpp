@@ -142,6 +142,8 @@ bool json_unescape_mapped(std::string_view raw, std::string& decoded, OffsetMap*
     return decode(raw, decoded, none);
   }
   map->segs_.clear();
+  // One segment per escape and at most one per run between them: no reallocation on the way.
+  map->segs_.reserve(2 * static_cast<size_t>(std::count(raw.begin(), raw.end(), '\\')) + 1);
   SparseMap sparse{map->segs_};
   bool ok = decode(raw, decoded, sparse);
   map->decoded_size_ = static_cast<uint32_t>(decoded.size());

@@ -413,11 +413,21 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
                 merged.push_back(sp);
               }
             }
-            masked = mask_spans(decoded, merged, local, need_path(), tb, &offs, true);
-            st = RedactStatus::kMasked;
+            // Each masked span of the decoded text replaces the escape sequences it came
+            // from; the rest of the string stays byte for byte as it was written (spans lie on
+            // character boundaries, and each character comes from whole escape sequences).
+            std::vector<Edit> decoded_edits;
+            mask_spans(decoded, merged, local, need_path(), tb, &offs, true, &decoded_edits);
+            for (const Edit& de : decoded_edits) {
+              std::string enc;
+              json_escape_append(de.text, enc);
+              edits.push_back({tb + offs.to_raw(de.begin), tb + offs.to_raw(de.end), std::move(enc)});
+            }
+            tainted = true;
+            for (auto& f : local) findings.push_back(std::move(f));
           }
         }
-        if (st == RedactStatus::kMasked) {
+        if (nested && st == RedactStatus::kMasked) {
           tainted = true;
           std::string enc;
           json_escape_append(masked, enc);

@@ -80,7 +80,7 @@ TEST_CASE("filter --format json masks inside decoded strings and keeps JSON vali
   auto in = lines(read_file(src("corpus/e2e/rpc.jsonl")));
   CHECK(out[0] == in[0]);
   CHECK(out[1] == R"({"result":{"content":[{"type":"text","text":"{\n  \"GITHUB_TOKEN\": \"[REDACTED:github-pat]\"\n}"}],"structuredContent":{"token":"[REDACTED:github-pat]"}},"jsonrpc":"2.0","id":2})");
-  CHECK(out[2] == R"({"jsonrpc":"2.0","id":3,"error":{"code":-32000,"message":"auth failed for [REDACTED:known-secret]","data":{"dsn":"mysql://root:[REDACTED:connection-string-password]@db/x"}}})");
+  CHECK(out[2] == R"({"jsonrpc":"2.0","id":3,"error":{"code":-32000,"message":"auth failed for [REDACTED:known-secret]","data":{"dsn":"mysql:\/\/root:[REDACTED:connection-string-password]@db\/x"}}})");
   CHECK(out[3] == in[3]);
   CHECK(out[4] == "not json: [REDACTED:known-secret]");
   for (int i = 0; i < 4; ++i) CHECK(nlohmann::json::accept(out[i]));

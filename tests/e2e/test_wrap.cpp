@@ -139,7 +139,7 @@ TEST_CASE("wrap: every channel of an MCP server is masked, every message stays v
 
   CHECK(by_id["3"] == R"({"result":{"content":[{"type":"text","text":"The deploy key is [REDACTED:known-secret], keep it safe."}]},"jsonrpc":"2.0","id":3})");
   CHECK(by_id["4"] == R"({"result":{"content":[{"type":"text","text":"{\"env\":{\"DATABASE_URL\":\"[REDACTED:known-secret]\"}}"}],"structuredContent":{"env":{"DATABASE_URL":"[REDACTED:known-secret]"}}},"jsonrpc":"2.0","id":4})");
-  CHECK(by_id["6"] == R"({"result":{"content":[{"type":"text","text":"secret=[REDACTED:known-secret]"},{"type":"text","text":"https://hooks.example.invalid/notify?key=[REDACTED:known-secret]"},{"type":"text","text":"dsn=[REDACTED:known-secret]"}]},"jsonrpc":"2.0","id":6})");
+  CHECK(by_id["6"] == R"({"result":{"content":[{"type":"text","text":"secret=[REDACTED:known-secret]"},{"type":"text","text":"https:\/\/hooks.example.invalid\/notify?key=[REDACTED:known-secret]"},{"type":"text","text":"dsn=[REDACTED:known-secret]"}]},"jsonrpc":"2.0","id":6})");
   CHECK(by_id["7"] == R"({"jsonrpc":"2.0","id":7,"error":{"code":-32000,"message":"Database connection failed for key [REDACTED:known-secret]","data":{"dsn":"[REDACTED:known-secret]"}}})");
   CHECK(by_id["8"] == R"({"result":{"content":[{"type":"text","text":"Authentication failed for token [REDACTED:github-pat]"}],"isError":true},"jsonrpc":"2.0","id":8})");
   // A textual blob is decoded, masked and re-encoded: it stays valid base64.

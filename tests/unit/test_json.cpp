@@ -69,7 +69,17 @@ TEST_CASE("escaped secrets are decoded, found and mapped back", "[json]") {
   }
   SECTION("a URL with \\/ escapes") {
     auto res = redact_json(r, R"({"u":"https:\/\/h\/x?key=)" + kSecret + R"(\/y"})");
-    CHECK(res.out == R"({"u":"https://h/x?key=[REDACTED:known-secret]/y"})");
+    CHECK(res.out == R"({"u":"https:\/\/h\/x?key=[REDACTED:known-secret]\/y"})");
+  }
+  SECTION("only the secret's escape sequences change; the rest stays as written") {
+    const std::string head = R"({"t":"\u0041\/B\tC k=)";
+    const std::string line = head + unicode_escape_all(kSecret.substr(0, 3)) + kSecret.substr(3) +
+                             R"( \u00e9\ud83d\ude00"})";
+    auto res = redact_json(r, line);
+    CHECK(res.out == head + R"([REDACTED:known-secret] \u00e9\ud83d\ude00"})");
+    REQUIRE(res.findings.size() == 1);
+    CHECK(res.findings[0].offset == head.size());
+    CHECK(res.findings[0].length == 3 * 6 + kSecret.size() - 3);
   }
   SECTION("JSON nested in a JSON string keeps its own formatting") {
     const std::string line =
