@@ -21,6 +21,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "cli/finding_counts.h"
 #include "cli/reloader.h"
 #include "filter/mcp_filter.h"
 #include "filter/pem_blocks.h"
@@ -83,35 +84,6 @@ void raise_fd_limit() {
   }
 }
 
-// Findings and incidents across connections, for the summary (SIGUSR1 and exit).
-class Totals {
- public:
-  void finding(const std::string& rule) {
-    std::lock_guard<std::mutex> l(mu_);
-    ++per_rule_[rule];
-  }
-  void incident(const std::string& kind) {
-    std::lock_guard<std::mutex> l(mu_);
-    ++incidents_[kind];
-  }
-  std::string findings_text() {
-    std::lock_guard<std::mutex> l(mu_);
-    return describe(per_rule_, incidents_);
-  }
-  static std::string describe(const std::map<std::string, uint64_t>& per_rule,
-                              const std::map<std::string, uint64_t>& incidents) {
-    std::string s = "findings:";
-    if (per_rule.empty()) s += " none";
-    for (const auto& [rule, n] : per_rule) s += " " + rule + "=" + std::to_string(n);
-    for (const auto& [kind, n] : incidents) s += "; " + kind + "=" + std::to_string(n);
-    return s;
-  }
-
- private:
-  std::mutex mu_;
-  std::map<std::string, uint64_t> per_rule_, incidents_;
-};
-
 std::string flow_text(const char* name, const FlowCounters& c) {
   return std::string(name) + " " + std::to_string(c.messages) + " messages (" +
          std::to_string(c.bytes) + " bytes)";
@@ -123,7 +95,7 @@ struct Shared {
   Reloader& reloader;
   EngineHolder& engine;
   AlertSink& sink;
-  Totals& totals;
+  FindingCounts& totals;  // across connections, for the summary (SIGUSR1 and exit)
   Action action;
   bool child;
   const TcpServer* server = nullptr;  // for log(); set before the first connection
@@ -231,7 +203,7 @@ class McpHooks : public ConnectionHooks {
                        flow_text("client->server", st.to_server) + ", " +
                        flow_text("server->client", st.to_client);
     if (s_.child) line += ", stderr " + std::to_string(st.stderr_lines) + " lines";
-    line += "; " + Totals::describe(per_rule_, incidents_);
+    line += "; " + counts_.text();
     s_.server->log(line);
   }
 
@@ -244,13 +216,13 @@ class McpHooks : public ConnectionHooks {
 
   void report(const Findings& findings, const AlertContext& ctx) {
     for (const Finding& f : findings) {
-      ++per_rule_[f.rule_id];
+      counts_.finding(f.rule_id);
       s_.totals.finding(f.rule_id);
       s_.sink.finding(f, ctx);
     }
   }
   void incident(const std::string& kind, const std::string& msg, const AlertContext& ctx) {
-    ++incidents_[kind];
+    counts_.incident(kind);
     s_.totals.incident(kind);
     s_.sink.incident(kind, msg, ctx);
   }
@@ -351,15 +323,15 @@ class McpHooks : public ConnectionHooks {
   PemBlockTracker pem_;
   std::string stderr_carry_, masked_;
   Findings findings_;
-  std::map<std::string, uint64_t> per_rule_, incidents_;
+  FindingCounts counts_;  // this connection's, for its close line
 };
 
-std::string summary(const TcpServer& server, Totals& totals) {
+std::string summary(const TcpServer& server, FindingCounts& totals) {
   ServerStats st = server.stats();
   return "mcp-scrub: summary: connections " + std::to_string(st.accepted) + " (" +
          std::to_string(st.open) + " open, " + std::to_string(st.refused) + " refused), " +
          flow_text("client->server", st.to_server) + ", " + flow_text("server->client", st.to_client) +
-         ", stderr " + std::to_string(st.stderr_lines) + " lines; " + totals.findings_text();
+         ", stderr " + std::to_string(st.stderr_lines) + " lines; " + totals.text();
 }
 
 }  // namespace
@@ -433,7 +405,7 @@ CommandRunner register_tcp(CLI::App& app, std::vector<std::string>& command, cha
     // does not get it).
     reloader.reload_on_sighup();
     reloader.start(sink.get());
-    Totals totals;
+    FindingCounts totals;
     Shared shared{*opt, reloader, reloader.holder(), *sink, totals,
                   parse_action(opt->engine.action).value_or(Action::kMask), child_mode};
     ignore_sigpipe();

@@ -22,6 +22,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "cli/finding_counts.h"
 #include "cli/reloader.h"
 #include "filter/mcp_filter.h"
 #include "filter/pem_blocks.h"
@@ -70,32 +71,22 @@ class Stats {
     ++err_.first;
     err_.second += bytes;
   }
-  void finding(const std::string& rule) {
-    std::lock_guard<std::mutex> l(mu_);
-    ++per_rule_[rule];
-  }
-  void incident(const std::string& kind) {
-    std::lock_guard<std::mutex> l(mu_);
-    ++incidents_[kind];
-  }
+  void finding(const std::string& rule) { counts_.finding(rule); }
+  void incident(const std::string& kind) { counts_.incident(kind); }
   std::string summary() {
     std::lock_guard<std::mutex> l(mu_);
     std::string s = "summary: server->client " + std::to_string(s2c_.first) + " messages (" +
                     std::to_string(s2c_.second) + " bytes), client->server " +
                     std::to_string(c2s_.first) + " messages (" + std::to_string(c2s_.second) +
                     " bytes), stderr " + std::to_string(err_.first) + " lines (" +
-                    std::to_string(err_.second) + " bytes); findings:";
-    if (per_rule_.empty()) s += " none";
-    for (const auto& [rule, n] : per_rule_) s += " " + rule + "=" + std::to_string(n);
-    for (const auto& [kind, n] : incidents_) s += "; " + kind + "=" + std::to_string(n);
-    return s;
+                    std::to_string(err_.second) + " bytes); ";
+    return s + counts_.text();
   }
 
  private:
   std::mutex mu_;
   std::pair<uint64_t, uint64_t> s2c_{0, 0}, c2s_{0, 0}, err_{0, 0};
-  std::map<std::string, uint64_t> per_rule_;
-  std::map<std::string, uint64_t> incidents_;
+  FindingCounts counts_;
 };
 
 class Proxy {
