@@ -22,6 +22,25 @@ inline const std::string kPass = "S3cretPassw0rdX9";
 inline const std::string kDbUrl = "postgresql://app:" + kPass + "@db.internal:5432/prod";
 inline const std::string kToken = "ghp_Fk7Qm2Xr9Lp4Ws8Tn3Vb6Yc1Hd5Jg0Ze2Ua4";  // fake, found by a rule
 
+// A scratch directory with a fingerprint key, the alert file and the server's environment.
+struct LeakyFixture {
+  TempDir dir;
+  std::string key = dir.file("fp.key", "0123456789abcdef0123456789abcdef\n");
+  std::string alerts = dir.path + "/alerts.jsonl";
+  std::vector<std::string> env = {"LEAK_SECRET=" + kSecret, "LEAK_DB_URL=" + kDbUrl,
+                                  "LEAK_TOKEN=" + kToken};
+  // The alerts written so far, without their timestamps.
+  std::vector<json> read_alerts() const {
+    std::vector<json> out;
+    for (const auto& l : lines(read_file(alerts))) {
+      json j = json::parse(l);
+      j.erase("time");
+      out.push_back(j);
+    }
+    return out;
+  }
+};
+
 inline std::string tool_call(int id, const std::string& name, const std::string& args = "{}") {
   return R"({"jsonrpc":"2.0","id":)" + std::to_string(id) +
          R"(,"method":"tools/call","params":{"name":")" + name + R"(","arguments":)" + args + "}}";

@@ -24,13 +24,7 @@ using nlohmann::json;
 
 namespace {
 
-struct Setup {
-  TempDir dir;
-  std::string key = dir.file("fp.key", "0123456789abcdef0123456789abcdef\n");
-  std::string alerts = dir.path + "/alerts.jsonl";
-  std::vector<std::string> env = {"LEAK_SECRET=" + kSecret, "LEAK_DB_URL=" + kDbUrl,
-                                  "LEAK_TOKEN=" + kToken};
-
+struct Setup : LeakyFixture {
   std::vector<std::string> engine() const {
     return {"--no-builtin-rules", "--rules", src("tests/fixtures/rules.toml"), "--secret-env",
             "LEAK_SECRET", "--secret-env", "LEAK_DB_URL", "--no-env-secrets", "--fingerprint-key",
@@ -61,15 +55,6 @@ struct Setup {
     return {bin(), "tcp", "--listen", "127.0.0.1:0", "--no-builtin-rules", "--rules",
             src("tests/fixtures/rules.toml"), "--no-env-secrets", "--fingerprint-key", key,
             "--action", "alert", "--", tool("leaky_server")};
-  }
-  std::vector<json> read_alerts() const {
-    std::vector<json> out;
-    for (const auto& l : lines(read_file(alerts))) {
-      json j = json::parse(l);
-      j.erase("time");
-      out.push_back(j);
-    }
-    return out;
   }
 };
 

@@ -16,13 +16,7 @@ using nlohmann::json;
 
 namespace {
 
-struct Wrap {
-  TempDir dir;
-  std::string key = dir.file("fp.key", "0123456789abcdef0123456789abcdef\n");
-  std::string alerts = dir.path + "/alerts.jsonl";
-  std::vector<std::string> env = {"LEAK_SECRET=" + kSecret, "LEAK_DB_URL=" + kDbUrl,
-                                  "LEAK_TOKEN=" + kToken};
-
+struct Wrap : LeakyFixture {
   std::vector<std::string> argv(std::vector<std::string> extra = {}) const {
     std::vector<std::string> a = {bin(), "--no-builtin-rules", "--rules", src("tests/fixtures/rules.toml"),
                                   "--secret-env", "LEAK_SECRET", "--secret-env", "LEAK_DB_URL",
@@ -39,15 +33,6 @@ struct Wrap {
     o.extra_env = env;
     o.extra_env.insert(o.extra_env.end(), more_env.begin(), more_env.end());
     return run(argv(std::move(extra)), o);
-  }
-  std::vector<json> read_alerts() const {
-    std::vector<json> out;
-    for (const auto& l : lines(read_file(alerts))) {
-      json j = json::parse(l);
-      j.erase("time");
-      out.push_back(j);
-    }
-    return out;
   }
 };
 
