@@ -44,7 +44,7 @@ struct CompiledRule {
     return *re_;
   }
   // The same regex with its large counted repeats loosened (filter/rule_match.h), built with
-  // re(); null when there is none or the program is small enough to search directly.
+  // re(); null when the regex has no counted repeat to loosen.
   const RE2* locator() const {
     std::call_once(*re_once, [this] { build_re(); });
     return locator_.get();

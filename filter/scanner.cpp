@@ -344,7 +344,7 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
 
     // Rules: cluster the ends of each rule, then let RE2 find the matches (leftmost-first, as
     // gitleaks' Go regexp does) over a window of the rule's maximum width before each cluster.
-    size_t retry_budget = 8 * unit.size() + 65536;  // see `skip_to` below
+    size_t retry_budget = 8 * unit.size() + 65536;  // see `skip` below
     std::vector<const Event*> rule_events;
     for (const Event& e : st.events)
       if (!impl.patterns[e.id].literal) rule_events.push_back(&e);
