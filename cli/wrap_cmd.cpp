@@ -268,7 +268,10 @@ class Proxy {
 
   // child stdout -> our stdout. Returns false when the client went away.
   bool pump_server() {
-    McpFilter filter(engine_, tracker_, {parse_action(opt_.engine.action).value_or(Action::kMask)});
+    // The server's answers are what the client waits for, and the other pumps are mostly idle:
+    // a large result is scanned on two threads.
+    McpFilter filter(engine_, tracker_,
+                     {parse_action(opt_.engine.action).value_or(Action::kMask), /*parallel=*/true});
     LineReader reader(child_.stdout_fd(), opt_.max_message_bytes);
     LineReader::Chunk chunk;
     MessageResult r;

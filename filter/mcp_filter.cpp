@@ -281,6 +281,7 @@ ScanStatus McpFilter::process(Direction dir, std::string_view line, MessageResul
   r = MessageResult{};
   r.ctx.direction = to_string(dir);
   Redactor& rd = redactor_.current();  // one set for the whole message
+  rd.set_parallel(options_.parallel);
   // Textual blobs first: decoded, masked and re-encoded, so they stay valid base64. What is left
   // (a known value's base64 form inside binary data) the JSON pass below masks in place.
   std::string blobbed;

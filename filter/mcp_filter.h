@@ -53,6 +53,7 @@ class RequestTracker {
 
 struct McpFilterOptions {
   Action action = Action::kMask;  // default; rules may override
+  bool parallel = false;          // large messages on two threads (Redactor::set_parallel)
 };
 
 struct MessageResult {

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <future>
+#include <system_error>
 
 #include "filter/compiled_set_impl.h"
 #include "filter/fingerprint.h"
@@ -74,11 +76,72 @@ size_t derived_prefix(std::string_view secret) {
 
 }  // namespace
 
+// A large escaped string decoded and scanned while the unit's own scan ran on the helper thread
+// (Redactor::set_parallel).
+struct PreScan {
+  size_t tb = 0, te = 0;  // the string's content in the unit, quotes excluded
+  std::string decoded;
+  OffsetMap offs;  // made on the way: masking needs it, and a second decode would cost more
+  std::vector<SecretSpan> spans;
+};
+
+// The end of the string whose content starts at `tb` (the offset of its closing quote, or n).
+size_t string_end(std::string_view unit, size_t tb) {
+  const size_t n = unit.size();
+  size_t te = tb;
+  for (;;) {
+    const void* q = std::memchr(unit.data() + te, '"', n - te);
+    if (!q) return n;
+    te = static_cast<size_t>(static_cast<const char*>(q) - unit.data());
+    size_t k = te;
+    while (k > tb && unit[k - 1] == '\\') --k;
+    if ((te - k) % 2 == 0) return te;  // an even run of backslashes: the quote is real
+    ++te;
+  }
+}
+
 struct Redactor::Impl {
-  explicit Impl(std::shared_ptr<const CompiledSet> s) : scanner(std::move(s)) {}
+  explicit Impl(std::shared_ptr<const CompiledSet> s) : set_ptr(s), scanner(std::move(s)) {}
+  std::shared_ptr<const CompiledSet> set_ptr;
   Scanner scanner;
   simdjson::dom::parser parser;
   std::vector<SecretSpan> spans;
+  bool parallel = false;
+  std::unique_ptr<Scanner> helper;  // its own scratch, for the helper thread
+
+  // Strings this large are decoded and scanned ahead while the helper scans the unit.
+  static constexpr size_t kPreScanBytes = 64 * 1024;
+
+  // The unit's own scan on a helper thread into `raw`; meanwhile, the large escaped strings that
+  // do not hold JSON are decoded and scanned into `pre` (ordered by position). False on a scan
+  // error (fail closed, as a serial scan).
+  bool scan_parallel(std::string_view unit, std::vector<SecretSpan>& raw, std::vector<PreScan>& pre) {
+    if (!helper) helper = std::make_unique<Scanner>(set_ptr);
+    std::vector<SecretSpan> helper_spans;
+    std::future<ScanStatus> unit_scan;
+    try {
+      unit_scan = std::async(std::launch::async, [&] { return helper->find(unit, helper_spans); });
+    } catch (const std::system_error&) {
+      return scanner.find(unit, raw) == ScanStatus::kOk;  // no thread to be had: here, serially
+    }
+    bool ok = true;
+    for (size_t i = 0; ok && i < unit.size();) {
+      const void* q = std::memchr(unit.data() + i, '"', unit.size() - i);
+      if (!q) break;
+      const size_t tb = static_cast<size_t>(static_cast<const char*>(q) - unit.data()) + 1;
+      const size_t te = string_end(unit, tb);
+      i = te + 1;
+      if (te - tb < kPreScanBytes || !std::memchr(unit.data() + tb, '\\', te - tb)) continue;
+      PreScan p{tb, te, {}, {}, {}};
+      if (!json_unescape_mapped(unit.substr(tb, te - tb), p.decoded, &p.offs)) continue;
+      if (looks_like_json(p.decoded)) continue;  // walked as JSON in its turn
+      ok = scanner.find(p.decoded, p.spans) == ScanStatus::kOk;
+      pre.push_back(std::move(p));
+    }
+    const bool unit_ok = unit_scan.get() == ScanStatus::kOk;  // joins the helper
+    raw = std::move(helper_spans);
+    return ok && unit_ok;
+  }
 
   const CompiledSet::Impl& set() const { return scanner.set().impl(); }
 
@@ -252,7 +315,14 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
                                   int depth, const std::string& path_prefix, bool lenient,
                                   std::vector<Edit>* edits_out, bool raw_clean) {
   spans.clear();
-  if (!raw_clean && scanner.find(unit, spans) != ScanStatus::kOk) return RedactStatus::kError;
+  std::vector<PreScan> pre;  // large strings decoded and scanned beside the unit's own scan
+  if (!raw_clean) {
+    const bool two_threads = parallel && depth == 0 && !lenient && unit.size() >= kParallelBytes;
+    if (two_threads ? !scan_parallel(unit, spans, pre)
+                    : scanner.find(unit, spans) != ScanStatus::kOk)
+      return RedactStatus::kError;
+  }
+  size_t pi = 0;  // next entry of `pre`
   const bool has_escape = std::memchr(unit.data(), '\\', unit.size()) != nullptr;
   if (spans.empty() && !has_escape) return RedactStatus::kClean;
   const std::vector<SecretSpan> raw_spans = spans;  // find() below reuses `spans`
@@ -297,21 +367,8 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
       default: break;
     }
     if (c == '"') {
-      size_t tb = i + 1, te = tb;
+      const size_t tb = i + 1, te = string_end(unit, tb);
       bool escaped = false;
-      // Find the closing quote: jump between quotes with memchr, skipping escaped ones.
-      for (;;) {
-        const void* q = std::memchr(unit.data() + te, '"', n - te);
-        if (!q) {
-          te = n;
-          break;
-        }
-        te = static_cast<size_t>(static_cast<const char*>(q) - unit.data());
-        size_t k = te;
-        while (k > tb && unit[k - 1] == '\\') --k;
-        if ((te - k) % 2 == 0) break;  // an even run of backslashes: the quote is real
-        ++te;
-      }
       if (std::memchr(unit.data() + tb, '\\', te - tb)) escaped = true;
       i = te + 1;
       const bool is_key = !stack.empty() && stack.back().object && stack.back().expect_key;
@@ -332,10 +389,15 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
             findings.push_back(finding(sp.source, secret, b, e - b, path, false, fp));
           }
         }
-      } else if (json_unescape_mapped(raw, decoded, hit.empty() ? nullptr : &offs)) {
+      } else if (PreScan* ps = [&]() -> PreScan* {
+                   while (pi < pre.size() && pre[pi].tb < tb) ++pi;
+                   return pi < pre.size() && pre[pi].tb == tb ? &pre[pi] : nullptr;
+                 }();
+                 ps ? (decoded = std::move(ps->decoded), offs = std::move(ps->offs), true)
+                    : json_unescape_mapped(raw, decoded, hit.empty() ? nullptr : &offs)) {
         // (A malformed escape occurs only in a unit that is not JSON: its bytes were scanned as
         // text.) The offset map is only needed when something is found; most strings are clean.
-        bool have_offs = !hit.empty();
+        bool have_offs = ps || !hit.empty();
         auto need_offs = [&] {
           if (!have_offs) {
             std::string again;
@@ -387,9 +449,11 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
         }
         if (!nested) {
           spans.clear();
-          if (scanner.find(decoded, spans) != ScanStatus::kOk) return RedactStatus::kError;
+          if (ps) spans = std::move(ps->spans);
+          else if (scanner.find(decoded, spans) != ScanStatus::kOk) return RedactStatus::kError;
           // Spans the raw scan found inside this token (an escaped form of a known value),
           // moved to decoded offsets.
+          if (!hit.empty()) need_offs();
           for (const SecretSpan& sp : hit) {
             size_t rb = std::max(sp.begin, tb) - tb, re = std::min(sp.end, te) - tb;
             size_t db = offs.first_after(rb);
@@ -471,6 +535,7 @@ bool Redactor::json_valid(std::string_view unit) {
   return !impl_->parser.parse(unit.data(), unit.size(), true).error();
 }
 
+void Redactor::set_parallel(bool on) { impl_->parallel = on; }
 Scanner& Redactor::scanner() { return impl_->scanner; }
 const CompiledSet& Redactor::set() const { return impl_->scanner.set(); }
 

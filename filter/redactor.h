@@ -50,6 +50,13 @@ class Redactor {
   // validate it: a caller that prefilters lines (Scanner::lines_with_events) calls this instead.
   bool json_valid(std::string_view unit);
 
+  // Large JSON units (kParallelBytes and up) scanned on two threads: the scan of the unit as it
+  // stands runs on a helper thread while this one decodes and scans its large escaped strings.
+  // Results are those of one thread. For a caller with a CPU to spare (the stdio wrap, which
+  // waits on one server); off by default. If no thread can be started, the scan runs here.
+  static constexpr size_t kParallelBytes = 256 * 1024;
+  void set_parallel(bool on);
+
   Scanner& scanner();
   const CompiledSet& set() const;
 

@@ -63,6 +63,46 @@ TEST_CASE("wrap: every channel of an MCP server is masked, every message stays v
   CHECK(found);
 }
 
+// A result over Redactor::kParallelBytes is scanned on two threads (the line's own scan on a
+// helper thread while the large escaped string is decoded and scanned): the client gets exactly
+// what `filter --format json`, one thread, makes of the server's line.
+TEST_CASE("wrap: a large result full of escapes is masked as one thread masks it", "[e2e][wrap][threads]") {
+  Wrap w;
+  const std::string req = tool_call(5, "leak_big_escaped", R"({"bytes":400000})");
+  RunResult r = w.call({req});
+  REQUIRE(r.status == 0);
+  RunOptions direct;
+  direct.input = req + "\n";
+  direct.extra_env = w.env;
+  RunResult raw = run({tool("leaky_server")}, direct);
+  REQUIRE(raw.status == 0);
+  REQUIRE(lines(raw.out).size() == 1);
+  CHECK(raw.out.size() > 400000);
+  RunOptions fo;
+  fo.extra_env = w.env;
+  RunResult one = run({bin(), "filter", "--format", "json", "--no-builtin-rules", "--rules",
+                       src("tests/fixtures/rules.toml"), "--secret-env", "LEAK_SECRET", "--secret-env",
+                       "LEAK_DB_URL", "--no-env-secrets", "--fingerprint-key", w.key,
+                       w.dir.file("big.jsonl", raw.out)},
+                      fo);
+  REQUIRE(one.status == 0);
+  CHECK(r.out == one.out);
+  check_no_secret(r.out);
+  // The known value (raw), the password and the token (found only once the escapes are decoded).
+  auto out = lines(r.out);
+  REQUIRE(out.size() == 1);
+  const std::string text = json::parse(out[0])["result"]["content"][0]["text"].get<std::string>();
+  auto count = [&](const std::string& s) {
+    size_t n = 0;
+    for (size_t at = text.find(s); at != std::string::npos; at = text.find(s, at + 1)) ++n;
+    return n;
+  };
+  CHECK(count("started with key=[REDACTED:known-secret]\n") == 1);
+  CHECK(count("config {\"password\": \"[REDACTED:generic-password]\"}\n") == 1);
+  CHECK(count("\n[REDACTED:github-pat]\n") == 1);
+  CHECK(count("[REDACTED") == 3);
+}
+
 TEST_CASE("wrap: a clean message is forwarded byte-identical", "[e2e][wrap]") {
   Wrap w;
   RunResult r = w.call({tool_call(1, "echo", R"({"message":"hi \"there\" \u00e9 \\ /"})")});

@@ -284,6 +284,8 @@ ojson tools_list_result() {
   tools.push_back(tool("leak_split", "Writes a line in two parts"));
   tools.push_back(tool("leak_big", "Returns a big text",
                        object_schema(ojson{{"bytes", ojson{{"type", "integer"}}}})));
+  tools.push_back(tool("leak_big_escaped", "Returns a big log full of JSON escapes",
+                       object_schema(ojson{{"bytes", ojson{{"type", "integer"}}}})));
   tools.push_back(tool("leak_non_json", "Prints a stray non-JSON line first"));
   tools.push_back(tool("leak_crlf", "Answers with a CRLF line ending"));
   tools.push_back(tool("crash", "Kills the server with SIGKILL"));
@@ -316,6 +318,25 @@ std::string big_text(size_t n) {
   out += mark;
   while (out.size() < n) out += filler;
   out.resize(n);
+  return out;
+}
+
+// A big log of n bytes or a little more: lines with quotes (JSON escapes once encoded), the
+// known value near the start, a password in quotes in the middle (a rule finds it only once the
+// escapes are decoded) and the token at the start of the last line (likewise: `\nghp_`).
+std::string big_escaped_text(size_t n) {
+  std::string out;
+  out.reserve(n + 256);
+  out += "started with key=" + kSecret + "\n";
+  size_t line = 0;
+  auto fill_to = [&](size_t size) {
+    while (out.size() < size)
+      out += "entry " + std::to_string(line++) + ": status \"ok\" path=/var/lib/app\tdone\n";
+  };
+  fill_to(n / 2);
+  out += "config {\"password\": \"Hunter2Secret9x\"}\n";
+  fill_to(n);
+  out += kToken + "\n";
   return out;
 }
 
@@ -479,6 +500,12 @@ std::optional<std::string> call_tool(const ojson& id, const ojson& params) {
     if (args.contains("bytes") && args["bytes"].is_number_integer() && args["bytes"].get<long long>() > 0)
       n = static_cast<size_t>(std::min<long long>(args["bytes"].get<long long>(), 256LL << 20));
     return ts_result(id, text_result(big_text(n)));
+  }
+  if (name == "leak_big_escaped") {
+    size_t n = 300000;
+    if (args.contains("bytes") && args["bytes"].is_number_integer() && args["bytes"].get<long long>() > 0)
+      n = static_cast<size_t>(std::min<long long>(args["bytes"].get<long long>(), 256LL << 20));
+    return ts_result(id, text_result(big_escaped_text(n)));
   }
   if (name == "leak_non_json") {
     write_all(1, "npm WARN something " + kSecret + "\n");

@@ -159,3 +159,57 @@ TEST_CASE("deep nesting and long backslash runs have defined outcomes", "[json]"
   auto s = redact_json(r, slashes);
   CHECK(s.status == RedactStatus::kClean);
 }
+
+// Redactor::set_parallel: a unit over kParallelBytes is scanned on two threads. Output and
+// findings are those of one thread, for every kind of string such a message holds: large
+// escaped text (decoded ahead of the walk), large JSON held in a string (walked in its turn),
+// small strings, a large string without escapes, and secrets only escapes reveal.
+TEST_CASE("a large unit scanned on two threads gives what one thread gives", "[json][threads]") {
+  auto set = make_set(kRules, {{"env:X_SECRET", kSecret}});
+  std::string filler;
+  for (int i = 0; filler.size() < 100000; ++i) filler += "line " + std::to_string(i) + R"(: \"ok\"\n)";
+  std::string nested_filler;  // the same lines escaped twice: valid inside JSON held in a string
+  for (int i = 0; nested_filler.size() < 100000; ++i)
+    nested_filler += "line " + std::to_string(i) + R"(: \\\"ok\\\"\\n)";
+  std::string plain;
+  while (plain.size() < 80000) plain += "plain words without escapes ";
+  const std::string msg =
+      R"({"result":{"content":[{"type":"text","text":"start )" + unicode_escape_all(kSecret) + R"(\n)" +
+      filler + R"({\"password\": \"Hunter2Secret9x\"}\n)" + filler + R"(\n)" + kGhp + R"("},)" +
+      R"({"type":"text","text":"{\"log\": \")" + nested_filler + R"(\", \"k\": \")" + kSecret + R"(\"}"},)" +
+      R"({"type":"text","text":")" + plain + kGhp + R"( end"},)" +
+      R"({"type":"text","text":"small \u0041 )" + kSecret + R"("}]},"jsonrpc":"2.0","id":9})";
+  REQUIRE(msg.size() > Redactor::kParallelBytes);
+  REQUIRE(nlohmann::json::accept(msg));
+  Redactor one(set), two(set);
+  two.set_parallel(true);
+  auto a = redact_json(one, msg);
+  auto b = redact_json(two, msg);
+  REQUIRE(a.status == RedactStatus::kMasked);
+  REQUIRE(b.status == RedactStatus::kMasked);
+  CHECK(a.out == b.out);
+  REQUIRE(a.findings.size() == b.findings.size());
+  for (size_t i = 0; i < a.findings.size(); ++i) {
+    CHECK(a.findings[i].rule_id == b.findings[i].rule_id);
+    CHECK(a.findings[i].offset == b.findings[i].offset);
+    CHECK(a.findings[i].length == b.findings[i].length);
+    CHECK(a.findings[i].json_path == b.findings[i].json_path);
+  }
+  // What that is: each secret masked once, in its place.
+  std::vector<std::string> rules;
+  for (const auto& f : b.findings) rules.push_back(f.rule_id + "@" + f.json_path);
+  CHECK(rules == std::vector<std::string>{"known-secret@result.content[0].text",
+                                          "generic-password@result.content[0].text",
+                                          "github-pat@result.content[0].text",
+                                          "known-secret@result.content[1].text>k",
+                                          "github-pat@result.content[2].text",
+                                          "known-secret@result.content[3].text"});
+  CHECK(b.out.find(kSecret) == std::string::npos);
+  CHECK(b.out.find(kGhp) == std::string::npos);
+  CHECK(b.out.find("Hunter2Secret9x") == std::string::npos);
+  CHECK(b.out.find(R"(small \u0041 [REDACTED:known-secret]")") != std::string::npos);
+  CHECK(nlohmann::json::accept(b.out));
+  // Below the threshold nothing changes either.
+  auto c = redact_json(two, R"({"t":"k=)" + unicode_escape_all(kSecret) + R"( end"})");
+  CHECK(c.out == R"({"t":"k=[REDACTED:known-secret] end"})");
+}
