@@ -85,6 +85,13 @@ struct PreScan {
   std::vector<SecretSpan> spans;
 };
 
+// What is known of a unit's scan before its walk: its own spans, and large strings decoded and
+// scanned ahead (Redactor::set_parallel). An empty one: the unit is known to scan clean.
+struct KnownScan {
+  std::vector<SecretSpan> raw;
+  std::vector<PreScan> pre;
+};
+
 // The end of the string whose content starts at `tb` (the offset of its closing quote, or n).
 size_t string_end(std::string_view unit, size_t tb) {
   const size_t n = unit.size();
@@ -112,17 +119,20 @@ struct Redactor::Impl {
   // Strings this large are decoded and scanned ahead while the helper scans the unit.
   static constexpr size_t kPreScanBytes = 64 * 1024;
 
-  // The unit's own scan on a helper thread into `raw`; meanwhile, the large escaped strings that
-  // do not hold JSON are decoded and scanned into `pre` (ordered by position). False on a scan
-  // error (fail closed, as a serial scan).
-  bool scan_parallel(std::string_view unit, std::vector<SecretSpan>& raw, std::vector<PreScan>& pre) {
+  // On a helper thread: whether the unit is JSON (`valid`) and its own scan into `known.raw`;
+  // meanwhile, the large escaped strings that do not hold JSON are decoded and scanned into
+  // `known.pre` (ordered by position). False on a scan error (fail closed, as a serial scan).
+  bool scan_parallel(std::string_view unit, KnownScan& known, bool& valid) {
     if (!helper) helper = std::make_unique<Scanner>(set_ptr);
-    std::vector<SecretSpan> helper_spans;
     std::future<ScanStatus> unit_scan;
     try {
-      unit_scan = std::async(std::launch::async, [&] { return helper->find(unit, helper_spans); });
-    } catch (const std::system_error&) {
-      return scanner.find(unit, raw) == ScanStatus::kOk;  // no thread to be had: here, serially
+      unit_scan = std::async(std::launch::async, [&] {
+        valid = !parser.parse(unit.data(), unit.size(), true).error();  // this thread: no parse
+        return helper->find(unit, known.raw);
+      });
+    } catch (const std::system_error&) {  // no thread to be had: here, serially
+      valid = !parser.parse(unit.data(), unit.size(), true).error();
+      return scanner.find(unit, known.raw) == ScanStatus::kOk;
     }
     bool ok = true;
     for (size_t i = 0; ok && i < unit.size();) {
@@ -136,10 +146,9 @@ struct Redactor::Impl {
       if (!json_unescape_mapped(unit.substr(tb, te - tb), p.decoded, &p.offs)) continue;
       if (looks_like_json(p.decoded)) continue;  // walked as JSON in its turn
       ok = scanner.find(p.decoded, p.spans) == ScanStatus::kOk;
-      pre.push_back(std::move(p));
+      known.pre.push_back(std::move(p));
     }
     const bool unit_ok = unit_scan.get() == ScanStatus::kOk;  // joins the helper
-    raw = std::move(helper_spans);
     return ok && unit_ok;
   }
 
@@ -227,10 +236,10 @@ struct Redactor::Impl {
                         const std::string& path_prefix, bool raw_clean);
   // The token walk of json(): masks inside (decoded) strings, keys and scalars.
   // `lenient`: the unit is not JSON (not_json); scalars are left to the text pass. `edits_out`
-  // receives the edits made.
+  // receives the edits made. `known`: the unit's scan, when done already (null: done here).
   RedactStatus walk(std::string_view unit, std::string& out, Findings& findings, int depth,
                     const std::string& path_prefix, bool lenient = false,
-                    std::vector<Edit>* edits_out = nullptr, bool raw_clean = false);
+                    std::vector<Edit>* edits_out = nullptr, KnownScan* known = nullptr);
 };
 
 namespace {
@@ -261,15 +270,21 @@ std::string path_of(const std::vector<Frame>& stack, const std::string& prefix) 
 RedactStatus Redactor::Impl::json(std::string_view unit, std::string& out, Findings& findings,
                                   JsonInfo* info, int depth, const std::string& path_prefix,
                                   bool raw_clean) {
-  {
-    auto doc = parser.parse(unit.data(), unit.size(), true);
-    if (doc.error()) {
-      if (info) info->valid = false;
-      return not_json(unit, out, findings, depth, path_prefix, raw_clean);
-    }
+  KnownScan known;  // stays empty when raw_clean: the unit scans clean
+  const bool two_threads = !raw_clean && parallel && depth == 0 && unit.size() >= kParallelBytes;
+  bool valid = false;
+  if (two_threads) {
+    if (!scan_parallel(unit, known, valid)) return RedactStatus::kError;
+  } else {
+    valid = !parser.parse(unit.data(), unit.size(), true).error();
+  }
+  if (!valid) {  // (a large unit that is not JSON is scanned again, serially, by not_json)
+    if (info) info->valid = false;
+    return not_json(unit, out, findings, depth, path_prefix, raw_clean);
   }
   if (info) info->valid = true;
-  return walk(unit, out, findings, depth, path_prefix, false, nullptr, raw_clean);
+  return walk(unit, out, findings, depth, path_prefix, false, nullptr,
+              raw_clean || two_threads ? &known : nullptr);
 }
 
 RedactStatus Redactor::Impl::not_json(std::string_view unit, std::string& out, Findings& findings,
@@ -281,7 +296,8 @@ RedactStatus Redactor::Impl::not_json(std::string_view unit, std::string& out, F
   std::vector<Edit> walk_edits;
   RedactStatus st = RedactStatus::kClean;
   if (std::memchr(unit.data(), '\\', unit.size())) {
-    st = walk(unit, walked, findings, depth, path_prefix, true, &walk_edits, raw_clean);
+    KnownScan clean;
+    st = walk(unit, walked, findings, depth, path_prefix, true, &walk_edits, raw_clean ? &clean : nullptr);
     if (st == RedactStatus::kError) return st;
   }
   std::string_view cur = st == RedactStatus::kMasked ? std::string_view(walked) : unit;
@@ -313,14 +329,14 @@ RedactStatus Redactor::Impl::not_json(std::string_view unit, std::string& out, F
 
 RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findings& findings,
                                   int depth, const std::string& path_prefix, bool lenient,
-                                  std::vector<Edit>* edits_out, bool raw_clean) {
+                                  std::vector<Edit>* edits_out, KnownScan* known) {
   spans.clear();
   std::vector<PreScan> pre;  // large strings decoded and scanned beside the unit's own scan
-  if (!raw_clean) {
-    const bool two_threads = parallel && depth == 0 && !lenient && unit.size() >= kParallelBytes;
-    if (two_threads ? !scan_parallel(unit, spans, pre)
-                    : scanner.find(unit, spans) != ScanStatus::kOk)
-      return RedactStatus::kError;
+  if (known) {
+    spans = std::move(known->raw);
+    pre = std::move(known->pre);
+  } else if (scanner.find(unit, spans) != ScanStatus::kOk) {
+    return RedactStatus::kError;
   }
   size_t pi = 0;  // next entry of `pre`
   const bool has_escape = std::memchr(unit.data(), '\\', unit.size()) != nullptr;

@@ -209,6 +209,18 @@ TEST_CASE("a large unit scanned on two threads gives what one thread gives", "[j
   CHECK(b.out.find("Hunter2Secret9x") == std::string::npos);
   CHECK(b.out.find(R"(small \u0041 [REDACTED:known-secret]")") != std::string::npos);
   CHECK(nlohmann::json::accept(b.out));
+  // A large unit that is not JSON to simdjson (a lone surrogate): the lenient path, as one thread.
+  std::string broken = msg;
+  broken.insert(broken.find("small \\u0041"), "\\ud800 ");
+  REQUIRE_FALSE(nlohmann::json::accept(broken));
+  auto d1 = redact_json(one, broken);
+  auto d2 = redact_json(two, broken);
+  CHECK_FALSE(d2.valid_json);
+  CHECK(d1.status == d2.status);
+  CHECK(d1.out == d2.out);
+  CHECK(d1.findings.size() == d2.findings.size());
+  CHECK(d2.out.find(kSecret) == std::string::npos);
+  CHECK(d2.out.find(kGhp) == std::string::npos);
   // Below the threshold nothing changes either.
   auto c = redact_json(two, R"({"t":"k=)" + unicode_escape_all(kSecret) + R"( end"})");
   CHECK(c.out == R"({"t":"k=[REDACTED:known-secret] end"})");
