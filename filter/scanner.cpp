@@ -7,6 +7,7 @@
 #include <cstring>
 #include <unordered_set>
 #include <functional>
+#include <optional>
 
 #include "filter/compiled_set_impl.h"
 #include "filter/rule_match.h"
@@ -186,6 +187,55 @@ bool masked_then_quote(const CompiledSet::Impl& impl, std::unordered_set<std::st
   return false;
 }
 
+// The secret of the rule match in `groups` (groups[0] is the match), or nullopt when the match is
+// not a finding: no secret, entropy too low (and the generic rules' digit test), allowlisted, or
+// this tool's own mask output.
+std::optional<std::string_view> reported_secret(const CompiledSet::Impl& impl,
+                                                std::unordered_set<std::string_view>& labels,
+                                                const CompiledRule& cr,
+                                                const std::vector<re2::StringPiece>& groups,
+                                                std::string_view unit) {
+  const re2::StringPiece& m = groups[0];
+  // The secret: the configured group, else the first non-empty group, else the match.
+  re2::StringPiece secret = m;
+  if (cr.rule.secret_group > 0) {
+    secret = groups[cr.rule.secret_group];
+  } else {
+    for (size_t g = 1; g < groups.size(); ++g) {
+      if (!groups[g].empty()) {
+        secret = groups[g];
+        break;
+      }
+    }
+  }
+  if (secret.data() == nullptr || secret.empty()) return std::nullopt;
+  std::string_view sv(secret.data(), secret.size());
+  if (cr.rule.entropy != 0.0) {
+    if (shannon_entropy(sv) <= cr.rule.entropy) return std::nullopt;
+    if (cr.rule.id.rfind("generic", 0) == 0 &&
+        std::none_of(sv.begin(), sv.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return std::nullopt;
+  }
+  const size_t sb = static_cast<size_t>(secret.data() - unit.data());
+  const size_t se = sb + secret.size();
+  std::string_view match(m.data(), m.size());
+  for (const auto& a : cr.allowlists)
+    if (allowed(*a, sv, match, [&] { return line_around(unit, sb, se); })) return std::nullopt;
+  // This tool's own mask output must never be masked again: a rule whose secret is a mask token
+  // (plus at most a short non-secret prefix kept by the partial style) is not a finding.
+  if (sv.find("[REDACTED") != std::string_view::npos ||
+      sv.find(impl.options.fixed_text) != std::string_view::npos) {
+    // A value masked in a JSON string, the rule's match running on past the closing quote (the
+    // redactor masks only up to it): already done.
+    if (masked_then_quote(impl, labels, sv)) return std::nullopt;
+    std::string rest(sv);
+    RE2::GlobalReplace(&rest, *impl.mask_token, "");
+    bool has_digit = std::any_of(rest.begin(), rest.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (rest.size() < 8 || (!has_digit && rest.size() <= 16)) return std::nullopt;
+  }
+  return sv;
+}
+
 // A rule hit wholly inside one of this tool's own masks matched the mask's letters, not a secret
 // (a rule such as `[a-z]+` matches the label): dropped, so masked output never re-triggers a rule.
 // So is a hit whose rule match starts inside a mask: the label is not context. (Found by
@@ -344,7 +394,7 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
 
     // Rules: cluster the ends of each rule, then let RE2 find the matches (leftmost-first, as
     // gitleaks' Go regexp does) over a window of the rule's maximum width before each cluster.
-    size_t retry_budget = 8 * unit.size() + 65536;  // see `skip` below
+    size_t retry_budget = 8 * unit.size() + 65536;  // retries of matches not reported
     std::vector<const Event*> rule_events;
     for (const Event& e : st.events)
       if (!impl.patterns[e.id].literal) rule_events.push_back(&e);
@@ -389,7 +439,7 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
       // is still found. Otherwise masking a neighbour moves where leftmost-first matches begin,
       // and the masked output re-scanned finds what the first pass passed over (fuzz_json_line:
       // `fzk_96[REDACTED:…fzk_SECRET`, whose outer match is allowlisted, hid the inner one).
-      // Bounded rules only, within a budget of window bytes per unit, so retries stay linear.
+      // Bounded rules only, within a budget of 8x the unit's bytes, so retries stay linear.
       const int ngroups = 1 + cr.groups;
       st.groups.resize(ngroups);
       size_t k = i;
@@ -410,66 +460,17 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
           size_t me = mb + m.size();
           pos = me > mb ? me : mb + 1;
           resume = pos;
-          auto skip = [&] {  // not reported: go on at its next byte, when affordable
+          const std::optional<std::string_view> secret =
+              reported_secret(impl, st.own_labels, cr, st.groups, unit);
+          if (!secret) {  // not reported: go on at its next byte, when affordable
             if (!unbounded && me > mb + 1 && retry_budget >= me - mb) {
               retry_budget -= me - mb;
               pos = resume = mb + 1;
             }
-          };
-          // The secret: the configured group, else the first non-empty group, else the match.
-          re2::StringPiece secret = m;
-          if (cr.rule.secret_group > 0) {
-            secret = st.groups[cr.rule.secret_group];
-          } else {
-            for (int g = 1; g < ngroups; ++g) {
-              if (!st.groups[g].empty()) {
-                secret = st.groups[g];
-                break;
-              }
-            }
-          }
-          if (secret.data() == nullptr || secret.empty()) {
-            skip();
             continue;
           }
-          std::string_view sv(secret.data(), secret.size());
-          if (cr.rule.entropy != 0.0) {
-            if (shannon_entropy(sv) <= cr.rule.entropy ||
-                (cr.rule.id.rfind("generic", 0) == 0 &&
-                 std::none_of(sv.begin(), sv.end(), [](char c) { return c >= '0' && c <= '9'; }))) {
-              skip();
-              continue;
-            }
-          }
-          size_t sb = static_cast<size_t>(secret.data() - unit.data());
-          size_t se = sb + secret.size();
-          std::string_view match(m.data(), m.size());
-          if (std::any_of(cr.allowlists.begin(), cr.allowlists.end(), [&](const auto& a) {
-                return allowed(*a, sv, match, [&] { return line_around(unit, sb, se); });
-              })) {
-            skip();
-            continue;
-          }
-          // This tool's own mask output must never be masked again: a rule whose secret is a
-          // mask token (plus at most a short non-secret prefix kept by the partial style) is
-          // not a finding.
-          if (sv.find("[REDACTED") != std::string_view::npos ||
-              sv.find(impl.options.fixed_text) != std::string_view::npos) {
-            // A value masked in a JSON string, the rule's match running on past the closing
-            // quote (the redactor masks only up to it): already done.
-            if (masked_then_quote(impl, st.own_labels, sv)) {
-              skip();
-              continue;
-            }
-            std::string rest(sv);
-            RE2::GlobalReplace(&rest, *impl.mask_token, "");
-            bool has_digit = std::any_of(rest.begin(), rest.end(),
-                                         [](char c) { return c >= '0' && c <= '9'; });
-            if (rest.size() < 8 || (!has_digit && rest.size() <= 16)) {
-              skip();
-              continue;
-            }
-          }
+          size_t sb = static_cast<size_t>(secret->data() - unit.data());
+          size_t se = sb + secret->size();
           st.candidates.push_back({sb, se, ri, cr.tier, mb});
         }
       }
