@@ -124,15 +124,14 @@ struct Redactor::Impl {
   // `known.pre` (ordered by position). False on a scan error (fail closed, as a serial scan).
   bool scan_parallel(std::string_view unit, KnownScan& known, bool& valid) {
     if (!helper) helper = std::make_unique<Scanner>(set_ptr);
+    auto unit_part = [&] {  // the pump thread leaves `parser` and `helper` to it meanwhile
+      valid = !parser.parse(unit.data(), unit.size(), true).error();
+      return helper->find(unit, known.raw);
+    };
     std::future<ScanStatus> unit_scan;
     try {
-      unit_scan = std::async(std::launch::async, [&] {
-        valid = !parser.parse(unit.data(), unit.size(), true).error();  // this thread: no parse
-        return helper->find(unit, known.raw);
-      });
-    } catch (const std::system_error&) {  // no thread to be had: here, serially
-      valid = !parser.parse(unit.data(), unit.size(), true).error();
-      return scanner.find(unit, known.raw) == ScanStatus::kOk;
+      unit_scan = std::async(std::launch::async, unit_part);
+    } catch (const std::system_error&) {  // no thread to be had: it runs here, after the strings
     }
     bool ok = true;
     for (size_t i = 0; ok && i < unit.size();) {
@@ -148,8 +147,8 @@ struct Redactor::Impl {
       ok = scanner.find(p.decoded, p.spans) == ScanStatus::kOk;
       known.pre.push_back(std::move(p));
     }
-    const bool unit_ok = unit_scan.get() == ScanStatus::kOk;  // joins the helper
-    return ok && unit_ok;
+    const ScanStatus unit_st = unit_scan.valid() ? unit_scan.get() : unit_part();  // joins
+    return ok && unit_st == ScanStatus::kOk;
   }
 
   const CompiledSet::Impl& set() const { return scanner.set().impl(); }
@@ -197,14 +196,12 @@ struct Redactor::Impl {
     return f;
   }
 
-  // Masks `spans` (sorted, disjoint) of `text`; offsets in findings are mapped through `offs`
-  // (decoded -> raw) when given, and shifted by `base`.
-  std::string mask_spans(std::string_view text, const std::vector<SecretSpan>& spans,
-                         Findings& findings, const std::string& path, size_t base,
-                         const OffsetMap* offs, bool encoded,
-                         std::vector<Edit>* edits_out = nullptr) {
-    std::vector<Edit> local_edits;
-    std::vector<Edit>& edits = edits_out ? *edits_out : local_edits;
+  // The edits that mask `spans` (sorted, disjoint) of `text`, appended to `edits`, with a finding
+  // each; offsets in findings are mapped through `offs` (decoded -> raw) when given, and shifted
+  // by `base`.
+  void span_edits(std::string_view text, const std::vector<SecretSpan>& spans, Findings& findings,
+                  const std::string& path, size_t base, const OffsetMap* offs, bool encoded,
+                  std::vector<Edit>& edits) {
     for (const SecretSpan& sp : spans) {
       size_t b = sp.begin, e = sp.end;
       widen_utf8(text, 0, text.size(), b, e);
@@ -215,6 +212,14 @@ struct Redactor::Impl {
       size_t re = offs ? offs->to_raw(e) : e;
       findings.push_back(finding(sp.source, secret, base + rb, re - rb, path, encoded, fp));
     }
+  }
+
+  // `text` with `spans` masked (span_edits, then applied).
+  std::string mask_spans(std::string_view text, const std::vector<SecretSpan>& spans,
+                         Findings& findings, std::vector<Edit>* edits_out = nullptr) {
+    std::vector<Edit> local_edits;
+    std::vector<Edit>& edits = edits_out ? *edits_out : local_edits;
+    span_edits(text, spans, findings, "", 0, nullptr, false, edits);
     return apply_edits(text, edits);
   }
 
@@ -224,7 +229,7 @@ struct Redactor::Impl {
     if (scanner.find(unit, spans) != ScanStatus::kOk) return RedactStatus::kError;
     if (spans.empty()) return RedactStatus::kClean;
     std::vector<SecretSpan> local = spans;
-    out = mask_spans(unit, local, findings, "", 0, nullptr, false, edits);
+    out = mask_spans(unit, local, findings, edits);
     return RedactStatus::kMasked;
   }
 
@@ -338,7 +343,6 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
   } else if (scanner.find(unit, spans) != ScanStatus::kOk) {
     return RedactStatus::kError;
   }
-  size_t pi = 0;  // next entry of `pre`
   const bool has_escape = std::memchr(unit.data(), '\\', unit.size()) != nullptr;
   if (spans.empty() && !has_escape) return RedactStatus::kClean;
   const std::vector<SecretSpan> raw_spans = spans;  // find() below reuses `spans`
@@ -350,6 +354,15 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
   size_t i = 0;
   std::string decoded, masked;
   OffsetMap offs;
+  // This string's entry of `pre`, its decoded text and offset map moved into `decoded`, `offs`.
+  size_t pi = 0;
+  auto prescanned = [&](size_t tb) -> PreScan* {
+    while (pi < pre.size() && pre[pi].tb < tb) ++pi;
+    if (pi == pre.size() || pre[pi].tb != tb) return nullptr;
+    decoded = std::move(pre[pi].decoded);
+    offs = std::move(pre[pi].offs);
+    return &pre[pi];
+  };
 
   // A raw span masks only the token it starts in (or the next one, when it starts between
   // tokens): a rule whose secret may hold `"` runs on past the string's end into the JSON around
@@ -392,6 +405,7 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
       spans_in(tb, te, hit);
       std::string_view raw = unit.substr(tb, te - tb);
       bool tainted = false;
+      PreScan* ps = nullptr;  // set with the decoded text when the string was scanned ahead
       if (!escaped) {
         if (!hit.empty()) {
           tainted = true;
@@ -405,12 +419,8 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
             findings.push_back(finding(sp.source, secret, b, e - b, path, false, fp));
           }
         }
-      } else if (PreScan* ps = [&]() -> PreScan* {
-                   while (pi < pre.size() && pre[pi].tb < tb) ++pi;
-                   return pi < pre.size() && pre[pi].tb == tb ? &pre[pi] : nullptr;
-                 }();
-                 ps ? (decoded = std::move(ps->decoded), offs = std::move(ps->offs), true)
-                    : json_unescape_mapped(raw, decoded, hit.empty() ? nullptr : &offs)) {
+      } else if ((ps = prescanned(tb)) != nullptr ||
+                 json_unescape_mapped(raw, decoded, hit.empty() ? nullptr : &offs)) {
         // (A malformed escape occurs only in a unit that is not JSON: its bytes were scanned as
         // text.) The offset map is only needed when something is found; most strings are clean.
         bool have_offs = ps || !hit.empty();
@@ -497,7 +507,7 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
             // from; the rest of the string stays byte for byte as it was written (spans lie on
             // character boundaries, and each character comes from whole escape sequences).
             std::vector<Edit> decoded_edits;
-            mask_spans(decoded, merged, local, need_path(), tb, &offs, true, &decoded_edits);
+            span_edits(decoded, merged, local, need_path(), tb, &offs, true, decoded_edits);
             for (const Edit& de : decoded_edits) {
               std::string enc;
               json_escape_append(de.text, enc);
@@ -589,7 +599,7 @@ RedactStatus Redactor::redact_text_prefix(std::string_view unit, size_t keep_tai
     for (const SecretSpan& sp : spans)
       if (sp.end <= boundary) inside.push_back(sp);
     consumed = boundary;
-    out += impl_->mask_spans(unit.substr(0, boundary), inside, findings, "", 0, nullptr, false);
+    out += impl_->mask_spans(unit.substr(0, boundary), inside, findings);
     return inside.empty() ? RedactStatus::kClean : RedactStatus::kMasked;
   } catch (const std::bad_alloc&) {
     return RedactStatus::kError;
