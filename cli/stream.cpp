@@ -58,8 +58,9 @@ constexpr const char* kInvalidJsonMessage = "line is not valid JSON; masked as t
 // Complete lines are gathered into batches in input order. A batch is first scanned in one
 // Hyperscan call (Scanner::lines_with_events) and only the lines with a match event (in JSON
 // mode also those with an escape) are redacted one by one: most lines of a log hold nothing, and
-// one call over 256 KiB costs much less than a call per line. With `--threads` N > 1 each batch is redacted on a pool thread with
-// a Redactor of its own; the batches are written back in order either way.
+// one call over 256 KiB costs much less than a call per line. With `--threads` N > 1 each batch
+// is redacted on a pool thread with a Redactor of its own; the batches are written back in order
+// either way.
 class LineBatches {
  public:
   LineBatches(const EngineHolder& holder, StreamMode mode, size_t threads,
