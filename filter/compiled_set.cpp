@@ -44,7 +44,10 @@ std::string escape_literal_for_hs(std::string_view bytes) {
   return out;
 }
 
-CompiledAllowlist compile_allowlist(const Allowlist& a, const std::string& where) {
+// Allowlist regexes by their text, each compiled once per set.
+using RegexPool = std::map<std::string, std::shared_ptr<const RE2>, std::less<>>;
+
+CompiledAllowlist compile_allowlist(const Allowlist& a, const std::string& where, RegexPool& pool) {
   CompiledAllowlist c;
   c.condition_and = a.condition_and;
   c.target = a.regex_target;
@@ -52,9 +55,13 @@ CompiledAllowlist compile_allowlist(const Allowlist& a, const std::string& where
   c.target_rules = a.target_rules;
   c.has_paths_or_commits = a.has_paths_or_commits;
   for (const auto& r : a.regexes) {
-    auto re = std::make_unique<RE2>(r, RE2::Quiet);
-    if (!re->ok()) throw ConfigError(where + ": allowlist regex is invalid: " + re->error());
-    c.regexes.push_back(std::move(re));
+    auto& re = pool[r];
+    if (!re) {
+      auto fresh = std::make_shared<const RE2>(r, RE2::Quiet);
+      if (!fresh->ok()) throw ConfigError(where + ": allowlist regex is invalid: " + fresh->error());
+      re = std::move(fresh);
+    }
+    c.regexes.push_back(re);
   }
   return c;
 }
@@ -117,10 +124,12 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
   if (impl->options.fingerprint_key.empty())
     throw ConfigError("internal: the engine needs a fingerprint key");
 
+  RegexPool pool;
   std::vector<std::shared_ptr<const CompiledAllowlist>> global;
   for (size_t i = 0; i < rules.global_allowlists.size(); ++i)
     global.push_back(std::make_shared<const CompiledAllowlist>(
-        compile_allowlist(rules.global_allowlists[i], "global allowlist #" + std::to_string(i + 1))));
+        compile_allowlist(rules.global_allowlists[i], "global allowlist #" + std::to_string(i + 1),
+                          pool)));
 
   std::vector<std::string> expressions;
   std::vector<unsigned> flags;
@@ -134,7 +143,7 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
     cr.action = rule.action.value_or(options.action);
     for (size_t i = 0; i < rule.allowlists.size(); ++i)
       cr.allowlists.push_back(std::make_shared<const CompiledAllowlist>(
-          compile_allowlist(rule.allowlists[i], where + " allowlist #" + std::to_string(i + 1))));
+          compile_allowlist(rule.allowlists[i], where + " allowlist #" + std::to_string(i + 1), pool)));
     for (size_t i = 0; i < rules.global_allowlists.size(); ++i) {
       const auto& targets = rules.global_allowlists[i].target_rules;
       if (!targets.empty() && std::find(targets.begin(), targets.end(), rule.id) == targets.end())

@@ -264,6 +264,43 @@ TEST_CASE("rule compile errors name the rule", "[engine][errors]") {
             .find("secretGroup 2") != std::string::npos);
 }
 
+TEST_CASE("an allowlist regex shared by rules is compiled once and applies to each",
+          "[engine][allowlist]") {
+  // The same regex text in two rules' allowlists (the built-in pack repeats a few of them
+  // across many rules): each rule still honours it, and only its own rule.
+  const std::string toml = R"(
+[[rules]]
+id = "alpha"
+regex = '''alpha=([0-9A-Za-z]{12,40})'''
+  [[rules.allowlists]]
+  regexes = ['''^SAMPLE''']
+[[rules]]
+id = "beta"
+regex = '''beta=([0-9A-Za-z]{12,40})'''
+  [[rules.allowlists]]
+  regexes = ['''^SAMPLE''']
+[[rules]]
+id = "gamma"
+regex = '''gamma=([0-9A-Za-z]{12,40})'''
+)";
+  Redactor r(make_set(toml));
+  CHECK(redact_text(r, "alpha=SAMPLEabcdefghij beta=SAMPLEabcdefghij").status ==
+        RedactStatus::kClean);
+  CHECK(redact_text(r, "alpha=Q7kLm2Np9RxT4vZ8 beta=W3eRt6Yu8Io1Pa5S gamma=SAMPLEabcdefghij")
+            .out == "alpha=[REDACTED:alpha] beta=[REDACTED:beta] gamma=[REDACTED:gamma]");
+  // A bad allowlist regex is reported for the first rule that has it.
+  try {
+    make_set(
+        "[[rules]]\nid='one'\nregex='''one=([a-z]{8})'''\n[[rules.allowlists]]\n"
+        "regexes=['''(open''']\n[[rules]]\nid='two'\nregex='''two=([a-z]{8})'''\n"
+        "[[rules.allowlists]]\nregexes=['''(open''']\n");
+    FAIL("no error");
+  } catch (const ConfigError& e) {
+    CHECK(std::string(e.what()) ==
+          "test.toml: rule 'one' allowlist #1: allowlist regex is invalid: missing ): (open");
+  }
+}
+
 TEST_CASE("a regex Hyperscan rejects even as a prefilter is a clear error", "[engine][errors]") {
   try {
     make_set("[[rules]]\nid='ungreedy'\nregex='''(?U)secret-[a-z]+x'''\n");
