@@ -33,11 +33,13 @@ struct Allowlist {
   std::vector<std::string> stopwords;      // compared lower-cased, as substrings of the secret
   std::vector<std::string> target_rules;   // global [[allowlists]] only: empty = every rule
   bool has_paths_or_commits = false;       // gitleaks criteria that never apply to a stream
+  bool operator==(const Allowlist&) const = default;
 };
 
 struct RuleExample {
   std::string text;    // a line the rule must fire on
   std::string secret;  // exactly the bytes that must be masked
+  bool operator==(const RuleExample&) const = default;
 };
 
 struct Rule {
@@ -56,12 +58,14 @@ struct Rule {
   std::vector<RuleExample> examples;
   std::vector<std::string> negatives;
   std::string origin;  // "file.toml: rule 'id'" for messages
+  bool operator==(const Rule&) const = default;
 };
 
 struct RuleSet {
   std::vector<Rule> rules;
   std::vector<Allowlist> global_allowlists;
   std::vector<std::string> warnings;  // things accepted but ignored (path-only rules, [extend])
+  bool operator==(const RuleSet&) const = default;
 };
 
 const char* to_string(MaskStyle);

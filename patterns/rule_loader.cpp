@@ -6,10 +6,6 @@
 #include <toml++/toml.h>
 
 namespace scrub {
-namespace detail {
-extern const unsigned char kBuiltinRulesToml[];
-extern const std::size_t kBuiltinRulesTomlSize;
-}  // namespace detail
 
 namespace {
 
@@ -232,12 +228,6 @@ RuleSet load_rules_file(const std::filesystem::path& path) {
   os << in.rdbuf();
   return load_rules_string(os.str(), path.string());
 }
-
-std::string_view builtin_rules_toml() {
-  return {reinterpret_cast<const char*>(detail::kBuiltinRulesToml), detail::kBuiltinRulesTomlSize};
-}
-
-RuleSet builtin_rules() { return load_rules_string(builtin_rules_toml(), "builtin.toml"); }
 
 void merge_rules(RuleSet& into, RuleSet more) {
   for (auto& r : more.rules) {

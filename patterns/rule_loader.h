@@ -14,9 +14,9 @@ namespace scrub {
 
 RuleSet load_rules_string(std::string_view toml_text, std::string_view origin);
 RuleSet load_rules_file(const std::filesystem::path& path);
-// The pack in patterns/builtin.toml, embedded into the binary at build time.
+// The pack in patterns/builtin.toml, parsed at build time and embedded into the binary
+// (patterns/rule_codec.h); the same RuleSet load_rules_string gives for that file.
 RuleSet builtin_rules();
-std::string_view builtin_rules_toml();
 // Appends `more` to `into`; a rule whose id already exists replaces the earlier one.
 void merge_rules(RuleSet& into, RuleSet more);
 
