@@ -186,19 +186,28 @@ class LineBatches {
     // Which lines need a redaction of their own.
     std::vector<uint8_t> hit;
     bool prefilter = redactor.scanner().lines_prefilter();
+    // JSON: which lines hold an escape; and padding after the last line, so simdjson validates
+    // each line in place (Redactor::json_valid). Both undone below: `text` is what is written.
+    std::vector<uint8_t> escaped;
+    const size_t text_size = b.text.size();
+    if (mode_ == StreamMode::kJson) b.text.append(Redactor::kJsonPadding, ' ');
     if (prefilter && mode_ == StreamMode::kJson) {
       // A JSON line with an escape is redacted on its own anyway: the batch scan pays only
       // when most lines have none (log lines do; MCP messages, all "\n" and "\"", do not).
+      escaped.resize(b.lines.size());
       size_t plain = 0;
-      for (const Line& l : b.lines)
-        plain += std::memchr(b.text.data() + l.off, '\\', l.len) == nullptr;
+      for (size_t i = 0; i < b.lines.size(); ++i) {
+        escaped[i] = std::memchr(b.text.data() + b.lines[i].off, '\\', b.lines[i].len) != nullptr;
+        plain += !escaped[i];
+      }
       prefilter = plain * 2 > b.lines.size();
     }
     if (prefilter) {
       std::vector<size_t> ends;
       ends.reserve(b.lines.size());
       for (const Line& l : b.lines) ends.push_back(l.off + l.len);
-      if (redactor.scanner().lines_with_events(b.text, ends, hit) != ScanStatus::kOk) {
+      if (redactor.scanner().lines_with_events(std::string_view(b.text.data(), text_size), ends,
+                                               hit) != ScanStatus::kOk) {
         b.engine_error = true;
         hit.clear();
       }
@@ -213,8 +222,9 @@ class LineBatches {
         }
         // JSON without a match event and without escapes (nothing decodes to anything else):
         // only its validity is left to learn. Not JSON: reported, and as text it is clean.
-        if (std::memchr(text.data(), '\\', text.size()) == nullptr) {
-          if (!text.empty() && !redactor.json_valid(text)) b.invalid_json.push_back(l.no);
+        if (!escaped[i]) {
+          if (!text.empty() && !redactor.json_valid(text, /*padded=*/true))
+            b.invalid_json.push_back(l.no);
           emit(l, text, true);
           continue;
         }
@@ -238,6 +248,7 @@ class LineBatches {
            rs != RedactStatus::kMasked);
     }
     if (!copied) b.same = same;
+    b.text.resize(text_size);
     give_back(std::move(r));
     {
       std::lock_guard<std::mutex> lock(mu_);

@@ -557,8 +557,10 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
 Redactor::Redactor(std::shared_ptr<const CompiledSet> set)
     : impl_(std::make_unique<Impl>(std::move(set))) {}
 Redactor::~Redactor() = default;
-bool Redactor::json_valid(std::string_view unit) {
-  return !impl_->parser.parse(unit.data(), unit.size(), true).error();
+static_assert(Redactor::kJsonPadding >= simdjson::SIMDJSON_PADDING);
+
+bool Redactor::json_valid(std::string_view unit, bool padded) {
+  return !impl_->parser.parse(unit.data(), unit.size(), !padded).error();
 }
 
 void Redactor::set_parallel(bool on) { impl_->parallel = on; }

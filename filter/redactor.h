@@ -48,7 +48,10 @@ class Redactor {
   // Whether simdjson accepts `unit` as JSON (what redact_json reports in JsonInfo::valid). For a
   // unit that has no "\\" and in which the scanner finds no match event, redact_json would only
   // validate it: a caller that prefilters lines (Scanner::lines_with_events) calls this instead.
-  bool json_valid(std::string_view unit);
+  // `padded`: the kJsonPadding bytes after the unit are readable (what they hold does not
+  // matter), so the parser reads the unit where it is instead of copying it first.
+  static constexpr size_t kJsonPadding = 64;
+  bool json_valid(std::string_view unit, bool padded = false);
 
   // Large JSON units (kParallelBytes and up) scanned on two threads: the scan of the unit as it
   // stands runs on a helper thread while this one decodes and scans its large escaped strings.

@@ -98,6 +98,36 @@ TEST_CASE("filter --format json masks inside decoded strings and keeps JSON vali
   CHECK(alerts[4]["line"] == 5);
 }
 
+TEST_CASE("filter --format json reports each invalid line among clean ones, the last included",
+          "[e2e][filter]") {
+  // Lines without an escape or a match event are only validated (in place, in their batch):
+  // each invalid one gets its incident, in order with the findings, and every line comes out
+  // as it went in but for the secret. The last line is invalid and has no newline.
+  Fixture f;
+  RunOptions o;
+  o.input = std::string(R"({"level":"info","msg":"ok"})") + "\n" +
+            R"({"level":"info","msg":"unclosed")" + "\n" +
+            "   \n" +
+            R"({"a":1} {)" + "\n" +
+            R"({"note":"value )" + kKnown + R"("})" + "\n" +
+            R"([1,2,{"b":null}])" + "\n" +
+            R"({"a":)";
+  auto args = f.base("filter");
+  args.insert(args.end(), {"--format", "json", "--alerts", f.alerts});
+  RunResult r = run(args, o);
+  CHECK(r.status == 0);
+  std::string want = o.input;
+  want.replace(want.find(kKnown), std::string(kKnown).size(), "[REDACTED:known-secret]");
+  CHECK(r.out == want);
+  auto alerts = f.read_alerts();
+  REQUIRE(alerts.size() == 5);
+  std::vector<std::pair<std::string, int>> got;
+  for (const auto& a : alerts) got.emplace_back(a["event"].get<std::string>(), a["line"].get<int>());
+  CHECK(got == std::vector<std::pair<std::string, int>>{
+                   {"invalid-json", 2}, {"invalid-json", 3}, {"invalid-json", 4}, {"finding", 5},
+                   {"invalid-json", 7}});
+}
+
 TEST_CASE("filter reads stdin, flushes per line and keeps a last line without newline", "[e2e][filter]") {
   Fixture f;
   RunOptions o;
