@@ -104,16 +104,29 @@ std::vector<std::string> CompiledSet::prefilter_rules() const {
   return out;
 }
 
-void CompiledRule::build_re() const {
-  if (re_) return;
+void CompiledRule::build_full() const {
   RE2::Options ro;
   ro.set_log_errors(false);
   re_ = std::make_unique<RE2>(rule.regex, ro);
-  if (!re_->ok()) return;
-  if (auto loose = loosen_counted_repeats(rule.regex)) {
-    auto loc = std::make_unique<RE2>(*loose, ro);
-    if (loc->ok()) locator_ = std::move(loc);
+}
+
+void CompiledRule::build_re() const {
+  RE2::Options ro;
+  ro.set_log_errors(false);
+  auto loose = loosen_counted_repeats(rule.regex);
+  if (!loose) return;  // no counted repeat worth loosening: the rule alone
+  auto loc = std::make_unique<RE2>(*loose, ro);
+  if (!loc->ok()) return;
+  // The capped form only with the locator, and only when it agrees with the rule on its groups
+  // (a regex RE2 rejects yields neither: the rule itself then reports the error).
+  if (auto capped = cap_counted_repeats(rule.regex)) {
+    auto cre = std::make_unique<RE2>(capped->regex, ro);
+    if (cre->ok() && cre->NumberOfCapturingGroups() == groups) {
+      capped_ = std::move(cre);
+      cap_len_ = capped->max_len;
+    }
   }
+  locator_ = std::move(loc);
 }
 
 std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "filter/compiled_set.h"
+#include "filter/rule_match.h"
 
 namespace scrub {
 
@@ -39,22 +40,33 @@ struct CompiledRule {
   Rule rule;
   // The RE2 program that confirms hits and extracts the secret group. Built at load when the
   // database is compiled (that validates the regex); when the database comes from the cache (the
-  // same regexes compiled before), built on the rule's first hit instead: most rules never fire
-  // in a session, and building all of them was most of the start-up time.
+  // same regexes compiled before), built when first needed instead: most rules never fire in a
+  // session, and building all of them was most of the start-up time.
   const RE2& re() const {
-    std::call_once(*re_once, [this] { build_re(); });
+    std::call_once(*full_once, [this] { build_full(); });
     return *re_;
   }
-  // The same regex with its large counted repeats loosened (filter/rule_match.h), built with
-  // re(); null when the regex has no counted repeat to loosen.
-  const RE2* locator() const {
+  // What confirms a hit (filter/rule_match.h): the locator and capped form, built on the rule's
+  // first hit; the rule itself only if a check needs it.
+  RulePrograms programs() const {
     std::call_once(*re_once, [this] { build_re(); });
-    return locator_.get();
+    RulePrograms p;
+    p.full_of = [](const void* self) -> const RE2& { return static_cast<const CompiledRule*>(self)->re(); };
+    p.owner = this;
+    p.locator = locator_.get();
+    p.capped = capped_.get();
+    p.cap_len = cap_len_;
+    return p;
   }
+  const RE2* locator() const { return programs().locator; }
   void build_re() const;
+  void build_full() const;
   mutable std::unique_ptr<RE2> re_;
   mutable std::unique_ptr<RE2> locator_;
+  mutable std::unique_ptr<RE2> capped_;
+  mutable size_t cap_len_ = 0;
   std::unique_ptr<std::once_flag> re_once = std::make_unique<std::once_flag>();
+  std::unique_ptr<std::once_flag> full_once = std::make_unique<std::once_flag>();
   int groups = 0;  // capture groups in the regex
   unsigned min_width = 0;
   unsigned max_width = UINT_MAX;  // UINT_MAX: unbounded

@@ -442,6 +442,7 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
       // Bounded rules only, within a budget of 8x the unit's bytes, so retries stay linear.
       const int ngroups = 1 + cr.groups;
       st.groups.resize(ngroups);
+      const RulePrograms programs = cr.programs();
       size_t k = i;
       while (k < j) {
         size_t first_end = rule_events[k]->first_end;
@@ -454,7 +455,7 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
         size_t ws = unbounded ? 0 : (first_end > cr.max_width ? first_end - cr.max_width : 0);
         size_t pos = std::max(ws, resume);
         while (pos < last_end &&
-               rule_match(cr.re(), cr.locator(), unit, pos, last_end, st.groups.data(), ngroups)) {
+               rule_match(programs, unit, pos, last_end, st.groups.data(), ngroups)) {
           const re2::StringPiece& m = st.groups[0];
           size_t mb = static_cast<size_t>(m.data() - unit.data());
           size_t me = mb + m.size();

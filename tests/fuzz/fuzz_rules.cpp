@@ -74,15 +74,17 @@ std::vector<std::pair<size_t, size_t>> reference(const Rule& rule, const RE2& re
   return out;
 }
 
-// Every match of a scanner-style loop over `unit`, groups included, as (offset, size) pairs.
-std::vector<std::pair<long, long>> all_matches(const RE2& re, const RE2* locator, std::string_view unit) {
+// Every match of a scanner-style loop over `unit`, groups included, as (offset, size) pairs:
+// with the rule's programs as the scanner uses them (locator, capped form), or RE2 alone.
+std::vector<std::pair<long, long>> all_matches(const CompiledRule& cr, bool programs, std::string_view unit) {
   std::vector<std::pair<long, long>> out;
+  const RE2& re = cr.re();
   const int ng = 1 + re.NumberOfCapturingGroups();
   std::vector<re2::StringPiece> g(ng);
   size_t pos = 0;
   while (pos < unit.size() &&
-         (locator ? rule_match(re, locator, unit, pos, unit.size(), g.data(), ng)
-                  : re.Match(unit, pos, unit.size(), RE2::UNANCHORED, g.data(), ng))) {
+         (programs ? rule_match(cr.programs(), unit, pos, unit.size(), g.data(), ng)
+                   : re.Match(unit, pos, unit.size(), RE2::UNANCHORED, g.data(), ng))) {
     for (const auto& s : g)
       out.push_back(s.data() ? std::make_pair(static_cast<long>(s.data() - unit.data()), static_cast<long>(s.size()))
                              : std::make_pair(-1L, -1L));
@@ -148,8 +150,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     for (const CompiledRule& cr : impl.rules)
       if (cr.re().ok() && cr.locator())
-        FUZZ_CHECK(all_matches(cr.re(), cr.locator(), unit) == all_matches(cr.re(), nullptr, unit),
-                   "the locator's matches differ from RE2's");
+        FUZZ_CHECK(all_matches(cr, true, unit) == all_matches(cr, false, unit),
+                   "the locator's or capped form's matches differ from RE2's");
 
     std::vector<SecretSpan> spans;
     FUZZ_CHECK(redactor.scanner().find(unit, spans) == ScanStatus::kOk, "scan error");

@@ -1,5 +1,6 @@
-// The locator (filter/rule_match.h): loosening counted repeats, and the promise that a search
-// through the locator finds exactly what RE2's own unanchored search finds, groups included.
+// The locator and the capped form (filter/rule_match.h): rewriting counted repeats, and the
+// promise that a search through them finds exactly what RE2's own unanchored search finds,
+// groups included.
 #include <catch2/catch.hpp>
 
 #include <fstream>
@@ -31,10 +32,28 @@ TEST_CASE("loosen_counted_repeats: large bounds become * or +, the rest is copie
   CHECK(L(R"([abc{20})") == "(unchanged)");
 }
 
+TEST_CASE("cap_counted_repeats: large upper bounds on one character dropped, the rest kept",
+          "[rule_match]") {
+  auto C = [](const char* re) {
+    auto c = cap_counted_repeats(re);
+    return c ? c->regex + " / " + std::to_string(c->max_len) : std::string("(unchanged)");
+  };
+  CHECK(C(R"(key=([A-Za-z0-9]{20,1000})(?:[^A-Za-z0-9]|$))") ==
+        R"(key=([A-Za-z0-9]{20,})(?:[^A-Za-z0-9]|$) / 1000)");
+  CHECK(C(R"(a{0,200}b{1,300}?c{0,5}\w{2,150})") == R"(a*b+?c{0,5}\w{2,} / 150)");
+  CHECK(C(R"(\x{41}{3,400}.{0,100}\pL{1,100})") == R"(\x{41}{3,}.*\pL+ / 100)");
+  // Kept: small bounds, open bounds, a group or an assertion as the atom, a bound after a
+  // quantifier's brace, braces inside classes or escaped.
+  CHECK(C(R"(a{0,99}b{5,}(ab){1,500}\b{1,200})") == "(unchanged)");
+  CHECK(C(R"([a{1,500}]\{1,500\})") == "(unchanged)");
+  CHECK(C(R"(\Qa{1,500}\E)") == "(unchanged)");
+}
+
 namespace {
 
 // Every match the scanner's loop would take (leftmost-first, each search from the end of the
-// last match), with every group, as text: once with RE2 alone, once through the locator.
+// last match), with every group, as text: once with RE2 alone, once as the scanner confirms
+// (locator, capped form, the rule where needed).
 std::string all_matches(const CompiledRule& cr, std::string_view unit, bool use_locator) {
   const RE2& re = cr.re();
   const int ngroups = 1 + re.NumberOfCapturingGroups();
@@ -42,7 +61,7 @@ std::string all_matches(const CompiledRule& cr, std::string_view unit, bool use_
   std::ostringstream out;
   size_t pos = 0;
   while (pos < unit.size() &&
-         (use_locator ? rule_match(re, cr.locator(), unit, pos, unit.size(), g.data(), ngroups)
+         (use_locator ? rule_match(cr.programs(), unit, pos, unit.size(), g.data(), ngroups)
                       : re.Match(unit, pos, unit.size(), RE2::UNANCHORED, g.data(), ngroups))) {
     for (const auto& s : g) {
       if (s.data() == nullptr) out << "- ";
@@ -73,9 +92,10 @@ TEST_CASE("rule_match finds exactly what RE2's unanchored search finds, for ever
           "[rule_match][builtin]") {
   auto set = builtin_set();
   const auto lines = sample_lines();
-  size_t with_locator = 0, compared = 0, matched = 0;
+  size_t with_locator = 0, with_capped = 0, compared = 0, matched = 0;
   for (const CompiledRule& cr : set->impl().rules) {
     if (cr.locator()) ++with_locator;
+    if (cr.programs().capped) ++with_capped;
     // The rule's examples and negatives, and shapes that stress the bounds: an example twice
     // over, run together, its secret cut short, and its secret run on past any bound.
     std::vector<std::string> units;
@@ -89,6 +109,9 @@ TEST_CASE("rule_match finds exactly what RE2's unanchored search finds, for ever
       if (at != std::string::npos && !ex.secret.empty()) {
         std::string longer = ex.text;
         longer.insert(at + ex.secret.size(), std::string(300, ex.secret.back()));
+        units.push_back(longer);
+        // Past the largest bounds (1,000): the capped form matches, the rule does not.
+        longer.insert(at + ex.secret.size(), std::string(900, ex.secret.back()));
         units.push_back(longer);
         units.push_back(ex.text.substr(0, at) + ex.secret.substr(0, ex.secret.size() / 2) + "\n" +
                         ex.secret.substr(ex.secret.size() / 2));
@@ -112,7 +135,30 @@ TEST_CASE("rule_match finds exactly what RE2's unanchored search finds, for ever
   }
   // The comparison means something: most rules have a locator, and many cases match.
   CHECK(with_locator > set->impl().rules.size() / 2);
+  CHECK(with_capped >= 30);
   CHECK(matched > 500);
+}
+
+TEST_CASE("rule_match: a capped match longer than the bound is checked with the rule itself",
+          "[rule_match]") {
+  // Capped `k([a-z]{10,})!`, bound 120: at 100 letters its match is the rule's; at 150 it
+  // matches where the rule does not, so the rule decides, and is built only then.
+  CompiledRule cr;
+  cr.rule.regex = "k([a-z]{10,120})!";
+  cr.groups = 1;
+  const RulePrograms p = cr.programs();
+  REQUIRE(p.capped != nullptr);
+  CHECK(p.capped->pattern() == "k([a-z]{10,})!");
+  CHECK(p.cap_len == 120);
+  re2::StringPiece g[2];
+  const std::string ok = "xx k" + std::string(100, 'a') + "!";
+  REQUIRE(rule_match(p, ok, 0, ok.size(), g, 2));
+  CHECK(g[1].size() == 100);
+  CHECK(cr.re_ == nullptr);  // the rule itself was not needed
+  const std::string too_long = "xx k" + std::string(150, 'a') + "! k" + std::string(12, 'b') + "!";
+  REQUIRE(rule_match(p, too_long, 0, too_long.size(), g, 2));
+  CHECK(g[1] == std::string(12, 'b'));
+  CHECK(cr.re_ != nullptr);
 }
 
 TEST_CASE("rule_match: a locator that matches where the rule does not gives up after a bound",
