@@ -411,6 +411,7 @@ CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, ch
       }
     }
     ignore_sigpipe();
+    widen_pipe(STDOUT_FILENO);  // the client's end: tool results go out through it
     std::optional<ChildProcess> child;
     try {
       child.emplace(ChildProcess::spawn(co));

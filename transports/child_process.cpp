@@ -21,6 +21,8 @@
 #include <thread>
 #include <utility>
 
+#include "transports/fd_io.h"
+
 extern char** environ;
 
 namespace scrub {
@@ -311,6 +313,8 @@ ChildProcess ChildProcess::spawn(const ChildOptions& options) {
       (options.pipe_stderr && !make_pipe(err)) || !make_pipe(report)) {
     throw cannot_run(name, kExitCannotSetup, errno, "pipe");
   }
+  // The child's answers are where large messages come from (tool results).
+  if (options.pipe_stdout) widen_pipe(out.write.get());
 
   ChildSetup setup;
   setup.path = program.path.c_str();

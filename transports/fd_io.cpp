@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -49,6 +50,14 @@ ssize_t read_some(int fd, char* buf, size_t n) {
     ssize_t r = ::read(fd, buf, n);
     if (r >= 0 || errno != EINTR) return r;
   }
+}
+
+bool widen_pipe(int fd, int bytes) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) return false;
+  const int now = ::fcntl(fd, F_GETPIPE_SZ);
+  if (now >= bytes) return true;
+  return ::fcntl(fd, F_SETPIPE_SZ, bytes) >= bytes;
 }
 
 bool set_nonblocking(int fd, bool nonblocking) {

@@ -27,6 +27,15 @@ ssize_t read_some(int fd, char* buf, size_t n);
 // Sets or clears O_NONBLOCK. Returns false if fcntl fails.
 bool set_nonblocking(int fd, bool nonblocking);
 
+// If `fd` is a pipe, asks for a buffer of at least `bytes` (F_SETPIPE_SZ; never shrinks one).
+// With the default 64 KiB, a 1 MB message crosses in sixteen hand-offs, each a wake-up of the
+// other side; through the stdio wrap that was a quarter of a 1 MB round trip. Best effort: the
+// kernel may refuse (an unprivileged user past fs.pipe-user-pages-soft), and the pipe keeps
+// working as it was. The capacity is accounted to the user whether used or not, so it is asked
+// only for the channels that carry large messages. Returns whether the buffer now holds `bytes`.
+constexpr int kWidePipeBytes = 256 * 1024;
+bool widen_pipe(int fd, int bytes = kWidePipeBytes);
+
 // Sets SIGPIPE to SIG_IGN for the whole process, so a write to a pipe whose reader went away fails
 // with EPIPE instead of killing the proxy. Idempotent. Children started by ChildProcess get the
 // default disposition back (transports/child_process.h), so this does not leak into them.

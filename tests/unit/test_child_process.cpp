@@ -750,3 +750,32 @@ TEST_CASE("SignalForwarder: stop() is prompt and start/stop are idempotent", "[c
           return "";
         }) == "");
 }
+
+TEST_CASE("widen_pipe: a pipe gets a 256 KiB buffer, anything else is left alone", "[child]") {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  CHECK(::fcntl(fds[0], F_GETPIPE_SZ) == 64 * 1024);  // the kernel's default
+  CHECK(scrub::widen_pipe(fds[1]));
+  CHECK(::fcntl(fds[0], F_GETPIPE_SZ) == scrub::kWidePipeBytes);
+  // Never shrinks: a pipe already larger keeps its size.
+  REQUIRE(::fcntl(fds[1], F_SETPIPE_SZ, 512 * 1024) == 512 * 1024);
+  CHECK(scrub::widen_pipe(fds[1]));
+  CHECK(::fcntl(fds[0], F_GETPIPE_SZ) == 512 * 1024);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  // Not a pipe: nothing to do, and it says so.
+  int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  REQUIRE(null_fd >= 0);
+  CHECK_FALSE(scrub::widen_pipe(null_fd));
+  ::close(null_fd);
+  CHECK_FALSE(scrub::widen_pipe(-1));
+}
+
+TEST_CASE("spawn: the child's stdout pipe is widened, its stdin pipe is not", "[child]") {
+  // Large messages come from the child: a 1 MB answer crosses in four hand-offs, not sixteen.
+  auto child = ChildProcess::spawn(sh("cat"));
+  CHECK(::fcntl(child.stdout_fd(), F_GETPIPE_SZ) == scrub::kWidePipeBytes);
+  CHECK(::fcntl(child.stdin_fd(), F_GETPIPE_SZ) == 64 * 1024);
+  child.close_stdin();
+  CHECK(child.wait() == 0);
+}
