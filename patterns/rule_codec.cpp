@@ -88,21 +88,17 @@ class Reader {
     if (v > 1) fail("bad flag");
     return v == 1;
   }
-  uint32_t u32() {
-    need(4);
-    uint32_t v;
-    std::memcpy(&v, in_.data() + pos_, 4);
-    pos_ += 4;
+  template <typename T>
+  T fixed() {  // a fixed-size value, as Writer stored it
+    need(sizeof(T));
+    T v;
+    std::memcpy(&v, in_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
     return v;
   }
+  uint32_t u32() { return fixed<uint32_t>(); }
   int32_t i32() { return static_cast<int32_t>(u32()); }
-  double f64() {
-    need(8);
-    double v;
-    std::memcpy(&v, in_.data() + pos_, 8);
-    pos_ += 8;
-    return v;
-  }
+  double f64() { return fixed<double>(); }
   // A count of items that take at least `min_bytes` each: bounded by what is left, so a corrupt
   // count cannot ask for a huge allocation.
   size_t count(size_t min_bytes) {
