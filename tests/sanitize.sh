@@ -6,7 +6,7 @@
 #
 # asan  clang build with AddressSanitizer + UndefinedBehaviorSanitizer (+ libFuzzer's coverage
 #       hooks, so the same build serves `fuzz`) in build-asan/, then the whole ctest suite on it.
-# fuzz  every libFuzzer target of build-asan/ for FUZZ_SECONDS (default 15) each, seeds and
+# fuzz  every libFuzzer target of build-asan/ for FUZZ_SECONDS (default 10) each, seeds and
 #       regression inputs included (tests/fuzz/run.sh), with a fixed libFuzzer seed (FUZZ_ARGS,
 #       default -seed=1) so a submission's result does not hang on the dice; long exploring runs
 #       are tests/fuzz/run.sh's job.
@@ -52,7 +52,7 @@ for stage in "${stages[@]}"; do
       ;;
     fuzz)
       [[ -f build-asan/CMakeCache.txt ]] || { echo "sanitize: run the asan stage first" >&2; exit 2; }
-      FUZZ_ARGS=${FUZZ_ARGS:--seed=1} bash tests/fuzz/run.sh "${FUZZ_SECONDS:-15}" build-asan
+      FUZZ_ARGS=${FUZZ_ARGS:--seed=1} bash tests/fuzz/run.sh "${FUZZ_SECONDS:-10}" build-asan
       ;;
     tsan)
       cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCRUB_TSAN=ON \
