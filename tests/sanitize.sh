@@ -62,7 +62,7 @@ for stage in "${stages[@]}"; do
       [[ -x "$normal/tests/e2e_tests" ]] || { echo "sanitize: build $normal first" >&2; exit 2; }
       rm -rf build-tsan/sanitizer-reports && mkdir -p build-tsan/sanitizer-reports
       reports=$(realpath build-tsan/sanitizer-reports)
-      MCP_SCRUB_TEST_BINARY=$(realpath build-tsan/mcp-scrub) \
+      MCP_SCRUB_TEST_BINARY=$(realpath build-tsan/mcp-scrub) MCP_SCRUB_TEST_SANITIZER=thread \
       TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$reports/tsan" \
         "$normal/tests/e2e_tests" "[tcp],[reload],[threads]"
       reports_clean "$reports"
