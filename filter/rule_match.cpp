@@ -151,13 +151,4 @@ bool rule_match(const RulePrograms& p, re2::StringPiece text, size_t pos, size_t
   return pos <= endpos && p.full().Match(text, pos, endpos, RE2::UNANCHORED, groups, ngroups);
 }
 
-bool rule_match(const RE2& re, const RE2* locator, re2::StringPiece text, size_t pos, size_t endpos,
-                re2::StringPiece* groups, int ngroups, int max_misses) {
-  RulePrograms p;
-  p.full_of = [](const void* owner) -> const RE2& { return *static_cast<const RE2*>(owner); };
-  p.owner = &re;
-  p.locator = locator;
-  return rule_match(p, text, pos, endpos, groups, ngroups, max_misses);
-}
-
 }  // namespace scrub

@@ -55,13 +55,11 @@ struct RulePrograms {
   const RE2& full() const { return full_of(owner); }
 };
 
-// RE2::Match(text, pos, endpos, UNANCHORED, groups, ngroups) for the rule `re`, via `locator`
-// when it is not null (a regex from loosen_counted_repeats(re.pattern())). After `max_misses`
-// candidate starts where `re` does not match, the rest is one plain search, so a locator that
-// matches nearly everywhere costs a bounded amount.
-bool rule_match(const RE2& re, const RE2* locator, re2::StringPiece text, size_t pos, size_t endpos,
-                re2::StringPiece* groups, int ngroups, int max_misses = 16);
-// The same, anchored checks through the capped form when there is one (ngroups >= 1).
+// RE2::Match(text, pos, endpos, UNANCHORED, groups, ngroups) for the rule `p.full()`, via
+// `p.locator` when it is not null (a regex from loosen_counted_repeats of the rule), the anchored
+// checks through `p.capped` when there is one (ngroups >= 1). After `max_misses` candidate starts
+// where the rule does not match, the rest is one plain search, so a locator that matches nearly
+// everywhere costs a bounded amount.
 bool rule_match(const RulePrograms& p, re2::StringPiece text, size_t pos, size_t endpos,
                 re2::StringPiece* groups, int ngroups, int max_misses = 16);
 

@@ -165,20 +165,22 @@ TEST_CASE("rule_match: a locator that matches where the rule does not gives up a
           "[rule_match]") {
   // The locator for `k([a-z]{10,40})!` is `k([a-z]+)!`: in "kaka...ka!" every `k` starts a
   // locator match, but the rule's only from offset 60 on (at most 40 letters before the `!`).
-  RE2 re("k([a-z]{10,40})!");
-  auto loose = loosen_counted_repeats(re.pattern());
-  REQUIRE(loose);
-  CHECK(*loose == "k([a-z]+)!");
-  RE2 loc(*loose);
+  CompiledRule cr;
+  cr.rule.regex = "k([a-z]{10,40})!";
+  cr.groups = 1;
+  const RulePrograms p = cr.programs();
+  REQUIRE(p.locator != nullptr);
+  CHECK(p.locator->pattern() == "k([a-z]+)!");
+  CHECK(p.capped == nullptr);  // bound 40: below the capped form's 100
   std::string text;
   for (int i = 0; i < 50; ++i) text += "ka";
   text += "!";
   re2::StringPiece g[2];
   for (int misses : {1, 4, 16, 100}) {  // 30 misses before the match: each bound is exercised
     INFO("max_misses " << misses);
-    REQUIRE(rule_match(re, &loc, text, 0, text.size(), g, 2, misses));
+    REQUIRE(rule_match(p, text, 0, text.size(), g, 2, misses));
     CHECK(static_cast<size_t>(g[0].data() - text.data()) == 60);
     CHECK(g[1].size() == 39);
   }
-  CHECK_FALSE(rule_match(re, &loc, text, 99, text.size(), g, 2));  // no `k` left
+  CHECK_FALSE(rule_match(p, text, 99, text.size(), g, 2));  // no `k` left
 }
