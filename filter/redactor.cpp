@@ -90,6 +90,16 @@ struct PreScan {
 struct KnownScan {
   std::vector<SecretSpan> raw;
   std::vector<PreScan> pre;
+  // Some string holds an escape and is not in `pre` (small, nested JSON, or malformed): only the
+  // walk decodes and scans it.
+  bool unscanned_escapes = false;
+
+  // Nothing to find: no raw span, every escaped string scanned ahead and clean. The walk would
+  // only confirm it.
+  bool all_clean() const {
+    return raw.empty() && !unscanned_escapes &&
+           std::all_of(pre.begin(), pre.end(), [](const PreScan& p) { return p.spans.empty(); });
+  }
 };
 
 // The end of the string whose content starts at `tb` (the offset of its closing quote, or n).
@@ -140,10 +150,14 @@ struct Redactor::Impl {
       const size_t tb = static_cast<size_t>(static_cast<const char*>(q) - unit.data()) + 1;
       const size_t te = string_end(unit, tb);
       i = te + 1;
-      if (te - tb < kPreScanBytes || !std::memchr(unit.data() + tb, '\\', te - tb)) continue;
+      if (!std::memchr(unit.data() + tb, '\\', te - tb)) continue;
       PreScan p{tb, te, {}, {}, {}};
-      if (!json_unescape_mapped(unit.substr(tb, te - tb), p.decoded, &p.offs)) continue;
-      if (looks_like_json(p.decoded)) continue;  // walked as JSON in its turn
+      if (te - tb < kPreScanBytes ||
+          !json_unescape_mapped(unit.substr(tb, te - tb), p.decoded, &p.offs) ||
+          looks_like_json(p.decoded)) {  // (JSON inside is walked as JSON in its turn)
+        known.unscanned_escapes = true;
+        continue;
+      }
       ok = scanner.find(p.decoded, p.spans) == ScanStatus::kOk;
       known.pre.push_back(std::move(p));
     }
@@ -288,6 +302,7 @@ RedactStatus Redactor::Impl::json(std::string_view unit, std::string& out, Findi
     return not_json(unit, out, findings, depth, path_prefix, raw_clean);
   }
   if (info) info->valid = true;
+  if (two_threads && known.all_clean()) return RedactStatus::kClean;
   return walk(unit, out, findings, depth, path_prefix, false, nullptr,
               raw_clean || two_threads ? &known : nullptr);
 }

@@ -225,3 +225,45 @@ TEST_CASE("a large unit scanned on two threads gives what one thread gives", "[j
   auto c = redact_json(two, R"({"t":"k=)" + unicode_escape_all(kSecret) + R"( end"})");
   CHECK(c.out == R"({"t":"k=[REDACTED:known-secret] end"})");
 }
+
+// The two-thread scan skips the walk when it has seen the whole unit clean: no span in the unit's
+// own scan, and every escaped string decoded and scanned ahead. A secret only escapes reveal, in
+// a string too small to be scanned ahead or in JSON held in a string, must stop that shortcut.
+TEST_CASE("two threads: escapes that hide a secret outside the large strings still count",
+          "[json][threads]") {
+  auto set = make_set(kRules, {{"env:X_SECRET", kSecret}});
+  std::string filler;
+  for (int i = 0; filler.size() < Redactor::kParallelBytes; ++i)
+    filler += "line " + std::to_string(i) + R"(: \"ok\"\n)";
+  const std::string big = R"({"type":"text","text":")" + filler + R"("})";
+  const std::string hidden = unicode_escape_all(kSecret);
+  const std::string small_msg = R"({"result":{"content":[)" + big +
+                                R"(,{"type":"text","text":"k=)" + hidden +
+                                R"("}]},"jsonrpc":"2.0","id":3})";
+  const std::string nested_msg = R"({"result":{"content":[)" + big +
+                                 R"(,{"type":"text","text":"{\"k\": \")" + hidden +
+                                 R"(\"}"}]},"jsonrpc":"2.0","id":4})";
+  const std::string clean_msg = R"({"result":{"content":[)" + big + R"(]},"jsonrpc":"2.0","id":5})";
+  Redactor one(set), two(set);
+  two.set_parallel(true);
+  for (const std::string* msg : {&small_msg, &nested_msg}) {
+    REQUIRE(msg->size() > Redactor::kParallelBytes);
+    REQUIRE(nlohmann::json::accept(*msg));
+    std::vector<SecretSpan> raw;  // the unit's own scan finds nothing: only decoding reveals it
+    REQUIRE(two.scanner().find(*msg, raw) == ScanStatus::kOk);
+    REQUIRE(raw.empty());
+    auto a = redact_json(one, *msg);
+    auto b = redact_json(two, *msg);
+    REQUIRE(b.status == RedactStatus::kMasked);
+    CHECK(a.out == b.out);
+    REQUIRE(b.findings.size() == 1);
+    CHECK(b.findings[0].rule_id == "known-secret");
+    CHECK(b.findings[0].json_path ==
+          (msg == &small_msg ? "result.content[1].text" : "result.content[1].text>k"));
+    CHECK(b.out.find(hidden) == std::string::npos);
+    CHECK(b.out.size() < msg->size());
+  }
+  auto c = redact_json(two, clean_msg);
+  CHECK(c.status == RedactStatus::kClean);
+  CHECK(c.findings.empty());
+}
