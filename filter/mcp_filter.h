@@ -105,6 +105,7 @@ class McpFilter {
  private:
   void fill_context(Direction dir, std::string_view line, MessageResult& r, bool* is_response,
                     bool* is_tool_result);
+  void note_parsed(Direction dir, std::string_view line);  // note() once `"method"` is seen
   bool redact_blobs(Redactor& rd, const std::string& in, std::string& out, Findings& findings);
 
   FollowingRedactor redactor_;

@@ -630,3 +630,48 @@ entropy = 3.0
   auto res2 = redact_text(r2, "k_" + run + "k_9f3b7c1e5d2a8f4b6c0e x");
   CHECK(res2.out == "k_" + run + "k_[REDACTED:hexkey] x");
 }
+
+// McpFilter finds the keys it acts on (`"blob"`, `"method"`) with a small Hyperscan database in
+// messages of 64 KiB and more, and with find() below. Either way, at either side of that size:
+// a textual blob is decoded and masked, and a request the server sends is remembered, so the
+// client's answer to it is reported with its method.
+TEST_CASE("adversarial: blob and method keys are found in messages large and small",
+          "[adversarial][mcp]") {
+  EngineHolder holder(small_set());
+  RequestTracker tracker;
+  McpFilter filter(holder, tracker, {});
+  MessageResult r;
+  for (size_t pad : {size_t{100}, size_t{64 * 1024}, size_t{300 * 1024}}) {
+    INFO("padding " << pad);
+    const std::string filler(pad, 'x');
+    const std::string blob = base64_encode("config: " + kKnown + "\n");
+    const std::string msg =
+        R"({"jsonrpc":"2.0","id":7,"result":{"contents":[{"uri":"file:///a","text":")" + filler +
+        R"("},{"uri":"file:///b","mimeType":"text/plain","blob":")" + blob + R"("}]}})";
+    REQUIRE(filter.process(Direction::kServerToClient, msg, r) == ScanStatus::kOk);
+    REQUIRE(r.kind == MessageResult::Kind::kReplace);
+    REQUIRE(r.findings.size() == 1);
+    CHECK(r.findings[0].json_path == "result.contents[1].blob");
+    json out = json::parse(r.out, nullptr, false);
+    REQUIRE_FALSE(out.is_discarded());
+    std::string decoded;
+    REQUIRE(base64_decode(out["result"]["contents"][1]["blob"].get<std::string>(), decoded));
+    CHECK(decoded == "config: [REDACTED:known-secret]\n");
+    CHECK(out["result"]["contents"][0]["text"] == filler);
+
+    // The server asks the client something (its request clean, the key after a large field).
+    const std::string id = std::to_string(100 + pad);
+    const std::string request =
+        R"({"jsonrpc":"2.0","params":{"messages":[{"role":"user","content":{"type":"text","text":")" +
+        filler + R"("}}]},"method":"sampling/createMessage","id":)" + id + "}";
+    REQUIRE(filter.process(Direction::kServerToClient, request, r) == ScanStatus::kOk);
+    CHECK(r.kind == MessageResult::Kind::kForward);
+    const std::string answer =
+        R"({"jsonrpc":"2.0","id":)" + id +
+        R"(,"result":{"role":"assistant","content":{"type":"text","text":"use )" + kGhp + R"("}}})";
+    REQUIRE(filter.process(Direction::kClientToServer, answer, r) == ScanStatus::kOk);
+    REQUIRE(r.findings.size() == 1);
+    CHECK(r.ctx.method == "sampling/createMessage");
+    CHECK(r.ctx.id == id);
+  }
+}
