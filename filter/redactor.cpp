@@ -237,10 +237,13 @@ struct Redactor::Impl {
     return apply_edits(text, edits);
   }
 
+  // `known`: the spans of `unit`, when its scan was done already (null: scanned here).
   RedactStatus text(std::string_view unit, std::string& out, Findings& findings,
-                    std::vector<Edit>* edits = nullptr) {
+                    std::vector<Edit>* edits = nullptr,
+                    const std::vector<SecretSpan>* known = nullptr) {
     spans.clear();
-    if (scanner.find(unit, spans) != ScanStatus::kOk) return RedactStatus::kError;
+    if (known) spans = *known;
+    else if (scanner.find(unit, spans) != ScanStatus::kOk) return RedactStatus::kError;
     if (spans.empty()) return RedactStatus::kClean;
     std::vector<SecretSpan> local = spans;
     out = mask_spans(unit, local, findings, edits);
@@ -256,9 +259,11 @@ struct Redactor::Impl {
   // The token walk of json(): masks inside (decoded) strings, keys and scalars.
   // `lenient`: the unit is not JSON (not_json); scalars are left to the text pass. `edits_out`
   // receives the edits made. `known`: the unit's scan, when done already (null: done here).
+  // `raw_out` receives the spans of the unit's own scan.
   RedactStatus walk(std::string_view unit, std::string& out, Findings& findings, int depth,
                     const std::string& path_prefix, bool lenient = false,
-                    std::vector<Edit>* edits_out = nullptr, KnownScan* known = nullptr);
+                    std::vector<Edit>* edits_out = nullptr, KnownScan* known = nullptr,
+                    std::vector<SecretSpan>* raw_out = nullptr);
 };
 
 namespace {
@@ -315,14 +320,22 @@ RedactStatus Redactor::Impl::not_json(std::string_view unit, std::string& out, F
   std::string walked;
   std::vector<Edit> walk_edits;
   RedactStatus st = RedactStatus::kClean;
+  // The unit's own spans, once known: the walk scans it, and raw_clean says it scans clean. When
+  // the walk changes nothing, the text pass masks those instead of scanning the same bytes again
+  // (a tool result of NDJSON log lines held in a string took four scans, now three).
+  std::vector<SecretSpan> raw;
+  bool raw_known = raw_clean;
   if (std::memchr(unit.data(), '\\', unit.size())) {
     KnownScan clean;
-    st = walk(unit, walked, findings, depth, path_prefix, true, &walk_edits, raw_clean ? &clean : nullptr);
+    st = walk(unit, walked, findings, depth, path_prefix, true, &walk_edits,
+              raw_clean ? &clean : nullptr, &raw);
     if (st == RedactStatus::kError) return st;
+    raw_known = true;
   }
   std::string_view cur = st == RedactStatus::kMasked ? std::string_view(walked) : unit;
   Findings local;
-  RedactStatus st2 = text(cur, out, local);
+  RedactStatus st2 =
+      text(cur, out, local, nullptr, st != RedactStatus::kMasked && raw_known ? &raw : nullptr);
   if (st2 == RedactStatus::kError) return st2;
   // Offsets in the walked line back to the unit (a position inside an edit: the edit's start).
   auto to_unit = [&](size_t o) {
@@ -349,7 +362,8 @@ RedactStatus Redactor::Impl::not_json(std::string_view unit, std::string& out, F
 
 RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findings& findings,
                                   int depth, const std::string& path_prefix, bool lenient,
-                                  std::vector<Edit>* edits_out, KnownScan* known) {
+                                  std::vector<Edit>* edits_out, KnownScan* known,
+                                  std::vector<SecretSpan>* raw_out) {
   spans.clear();
   std::vector<PreScan> pre;  // large strings decoded and scanned beside the unit's own scan
   if (known) {
@@ -358,6 +372,7 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
   } else if (scanner.find(unit, spans) != ScanStatus::kOk) {
     return RedactStatus::kError;
   }
+  if (raw_out) *raw_out = spans;
   const bool has_escape = std::memchr(unit.data(), '\\', unit.size()) != nullptr;
   if (spans.empty() && !has_escape) return RedactStatus::kClean;
   const std::vector<SecretSpan> raw_spans = spans;  // find() below reuses `spans`

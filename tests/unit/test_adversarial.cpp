@@ -675,3 +675,27 @@ TEST_CASE("adversarial: blob and method keys are found in messages large and sma
     CHECK(r.ctx.id == id);
   }
 }
+
+// A line simdjson rejects is walked leniently (strings decoded, scalars left alone), then masked
+// as text. When the walk changes nothing, the text pass takes the spans the walk's own scan
+// found instead of scanning again: a secret outside any string, beside an escape the walk
+// decoded, is masked from those.
+TEST_CASE("adversarial: a line that is not JSON masks what the lenient walk leaves",
+          "[adversarial][json]") {
+  Redactor r(small_set());
+  const std::string line = R"({"n": )" + kGhp + R"(, "s": "\ud800 ok"})";
+  auto res = redact_json(r, line);
+  REQUIRE(res.status == RedactStatus::kMasked);
+  CHECK_FALSE(res.valid_json);
+  CHECK(res.out == R"({"n": [REDACTED:github-pat], "s": "\ud800 ok"})");
+  REQUIRE(res.findings.size() == 1);
+  CHECK(res.findings[0].rule_id == "github-pat");
+  CHECK(res.findings[0].offset == 6);
+  CHECK(res.findings[0].length == kGhp.size());
+  // With a value in a string as well, the walk masks that and the text pass scans its output.
+  const std::string both = R"({"n": )" + kGhp + R"(, "s": "\ud800 )" + kKnown + R"("})";
+  auto res2 = redact_json(r, both);
+  CHECK(res2.out ==
+        R"({"n": [REDACTED:github-pat], "s": "\ud800 [REDACTED:known-secret]"})");
+  CHECK(res2.findings.size() == 2);
+}
