@@ -95,9 +95,9 @@ class Proxy {
       : opt_(o), reloader_(reloader), engine_(reloader.holder()), sink_(sink), child_(child) {}
 
   // Both pumps write to our stdout (the client pump only to refuse requests while stale).
-  bool write_out(std::string_view s) {
+  bool write_out(std::string_view s, std::string_view tail = {}) {
     std::lock_guard<std::mutex> l(out_mu_);
-    if (write_all(1, s)) return true;
+    if (write_all(1, s, tail)) return true;
     write_errno_ = errno;
     return false;
   }
@@ -119,7 +119,7 @@ class Proxy {
     std::lock_guard<std::mutex> l(child_in_mu_);
     if (child_in_closed_) return false;
     int fd = child_.stdin_fd();
-    return fd >= 0 && write_all(fd, a) && (b.empty() || write_all(fd, b));
+    return fd >= 0 && write_all(fd, a, b);
   }
   void close_child_stdin() {
     std::lock_guard<std::mutex> l(child_in_mu_);
@@ -347,9 +347,9 @@ class Proxy {
       if (r.blocked) incident("blocked", "a message holding secrets was blocked", r.ctx);
       report(r.findings, r.ctx);
       if (r.kind == MessageResult::Kind::kDrop) continue;
-      out.assign(r.kind == MessageResult::Kind::kReplace ? std::string_view(r.out) : line);
-      out += cr ? "\r\n" : (chunk.newline ? "\n" : "");
-      if (!write_out(out)) return false;
+      if (!write_out(r.kind == MessageResult::Kind::kReplace ? std::string_view(r.out) : line,
+                     cr ? "\r\n" : (chunk.newline ? "\n" : "")))
+        return false;
     }
     return true;
   }

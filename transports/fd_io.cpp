@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -39,6 +40,37 @@ bool write_all(int fd, std::string_view data) {
     }
     // n == 0 for a non-empty write should not happen on pipes or sockets; treat it as an error
     // rather than spinning.
+    if (n == 0) errno = EIO;
+    return false;
+  }
+  return true;
+}
+
+bool write_all(int fd, std::string_view head, std::string_view tail) {
+  if (tail.empty()) return write_all(fd, head);
+  iovec iov[2] = {{const_cast<char*>(head.data()), head.size()},
+                  {const_cast<char*>(tail.data()), tail.size()}};
+  int first = 0;
+  while (first < 2) {
+    if (iov[first].iov_len == 0) {
+      ++first;
+      continue;
+    }
+    ssize_t n = ::writev(fd, iov + first, 2 - first);
+    if (n > 0) {
+      size_t done = static_cast<size_t>(n);
+      while (first < 2 && done >= iov[first].iov_len) done -= iov[first++].iov_len;
+      if (first < 2) {
+        iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + done;
+        iov[first].iov_len -= done;
+      }
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!wait_writable(fd)) return false;
+      continue;
+    }
     if (n == 0) errno = EIO;
     return false;
   }

@@ -20,6 +20,11 @@ namespace scrub {
 // written. Requires SIGPIPE to be ignored (see ignore_sigpipe()).
 bool write_all(int fd, std::string_view data);
 
+// write_all of `head` then `tail`, gathered by writev(2): a message and its "\n" go in one
+// system call (written apart, the server read its request and then, alone, the newline), and a
+// large message is not copied just to have a newline appended.
+bool write_all(int fd, std::string_view head, std::string_view tail);
+
 // One read(), retried on EINTR. Same result as read(2): bytes read, 0 on end of file, -1 with errno
 // set on error (EAGAIN/EWOULDBLOCK for an empty non-blocking fd).
 ssize_t read_some(int fd, char* buf, size_t n);

@@ -612,6 +612,42 @@ TEST_CASE("write_all: large writes arrive whole, blocking or not", "[child]") {
     CHECK(received.size() == data.size());
     CHECK(received == data);
   }
+  // In two parts (writev): the pipe takes 64 KiB at a time, so writes end inside the first part,
+  // at its end, and inside the second.
+  const std::string tail(100000, 'Z');
+  for (bool nonblocking : {false, true}) {
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    REQUIRE(scrub::set_nonblocking(fds[1], nonblocking));
+    std::string received;
+    std::thread reader([&] {
+      received = read_all(fds[0]);
+      ::close(fds[0]);
+    });
+    CHECK(scrub::write_all(fds[1], data, tail));
+    ::close(fds[1]);
+    reader.join();
+    CHECK(received.size() == data.size() + tail.size());
+    CHECK(received == data + tail);
+  }
+}
+
+TEST_CASE("write_all: head and tail, either one empty, arrive in order; a closed reader is EPIPE",
+          "[child]") {
+  scrub::ignore_sigpipe();
+  int fds[2];
+  REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  REQUIRE(scrub::write_all(fds[1], R"({"jsonrpc":"2.0","id":1})", "\n"));
+  REQUIRE(scrub::write_all(fds[1], "", "\n"));
+  REQUIRE(scrub::write_all(fds[1], "x", ""));
+  char buf[256];
+  CHECK(scrub::read_some(fds[0], buf, sizeof buf) == 27);
+  CHECK(std::string(buf, 27) == "{\"jsonrpc\":\"2.0\",\"id\":1}\n\nx");
+  ::close(fds[0]);
+  errno = 0;
+  CHECK_FALSE(scrub::write_all(fds[1], "lost", "\n"));
+  CHECK(errno == EPIPE);
+  ::close(fds[1]);
 }
 
 TEST_CASE("read_some: data, end of file, and EAGAIN on an empty non-blocking pipe", "[child]") {
