@@ -1,11 +1,13 @@
 // Round-trip latency and throughput through the stdio wrap, next to a direct pipe, in one run.
 //
 //   rtt_bench MCP_SCRUB REPLY_SERVER [--bytes N] [--requests M] [--rounds R] [--secret]
+//             [--relay RELAY] [--scrub-arg ARG]...
 //
-// For each round it runs the same request sequence against `REPLY_SERVER N` directly and through
-// `MCP_SCRUB -- REPLY_SERVER N` (alternating, so machine noise hits both), one request in flight
-// at a time, and prints one JSON line per contender with p50/p99/mean round trip (us), the added
-// latency versus direct, and MB/s of response bytes.
+// For each round it runs the same request sequence against `REPLY_SERVER N` directly, through
+// `RELAY -- REPLY_SERVER N` when given (bench/tools/relay.cpp: the same extra process and pipes,
+// no work), and through `MCP_SCRUB -- REPLY_SERVER N`, alternating, so machine noise hits all of
+// them; one request in flight at a time. Prints one JSON line per contender with p50/p99/mean
+// round trip (us), the added latency versus direct, and MB/s of response bytes.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -77,20 +79,24 @@ double pct(std::vector<double> v, double p) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: rtt_bench MCP_SCRUB REPLY_SERVER [--bytes N] [--requests M] [--rounds R] [--secret] [--scrub-arg ARG]...\n");
+    std::fprintf(stderr,
+                 "usage: rtt_bench MCP_SCRUB REPLY_SERVER [--bytes N] [--requests M] [--rounds R]"
+                 " [--secret] [--relay RELAY] [--scrub-arg ARG]...\n");
     return 2;
   }
   std::string scrub = argv[1], server = argv[2];
   size_t bytes = 1024;
   int requests = 2000, rounds = 5;
   bool secret = false;
-  std::vector<std::string> scrub_args;  // extra mcp-scrub options (e.g. --spin-us 50)
+  std::vector<std::string> scrub_args;  // extra mcp-scrub options
+  std::string relay;
   for (int i = 3; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--bytes") && i + 1 < argc) bytes = std::stoul(argv[++i]);
     else if (!std::strcmp(argv[i], "--requests") && i + 1 < argc) requests = std::stoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = std::stoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--secret")) secret = true;
     else if (!std::strcmp(argv[i], "--scrub-arg") && i + 1 < argc) scrub_args.push_back(argv[++i]);
+    else if (!std::strcmp(argv[i], "--relay") && i + 1 < argc) relay = argv[++i];
   }
   std::vector<std::string> direct = {server, std::to_string(bytes)};
   if (secret) direct.push_back("secret");
@@ -98,14 +104,17 @@ int main(int argc, char** argv) {
   proxied.insert(proxied.end(), scrub_args.begin(), scrub_args.end());
   proxied.push_back("--");
   proxied.insert(proxied.end(), direct.begin(), direct.end());
-  Sample d, p;
+  std::vector<std::string> relayed = proxied;
+  relayed[0] = relay;
+  Sample d, p, rl;
   for (int r = 0; r < rounds; ++r) {
-    if (!run_once(direct, requests, d) || !run_once(proxied, requests, p)) {
+    if (!run_once(direct, requests, d) || (!relay.empty() && !run_once(relayed, requests, rl)) ||
+        !run_once(proxied, requests, p)) {
       std::fprintf(stderr, "rtt_bench: a run failed\n");
       return 1;
     }
   }
-    double d50 = pct(d.rtt_us, 0.5), d99 = pct(d.rtt_us, 0.99);
+  double d50 = pct(d.rtt_us, 0.5), d99 = pct(d.rtt_us, 0.99);
   double p50 = pct(p.rtt_us, 0.5), p99 = pct(p.rtt_us, 0.99);
   auto line = [&](const char* name, const Sample& s, double p50v, double p99v, double add50, double add99) {
     double mean = 0;
@@ -118,6 +127,10 @@ int main(int argc, char** argv) {
                 add99, s.bytes / s.seconds / 1e6, pct(s.first_ms, 0.5));
   };
   line("direct", d, d50, d99, 0, 0);
+  if (!relay.empty()) {
+    const double r50 = pct(rl.rtt_us, 0.5), r99 = pct(rl.rtt_us, 0.99);
+    line("relay", rl, r50, r99, r50 - d50, r99 - d99);
+  }
   line("mcp-scrub", p, p50, p99, p50 - d50, p99 - d99);
   return 0;
 }

@@ -1,0 +1,80 @@
+// Benchmark baseline: a stdio relay that does no work, to put the stdio wrap's figures next to
+// what one more process in the pipe costs by itself.
+//
+//   relay [--busy-us N] [IGNORED...] -- COMMAND [ARGS...]
+//
+// Starts COMMAND with pipes on its stdin and stdout and copies bytes both ways on two threads,
+// as they come, with the wrap's 256 KiB buffers on the server's stdout and on its own stdout.
+// Options before `--` other than its own are ignored, so rtt_bench can pass it the wrap's.
+// --busy-us N spins N microseconds before forwarding each chunk the server sends: a stand-in
+// for scanning time, to see how the round trip grows with the work done per message.
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "transports/fd_io.h"
+
+namespace {
+
+void pump(int from, int to, long busy_us) {
+  std::vector<char> buf(256 * 1024);
+  for (;;) {
+    const ssize_t n = scrub::read_some(from, buf.data(), buf.size());
+    if (n <= 0) break;
+    if (busy_us > 0) {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(busy_us);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+    }
+    if (!scrub::write_all(to, std::string_view(buf.data(), static_cast<size_t>(n)))) break;
+  }
+  ::close(to);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  long busy_us = 0;
+  int cmd = 1;
+  for (; cmd < argc && std::strcmp(argv[cmd], "--") != 0; ++cmd)
+    if (!std::strcmp(argv[cmd], "--busy-us") && cmd + 1 < argc) busy_us = std::atol(argv[++cmd]);
+  if (++cmd >= argc) {
+    std::fprintf(stderr, "usage: relay [--busy-us N] [IGNORED...] -- COMMAND [ARGS...]\n");
+    return 2;
+  }
+  scrub::ignore_sigpipe();
+  int in[2], out[2];
+  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) {
+    std::perror("relay: pipe");
+    return 1;
+  }
+  scrub::widen_pipe(out[0]);
+  scrub::widen_pipe(STDOUT_FILENO);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    std::perror("relay: fork");
+    return 1;
+  }
+  if (pid == 0) {
+    ::dup2(in[0], STDIN_FILENO);
+    ::dup2(out[1], STDOUT_FILENO);
+    ::execvp(argv[cmd], argv + cmd);
+    std::perror("relay: exec");
+    ::_exit(127);
+  }
+  ::close(in[0]);
+  ::close(out[1]);
+  std::thread to_server([&] { pump(STDIN_FILENO, in[1], 0); });
+  pump(out[0], STDOUT_FILENO, busy_us);
+  to_server.detach();  // blocked on our stdin, which the client may keep open
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
