@@ -26,36 +26,15 @@ bool wait_writable(int fd) {
 
 }  // namespace
 
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n > 0) {
-      data.remove_prefix(static_cast<size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!wait_writable(fd)) return false;
-      continue;
-    }
-    // n == 0 for a non-empty write should not happen on pipes or sockets; treat it as an error
-    // rather than spinning.
-    if (n == 0) errno = EIO;
-    return false;
-  }
-  return true;
-}
+bool write_all(int fd, std::string_view data) { return write_all(fd, data, {}); }
 
 bool write_all(int fd, std::string_view head, std::string_view tail) {
-  if (tail.empty()) return write_all(fd, head);
   iovec iov[2] = {{const_cast<char*>(head.data()), head.size()},
                   {const_cast<char*>(tail.data()), tail.size()}};
   int first = 0;
-  while (first < 2) {
-    if (iov[first].iov_len == 0) {
-      ++first;
-      continue;
-    }
+  for (;;) {
+    while (first < 2 && iov[first].iov_len == 0) ++first;
+    if (first == 2) return true;
     ssize_t n = ::writev(fd, iov + first, 2 - first);
     if (n > 0) {
       size_t done = static_cast<size_t>(n);
@@ -71,10 +50,11 @@ bool write_all(int fd, std::string_view head, std::string_view tail) {
       if (!wait_writable(fd)) return false;
       continue;
     }
+    // n == 0 for a non-empty write should not happen on pipes or sockets; treat it as an error
+    // rather than spinning.
     if (n == 0) errno = EIO;
     return false;
   }
-  return true;
 }
 
 ssize_t read_some(int fd, char* buf, size_t n) {
