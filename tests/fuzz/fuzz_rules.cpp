@@ -19,9 +19,11 @@
 #include "filter/compiled_set_impl.h"
 #include "filter/rule_match.h"
 #include "fuzz_common.h"
+#include "tests/rule_matches.h"
 
 using namespace scrub;
 using namespace scrub::fuzz;
+using scrub::test::all_matches;
 
 namespace {
 
@@ -70,26 +72,6 @@ std::vector<std::pair<size_t, size_t>> reference(const Rule& rule, const RE2& re
     }
     size_t sb = static_cast<size_t>(secret.data() - unit.data());
     out.push_back({sb, sb + secret.size()});
-  }
-  return out;
-}
-
-// Every match of a scanner-style loop over `unit`, groups included, as (offset, size) pairs:
-// with the rule's programs as the scanner uses them (locator, capped form), or RE2 alone.
-std::vector<std::pair<long, long>> all_matches(const CompiledRule& cr, bool programs, std::string_view unit) {
-  std::vector<std::pair<long, long>> out;
-  const RE2& re = cr.re();
-  const int ng = 1 + re.NumberOfCapturingGroups();
-  std::vector<re2::StringPiece> g(ng);
-  size_t pos = 0;
-  while (pos < unit.size() &&
-         (programs ? rule_match(cr.programs(), unit, pos, unit.size(), g.data(), ng)
-                   : re.Match(unit, pos, unit.size(), RE2::UNANCHORED, g.data(), ng))) {
-    for (const auto& s : g)
-      out.push_back(s.data() ? std::make_pair(static_cast<long>(s.data() - unit.data()), static_cast<long>(s.size()))
-                             : std::make_pair(-1L, -1L));
-    size_t mb = static_cast<size_t>(g[0].data() - unit.data());
-    pos = g[0].empty() ? mb + 1 : mb + g[0].size();
   }
   return out;
 }

@@ -4,13 +4,14 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
-#include <sstream>
 
 #include "filter/compiled_set_impl.h"
 #include "filter/rule_match.h"
 #include "property_cases.h"
+#include "tests/rule_matches.h"
 
 using namespace scrub;
+using scrub::test::all_matches;
 using scrub::test::builtin_set;
 
 TEST_CASE("loosen_counted_repeats: large bounds become * or +, the rest is copied", "[rule_match]") {
@@ -50,29 +51,6 @@ TEST_CASE("cap_counted_repeats: large upper bounds on one character dropped, the
 }
 
 namespace {
-
-// Every match the scanner's loop would take (leftmost-first, each search from the end of the
-// last match), with every group, as text: once with RE2 alone, once as the scanner confirms
-// (locator, capped form, the rule where needed).
-std::string all_matches(const CompiledRule& cr, std::string_view unit, bool use_locator) {
-  const RE2& re = cr.re();
-  const int ngroups = 1 + re.NumberOfCapturingGroups();
-  std::vector<re2::StringPiece> g(ngroups);
-  std::ostringstream out;
-  size_t pos = 0;
-  while (pos < unit.size() &&
-         (use_locator ? rule_match(cr.programs(), unit, pos, unit.size(), g.data(), ngroups)
-                      : re.Match(unit, pos, unit.size(), RE2::UNANCHORED, g.data(), ngroups))) {
-    for (const auto& s : g) {
-      if (s.data() == nullptr) out << "- ";
-      else out << (s.data() - unit.data()) << ':' << s.size() << ' ';
-    }
-    out << '|';
-    size_t mb = static_cast<size_t>(g[0].data() - unit.data());
-    pos = g[0].empty() ? mb + 1 : mb + g[0].size();
-  }
-  return out.str();
-}
 
 std::vector<std::string> sample_lines() {
   std::vector<std::string> lines;
@@ -119,16 +97,16 @@ TEST_CASE("rule_match finds exactly what RE2's unanchored search finds, for ever
     }
     for (const auto& neg : cr.rule.negatives) units.push_back(neg);
     for (const auto& u : units) {
-      std::string plain = all_matches(cr, u, false);
+      const auto plain = all_matches(cr, false, u);
       INFO("rule " << cr.rule.id << ", case " << compared);
-      REQUIRE(all_matches(cr, u, true) == plain);
+      REQUIRE(all_matches(cr, true, u) == plain);
       matched += !plain.empty();
       ++compared;
     }
     if (!cr.locator()) continue;
     for (const auto& line : lines) {
-      std::string plain = all_matches(cr, line, false);
-      if (all_matches(cr, line, true) != plain)
+      const auto plain = all_matches(cr, false, line);
+      if (all_matches(cr, true, line) != plain)
         FAIL("rule " << cr.rule.id << " differs on a sample line");
       matched += !plain.empty();
     }
