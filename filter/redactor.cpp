@@ -653,11 +653,18 @@ RedactStatus Redactor::redact_json(std::string_view unit, std::string& out, Find
     RedactStatus st2 = impl_->json(out, second, extra, nullptr, 0, "");
     if (st2 == RedactStatus::kError) return st2;
     if (st2 == RedactStatus::kMasked) out.swap(second);
-    again.clear();
-    if (impl_->scanner.find(out, again) != ScanStatus::kOk) return RedactStatus::kError;
-    if (!again.empty()) {
-      st2 = impl_->text(out, second, extra);
+    // Then text passes until the output scans clean. One was not always enough: masking a value
+    // can reveal a match before it. A rule's value run that was too long for its bound ends at
+    // the new mask, and now fits (a chain of `password=` values needed four passes; found by
+    // fuzz_json_line). Each pass masks what a scan of the last one's output finds; the loop also
+    // stops when a pass changes nothing, or after kMaxSafetyPasses.
+    for (int pass = 0; pass < kMaxSafetyPasses; ++pass) {
+      again.clear();
+      if (impl_->scanner.find(out, again) != ScanStatus::kOk) return RedactStatus::kError;
+      if (again.empty()) break;
+      st2 = impl_->text(out, second, extra, nullptr, &again);
       if (st2 == RedactStatus::kError) return st2;
+      if (st2 != RedactStatus::kMasked || second == out) break;
       out.swap(second);
     }
     for (auto& f : extra) {

@@ -58,6 +58,8 @@ class Redactor {
   // Results are those of one thread. For a caller with a CPU to spare (the stdio wrap, which
   // waits on one server); off by default. If no thread can be started, the scan runs here.
   static constexpr size_t kParallelBytes = 256 * 1024;
+  // Text passes of redact_json's safety net at most (each masks what the last one revealed).
+  static constexpr int kMaxSafetyPasses = 16;
   void set_parallel(bool on);
 
   Scanner& scanner();

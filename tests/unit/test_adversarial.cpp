@@ -699,3 +699,37 @@ TEST_CASE("adversarial: a line that is not JSON masks what the lenient walk leav
         R"({"n": [REDACTED:github-pat], "s": "\ud800 [REDACTED:known-secret]"})");
   CHECK(res2.findings.size() == 2);
 }
+
+// Found by fuzz_json_line (2.66M executions): masking a value can reveal a match before it.
+// Here each `password=` value runs on, through `&` (a value character and a terminator), into
+// the next assignment; the longest run the rule's bound allows holds the word "password" and is
+// not reported. Masked, the next value ends that run at its mask, and the assignment before it
+// now matches on its own. Each pass of the safety net reveals one more, right to left: five
+// values took five passes, and the net stopped after three.
+TEST_CASE("adversarial: a chain of assignments that masking reveals one by one is all masked",
+          "[adversarial][json]") {
+  Redactor r(builtin_set());
+  std::vector<std::string> values;
+  for (unsigned i = 0; i < 5; ++i) values.push_back(fake(12, 21 + i));
+  std::string text = "config ", masked = "config ";
+  for (size_t i = 0; i < values.size(); ++i) {
+    const bool last = i + 1 == values.size();
+    text += "password=" + values[i] + (last ? " end" : "&z");
+    masked += std::string("password=[REDACTED:generic-password]") + (last ? " end" : "&z");
+  }
+  // One scan finds only the last value: the cascade is real.
+  std::vector<SecretSpan> first;
+  REQUIRE(r.scanner().find(text, first) == ScanStatus::kOk);
+  REQUIRE(first.size() == 1);
+  for (const std::string& line : {text, R"({"msg":")" + text + R"("})"}) {
+    auto res = redact_json(r, line);
+    REQUIRE(res.status == RedactStatus::kMasked);
+    CHECK(res.out == (line == text ? masked : R"({"msg":")" + masked + R"("})"));
+    CHECK(res.findings.size() == values.size());
+    for (const auto& f : res.findings) CHECK(f.rule_id == "generic-password");
+    std::vector<SecretSpan> again;
+    REQUIRE(r.scanner().find(res.out, again) == ScanStatus::kOk);
+    CHECK(again.empty());
+    for (const std::string& v : values) CHECK(res.out.find(v) == std::string::npos);
+  }
+}
