@@ -44,8 +44,19 @@ std::string escape_literal_for_hs(std::string_view bytes) {
   return out;
 }
 
-// Allowlist regexes by their text, each compiled once per set.
-using RegexPool = std::map<std::string, std::shared_ptr<const RE2>, std::less<>>;
+// Allowlist regexes by their text, each built once per set and only when first needed. `first_use`
+// names each distinct regex's first user, in load order, for the error when one is invalid.
+struct RegexPool {
+  std::map<std::string, std::shared_ptr<const LazyRegex>, std::less<>> by_text;
+  std::vector<std::pair<const LazyRegex*, std::string>> first_use;
+
+  // Builds every regex, in load order: the first invalid one is reported as loading it was.
+  void validate() const {
+    for (const auto& [re, where] : first_use)
+      if (!re->get().ok())
+        throw ConfigError(where + ": allowlist regex is invalid: " + re->get().error());
+  }
+};
 
 CompiledAllowlist compile_allowlist(const Allowlist& a, const std::string& where, RegexPool& pool) {
   CompiledAllowlist c;
@@ -55,11 +66,10 @@ CompiledAllowlist compile_allowlist(const Allowlist& a, const std::string& where
   c.target_rules = a.target_rules;
   c.has_paths_or_commits = a.has_paths_or_commits;
   for (const auto& r : a.regexes) {
-    auto& re = pool[r];
+    auto& re = pool.by_text[r];
     if (!re) {
-      auto fresh = std::make_shared<const RE2>(r, RE2::Quiet);
-      if (!fresh->ok()) throw ConfigError(where + ": allowlist regex is invalid: " + fresh->error());
-      re = std::move(fresh);
+      re = std::make_shared<const LazyRegex>(r);
+      pool.first_use.emplace_back(re.get(), where);
     }
     c.regexes.push_back(re);
   }
@@ -200,13 +210,19 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
                re.find("\\Z") != std::string::npos;
       });
 
-  impl->mask_token = std::make_unique<RE2>(
+  impl->mask_token = std::make_unique<LazyRegex>(
       "\\[REDACTED(?::[A-Za-z0-9._:#-]{0,200})?\\]|" + RE2::QuoteMeta(options.fixed_text));
 
-  if (expressions.empty()) return std::shared_ptr<const CompiledSet>(new CompiledSet(std::move(impl)));
+  if (expressions.empty()) {
+    pool.validate();
+    return std::shared_ptr<const CompiledSet>(new CompiledSet(std::move(impl)));
+  }
 
   DbCache cache(options.cache_dir, options.fingerprint_key);
-  cache.set_identity(expressions, flags);
+  // The allowlist regexes are part of the entry's name: a hit proves they compiled before.
+  std::vector<std::string> allow_regexes;
+  for (const auto& [text, re] : pool.by_text) allow_regexes.push_back(text);
+  cache.set_identity(expressions, flags, allow_regexes);
   auto check_group = [](const CompiledRule& cr) {
     if (cr.rule.secret_group > cr.groups)
       throw ConfigError((cr.rule.origin.empty() ? "rule '" + cr.rule.id + "'" : cr.rule.origin) +
@@ -224,6 +240,7 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
       check_group(cr);  // RE2 itself is built on the rule's first hit
     }
   } else {
+    pool.validate();
     for (CompiledRule& cr : impl->rules) {
       const std::string where = cr.rule.origin.empty() ? "rule '" + cr.rule.id + "'" : cr.rule.origin;
       const RE2& re = cr.re();

@@ -48,9 +48,9 @@ DbCache::DbCache(std::filesystem::path dir, std::string key)
     : dir_(std::move(dir)), key_(std::move(key)) {}
 
 void DbCache::set_identity(const std::vector<std::string>& expressions,
-                           const std::vector<unsigned>& flags) {
+                           const std::vector<unsigned>& flags, const std::vector<std::string>& also) {
   if (dir_.empty() || key_.empty()) return;
-  std::string id = std::string("mcp-scrub db cache v2\n") + hs_version() + "\n";
+  std::string id = std::string("mcp-scrub db cache v3\n") + hs_version() + "\n";
   hs_platform_info_t plat{};
   if (hs_populate_platform(&plat) == HS_SUCCESS)
     id += std::to_string(plat.tune) + ":" + std::to_string(plat.cpu_features) + "\n";
@@ -58,6 +58,8 @@ void DbCache::set_identity(const std::vector<std::string>& expressions,
     id += std::to_string(flags[i]) + ":" + std::to_string(expressions[i].size()) + ":";
     id += expressions[i];
   }
+  id += "\nalso " + std::to_string(also.size()) + "\n";
+  for (const auto& a : also) id += std::to_string(a.size()) + ":" + a;
   name_ = hmac_fingerprint(key_, id, 40) + ".hsdb";
 }
 

@@ -29,8 +29,10 @@ class DbCache {
   DbCache(std::filesystem::path dir, std::string key);
   static std::filesystem::path default_dir();  // $XDG_CACHE_HOME/mcp-scrub or ~/.cache/mcp-scrub
 
-  // Derives the entry name from everything that determines the database.
-  void set_identity(const std::vector<std::string>& expressions, const std::vector<unsigned>& flags);
+  // Derives the entry name from everything that determines the database, and from `also`: other
+  // regexes a hit vouches for (an entry is written only after they compiled).
+  void set_identity(const std::vector<std::string>& expressions, const std::vector<unsigned>& flags,
+                    const std::vector<std::string>& also = {});
   bool enabled() const { return !dir_.empty() && !name_.empty(); }
 
   // A database and the per-rule facts stored with it, or nothing.

@@ -78,7 +78,7 @@ bool allowed(const CompiledAllowlist& a, std::string_view secret, std::string_vi
                                                               : line();
   bool regex_hit = false;
   for (const auto& re : a.regexes) {
-    if (RE2::PartialMatch(target, *re)) {
+    if (RE2::PartialMatch(target, re->get())) {
       regex_hit = true;
       break;
     }
@@ -177,7 +177,7 @@ bool masked_then_quote(const CompiledSet::Impl& impl, std::unordered_set<std::st
   re2::StringPiece m;
   size_t pos = 0;
   while (pos < secret.size() &&
-         impl.mask_token->Match(secret, pos, secret.size(), RE2::UNANCHORED, &m, 1)) {
+         impl.mask_token->get().Match(secret, pos, secret.size(), RE2::UNANCHORED, &m, 1)) {
     size_t b = static_cast<size_t>(m.data() - secret.data()), e = b + m.size();
     if (e < secret.size() && secret[e] == '"' &&
         own_mask(impl, labels, std::string_view(m.data(), m.size())))
@@ -229,7 +229,7 @@ std::optional<std::string_view> reported_secret(const CompiledSet::Impl& impl,
     // redactor masks only up to it): already done.
     if (masked_then_quote(impl, labels, sv)) return std::nullopt;
     std::string rest(sv);
-    RE2::GlobalReplace(&rest, *impl.mask_token, "");
+    RE2::GlobalReplace(&rest, impl.mask_token->get(), "");
     bool has_digit = std::any_of(rest.begin(), rest.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (rest.size() < 8 || (!has_digit && rest.size() <= 16)) return std::nullopt;
   }
@@ -252,7 +252,7 @@ void drop_own_masks(const CompiledSet::Impl& impl, std::unordered_set<std::strin
   re2::StringPiece m;
   size_t pos = 0;
   while (pos < unit.size() &&
-         impl.mask_token->Match(unit, pos, unit.size(), RE2::UNANCHORED, &m, 1)) {
+         impl.mask_token->get().Match(unit, pos, unit.size(), RE2::UNANCHORED, &m, 1)) {
     size_t b = static_cast<size_t>(m.data() - unit.data()), e = b + m.size();
     if (own_mask(impl, labels, std::string_view(m.data(), m.size()))) masks.push_back({b, e});
     pos = e > b ? e : b + 1;

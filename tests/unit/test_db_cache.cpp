@@ -74,3 +74,35 @@ TEST_CASE("the compiled-database cache is reused, encrypted, and survives corrup
   }
   fs::remove_all(dir);
 }
+
+TEST_CASE("a cache entry vouches only for the allowlist regexes it was made with", "[cache][errors]") {
+  // Allowlist regexes are built on first use when the database comes from the cache, so an entry
+  // must never be found for a rule set whose allowlists differ: an invalid one would go unreported.
+  fs::path dir = fs::temp_directory_path() / ("scrub-cache-allow-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  EngineOptions eo = test_options();
+  eo.cache_dir = dir.string();
+  auto rules_with = [](const std::string& allow) {
+    return "[[rules]]\nid='one'\nregex='''one=([a-z0-9]{12})'''\n[[rules.allowlists]]\nregexes=['''" +
+           allow + "''']\n";
+  };
+  const std::string real = "one=" + std::string("q7k2m9x4p8r3");
+  const std::string sample = "one=sample7k2m9x";
+  for (int round = 0; round < 2; ++round) {  // the second round loads the entry the first wrote
+    Redactor r(make_set(rules_with("^sample"), {}, eo));
+    CHECK(redact_text(r, real + " " + sample).out == "one=[REDACTED:one] " + sample);
+    // The mask-token program (also built on first use) keeps masked output as it is.
+    CHECK(redact_text(r, "one=[REDACTED:one] " + sample).status == RedactStatus::kClean);
+  }
+  size_t entries = 0;
+  for (const auto& e : fs::directory_iterator(dir)) entries += e.path().extension() == ".hsdb";
+  CHECK(entries == 1);
+  try {
+    make_set(rules_with("(open"), {}, eo);
+    FAIL("no error");
+  } catch (const ConfigError& e) {
+    CHECK(std::string(e.what()) ==
+          "test.toml: rule 'one' allowlist #1: allowlist regex is invalid: missing ): (open");
+  }
+  fs::remove_all(dir);
+}
