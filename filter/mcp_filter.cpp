@@ -135,6 +135,87 @@ std::string string_field(simdjson::dom::object obj, const char* key) {
   return {};
 }
 
+// The fields of a message's top-level object that give a finding its context, read with
+// simdjson's on-demand API: it steps over the values it is not asked for. A DOM parse of a 1 MB
+// tool result builds the whole tape and copies every string (0.45 ms, a tenth of masking one);
+// this reads the same fields in a fraction of that. Only for input simdjson already validated.
+struct Envelope {
+  std::string id;  // minified JSON, as simdjson::minify writes it (RequestTracker's key); "" if none
+  std::string method, tool;  // tool: params.name, whatever the method
+  bool result = false, error = false;
+};
+
+thread_local simdjson::ondemand::parser tl_od_parser;
+thread_local std::string tl_padded;
+
+// The id the way note_object stores one: minified by the DOM, so both sides agree.
+std::string minified(std::string_view raw) {
+  simdjson::dom::element e;
+  if (tl_parser.parse(raw.data(), raw.size(), true).get(e) != simdjson::SUCCESS) return {};
+  return simdjson::minify(e);
+}
+
+// Fills `env` from `line`'s object and returns true; false when it is not an object (`array`:
+// whether it is an array, a JSON-RPC batch). The first of duplicate keys counts, as in the DOM.
+bool read_envelope(std::string_view line, Envelope& env, bool& array) {
+  array = false;
+  tl_padded.assign(line);
+  tl_padded.append(simdjson::SIMDJSON_PADDING, ' ');
+  simdjson::ondemand::document doc;
+  if (tl_od_parser.iterate(tl_padded.data(), line.size(), tl_padded.size()).get(doc)) return false;
+  simdjson::ondemand::json_type type;
+  if (doc.type().get(type)) return false;
+  if (type != simdjson::ondemand::json_type::object) {
+    array = type == simdjson::ondemand::json_type::array;
+    return false;
+  }
+  simdjson::ondemand::object obj;
+  if (doc.get_object().get(obj)) return false;
+  bool seen_id = false, seen_method = false, seen_params = false;
+  for (auto field : obj) {
+    std::string_view key;
+    if (field.unescaped_key().get(key)) return false;
+    simdjson::ondemand::value v = field.value();
+    if (key == "id" && !seen_id) {
+      seen_id = true;
+      simdjson::ondemand::json_type t;
+      std::string_view raw;
+      if (v.type().get(t)) return false;
+      if (t == simdjson::ondemand::json_type::object) {
+        simdjson::ondemand::object o;
+        if (v.get_object().get(o) || o.raw_json().get(raw)) return false;
+      } else if (t == simdjson::ondemand::json_type::array) {
+        simdjson::ondemand::array a;
+        if (v.get_array().get(a) || a.raw_json().get(raw)) return false;
+      } else {
+        raw = v.raw_json_token();
+      }
+      env.id = minified(raw);
+    } else if (key == "method" && !seen_method) {
+      seen_method = true;
+      std::string_view m;
+      if (!v.get_string().get(m)) env.method = std::string(m);
+    } else if (key == "params" && !seen_params) {
+      seen_params = true;
+      simdjson::ondemand::object params;
+      if (v.get_object().get(params)) continue;
+      for (auto pf : params) {
+        std::string_view pk;
+        if (pf.unescaped_key().get(pk)) return false;
+        if (pk != "name") continue;
+        std::string_view name;
+        if (!pf.value().get_string().get(name)) env.tool = std::string(name);
+        break;
+      }
+    } else if (key == "result") {
+      env.result = true;
+    } else if (key == "error") {
+      env.error = true;
+    }
+  }
+  return true;
+}
+
 // Remembers a request found in `obj`; returns its id JSON (empty if it is not a request).
 void note_object(RequestTracker& tracker, Direction dir, simdjson::dom::object obj) {
   simdjson::dom::element id;
@@ -272,31 +353,26 @@ void McpFilter::fill_context(Direction dir, std::string_view line, MessageResult
                              bool* is_response, bool* is_tool_result) {
   *is_response = false;
   *is_tool_result = false;
-  simdjson::dom::element doc;
-  if (tl_parser.parse(line.data(), line.size(), true).get(doc) != simdjson::SUCCESS) return;
-  simdjson::dom::object obj;
-  if (doc.get_object().get(obj) != simdjson::SUCCESS) {
-    note(dir, line);  // a batch: remember its requests; no single context
+  Envelope env;
+  bool array = false;
+  if (!read_envelope(line, env, array)) {
+    if (array) note(dir, line);  // a batch: remember its requests; no single context
     return;
   }
-  simdjson::dom::element id;
-  if (obj["id"].get(id) == simdjson::SUCCESS) r.ctx.id = simdjson::minify(id);
-  std::string method = string_field(obj, "method");
-  simdjson::dom::element tmp;
-  bool response = obj["result"].get(tmp) == simdjson::SUCCESS || obj["error"].get(tmp) == simdjson::SUCCESS;
-  if (!method.empty()) {
-    r.ctx.method = method;
-    note_object(tracker_, dir, obj);
-    if (method == "tools/call") {
-      simdjson::dom::object params;
-      if (obj["params"].get_object().get(params) == simdjson::SUCCESS) r.ctx.tool = string_field(params, "name");
-    }
+  r.ctx.id = env.id;
+  const bool response = env.result || env.error;
+  if (!env.method.empty()) {
+    r.ctx.method = env.method;
+    if (!env.id.empty())
+      tracker_.on_request(dir, env.id,
+                          {env.method, env.method == "tools/call" ? env.tool : std::string()});
+    if (env.method == "tools/call") r.ctx.tool = env.tool;
   } else if (response && !r.ctx.id.empty()) {
     *is_response = true;
     if (auto req = tracker_.take(dir, r.ctx.id)) {
       r.ctx.method = req->method;
       r.ctx.tool = req->tool;
-      *is_tool_result = req->method == "tools/call" && obj["result"].get(tmp) == simdjson::SUCCESS;
+      *is_tool_result = req->method == "tools/call" && env.result;
     }
   }
 }

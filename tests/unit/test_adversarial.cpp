@@ -676,6 +676,63 @@ TEST_CASE("adversarial: blob and method keys are found in messages large and sma
   }
 }
 
+// A finding's context (id, method, tool) is read from the message's top-level fields without a
+// DOM of the whole message. It must read them as the DOM does: keys compared unescaped, the first
+// of duplicate keys, the id in the form the request was remembered in, and the fields after a
+// large value found as well as those before it.
+TEST_CASE("adversarial: a finding's context comes from the top-level fields, large or small",
+          "[adversarial][mcp]") {
+  EngineHolder holder(small_set());
+  RequestTracker tracker;
+  McpFilter filter(holder, tracker, {});
+  MessageResult r;
+  for (size_t pad : {size_t{100}, size_t{300 * 1024}}) {
+    INFO("padding " << pad);
+    const std::string filler(pad, 'x');
+    const std::string n = std::to_string(pad);
+    // The client calls a tool; the id and a key are spelled with escapes, "name" comes twice.
+    const std::string call = R"({"jsonrpc":"2.0","id":"\u0061b-)" + n +
+                             R"(","method":"tools/call","params":{"arguments":{},"na\u006de":"read_file","name":"other"}})";
+    REQUIRE(filter.process(Direction::kClientToServer, call, r) == ScanStatus::kOk);
+    CHECK(r.kind == MessageResult::Kind::kForward);
+    // The result holds a known value; its id comes after the large value, spelled otherwise, and
+    // then again (the first counts).
+    const std::string result = R"({"jsonrpc":"2.0","result":{"content":[{"type":"text","text":")" +
+                               filler + " " + kKnown + R"("}]},"\u0069d":"ab-)" + n +
+                               R"(","id":"zz"})";
+    REQUIRE(filter.process(Direction::kServerToClient, result, r) == ScanStatus::kOk);
+    REQUIRE(r.kind == MessageResult::Kind::kReplace);
+    REQUIRE(r.findings.size() == 1);
+    CHECK(r.ctx.id == "\"ab-" + n + "\"");
+    CHECK(r.ctx.method == "tools/call");
+    CHECK(r.ctx.tool == "read_file");
+    // A call whose arguments hold a known value is its own context.
+    const std::string leaky_call = R"({"params":{"arguments":{"text":")" + filler + " " + kKnown +
+                                   R"("},"na\u006de":"write_file","name":"other"},"id":9,"method":"tools/call"})";
+    REQUIRE(filter.process(Direction::kClientToServer, leaky_call, r) == ScanStatus::kOk);
+    REQUIRE(r.findings.size() == 1);
+    CHECK(r.ctx.id == "9");
+    CHECK(r.ctx.method == "tools/call");
+    CHECK(r.ctx.tool == "write_file");
+    // The server asks the client something, a known value in its large request: the request is
+    // the context, and is remembered for the client's answer.
+    const std::string ask = R"({"params":{"messages":[{"content":{"type":"text","text":")" + filler +
+                            " " + kKnown + R"("}}]},"method":"sampling/createMessage","id":[)" + n +
+                            R"(, 1],"jsonrpc":"2.0"})";
+    REQUIRE(filter.process(Direction::kServerToClient, ask, r) == ScanStatus::kOk);
+    REQUIRE(r.findings.size() == 1);
+    CHECK(r.ctx.method == "sampling/createMessage");
+    CHECK(r.ctx.id == "[" + n + ",1]");
+    CHECK(r.ctx.tool.empty());
+    const std::string answer = R"({"jsonrpc":"2.0","id":[)" + n + R"(,1],"result":{"text":"use )" +
+                               kGhp + R"("}})";
+    REQUIRE(filter.process(Direction::kClientToServer, answer, r) == ScanStatus::kOk);
+    REQUIRE(r.findings.size() == 1);
+    CHECK(r.ctx.method == "sampling/createMessage");
+    CHECK(r.ctx.id == "[" + n + ",1]");
+  }
+}
+
 // A line simdjson rejects is walked leniently (strings decoded, scalars left alone), then masked
 // as text. When the walk changes nothing, the text pass takes the spans the walk's own scan
 // found instead of scanning again: a secret outside any string, beside an escape the walk
