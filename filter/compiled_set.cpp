@@ -305,11 +305,66 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
       widths.push_back({cr.min_width, cr.max_width, cr.prefilter, cr.groups});
     cache.store(impl->db.get(), widths);
   }
+  impl->unbounded.assign(impl->patterns.size(), 0);
+  for (size_t id = 0; id < impl->patterns.size(); ++id) {
+    const PatternInfo& p = impl->patterns[id];
+    if (p.literal) {
+      impl->max_bounded_width = std::max(impl->max_bounded_width, p.width);
+      continue;
+    }
+    const CompiledRule& cr = impl->rules[p.index];
+    if (cr.prefilter || cr.max_width == UINT_MAX) impl->unbounded[id] = 1;
+    else impl->max_bounded_width = std::max(impl->max_bounded_width, cr.max_width);
+  }
   hs_scratch_t* scratch = nullptr;
   if (hs_alloc_scratch(impl->db.get(), &scratch) != HS_SUCCESS)
     throw ConfigError("Hyperscan: cannot allocate scratch space");
   impl->proto_scratch.reset(scratch);
   return std::shared_ptr<const CompiledSet>(new CompiledSet(std::move(impl)));
+}
+
+const CompiledSet::Impl::SplitDb& CompiledSet::Impl::split_db() const {
+  std::call_once(split_once, [this] {
+    std::vector<std::string> expressions;
+    std::vector<unsigned> flags, ids;
+    for (size_t id = 0; id < unbounded.size(); ++id) {
+      if (!unbounded[id]) continue;
+      const CompiledRule& cr = rules[patterns[id].index];  // only rules are unbounded
+      expressions.push_back(cr.rule.regex);
+      flags.push_back(HS_FLAG_MULTILINE | (cr.prefilter ? HS_FLAG_PREFILTER : 0u));
+      ids.push_back(static_cast<unsigned>(id));
+    }
+    if (expressions.empty()) {
+      split.ok = true;
+      return;
+    }
+    DbCache cache(options.cache_dir, options.fingerprint_key);
+    std::string id_list = "split ids";
+    for (unsigned id : ids) id_list += " " + std::to_string(id);
+    cache.set_identity(expressions, flags, {id_list});
+    HsDatabasePtr db;
+    if (auto hit = cache.load(); hit && hit->second.empty()) {
+      db = std::move(hit->first);
+    } else {
+      std::vector<const char*> ptrs;
+      for (const auto& e : expressions) ptrs.push_back(e.c_str());
+      hs_database_t* raw = nullptr;
+      hs_compile_error_t* err = nullptr;
+      if (hs_compile_multi(ptrs.data(), flags.data(), ids.data(), static_cast<unsigned>(ptrs.size()),
+                           HS_MODE_BLOCK, nullptr, &raw, &err) != HS_SUCCESS) {
+        hs_free_compile_error(err);
+        return;  // not ok: find_split falls back to find()
+      }
+      db.reset(raw);
+      cache.store(db.get(), {});
+    }
+    hs_scratch_t* scratch = nullptr;
+    if (hs_alloc_scratch(db.get(), &scratch) != HS_SUCCESS) return;
+    split.proto.reset(scratch);
+    split.db = std::move(db);
+    split.ok = true;
+  });
+  return split;
 }
 
 }  // namespace scrub

@@ -126,6 +126,23 @@ struct CompiledSet::Impl {
   // Hyperscan call as a prefilter (Scanner::lines_with_events). Decided once, at compile.
   bool lines_prefilter = false;
 
+  // For Scanner::find_split, which scans a unit's two halves on two threads. An expression is
+  // "bounded" when Hyperscan knows its longest match: every known literal, and every rule with a
+  // finite max_width compiled exactly (a prefilter's width is the prefilter's, so prefilters
+  // count as unbounded). The halves overlap by the widest bounded match; the unbounded
+  // expressions get a database of their own that scans the whole unit (split_db()).
+  unsigned max_bounded_width = 0;
+  std::vector<uint8_t> unbounded;  // per expression id: 1 if it is not bounded
+  struct SplitDb {
+    bool ok = false;     // false: the database could not be built; find_split scans as find()
+    HsDatabasePtr db;    // null when every expression is bounded; ids are the main database's
+    HsScratchPtr proto;  // cloned by each Scanner that uses it
+  };
+  // Built on first use (a cache entry of its own; 60 ms to compile for the built-in pack), once.
+  const SplitDb& split_db() const;
+  mutable std::once_flag split_once;
+  mutable SplitDb split;
+
   // A SecretSpan's `source`: rules first, then literals.
   bool is_literal(uint32_t source) const { return source >= rules.size(); }
   const CompiledLiteral& literal(uint32_t source) const { return literals[source - rules.size()]; }

@@ -165,6 +165,14 @@ struct Redactor::Impl {
     return ok && unit_st == ScanStatus::kOk;
   }
 
+  // The safety net's scan of masked output: split over two threads when this redactor may use
+  // two (a pump's large messages), as find() otherwise. The same spans either way.
+  ScanStatus rescan(std::string_view unit, std::vector<SecretSpan>& out) {
+    if (!parallel || unit.size() < Scanner::kSplitBytes) return scanner.find(unit, out);
+    if (!helper) helper = std::make_unique<Scanner>(set_ptr);
+    return scanner.find_split(unit, *helper, out);
+  }
+
   const CompiledSet::Impl& set() const { return scanner.set().impl(); }
 
   std::string fingerprint(uint32_t source, std::string_view secret) const {
@@ -646,7 +654,7 @@ RedactStatus Redactor::redact_json(std::string_view unit, std::string& out, Find
     // Safety net: the masked output must scan clean. Whatever a first pass could not place (a
     // secret split by JSON structure, say) gets a second JSON pass, then plain text masking.
     std::vector<SecretSpan> again;
-    if (impl_->scanner.find(out, again) != ScanStatus::kOk) return RedactStatus::kError;
+    if (impl_->rescan(out, again) != ScanStatus::kOk) return RedactStatus::kError;
     if (again.empty()) return st;
     std::string second;
     Findings extra;
@@ -660,7 +668,7 @@ RedactStatus Redactor::redact_json(std::string_view unit, std::string& out, Find
     // stops when a pass changes nothing, or after kMaxSafetyPasses.
     for (int pass = 0; pass < kMaxSafetyPasses; ++pass) {
       again.clear();
-      if (impl_->scanner.find(out, again) != ScanStatus::kOk) return RedactStatus::kError;
+      if (impl_->rescan(out, again) != ScanStatus::kOk) return RedactStatus::kError;
       if (again.empty()) break;
       st2 = impl_->text(out, second, extra, nullptr, &again);
       if (st2 == RedactStatus::kError) return st2;

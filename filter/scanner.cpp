@@ -7,6 +7,8 @@
 #include <cstring>
 #include <unordered_set>
 #include <functional>
+#include <future>
+#include <system_error>
 #include <optional>
 
 #include "filter/compiled_set_impl.h"
@@ -128,25 +130,37 @@ struct Scanner::State {
   uint64_t raw_events = 0;
   std::vector<Candidate> candidates;
   std::vector<re2::StringPiece> groups;
+  // find_split: the split database's scratch (cloned on first use) and each scan's raw events.
+  HsScratchPtr split_scratch;
+  std::vector<std::pair<uint32_t, size_t>> raw_a, raw_b, raw_u;
 };
 
 namespace {
 
-int on_match(unsigned int id, unsigned long long /*from*/, unsigned long long to,
-             unsigned int /*flags*/, void* ctx) {
-  auto* st = static_cast<Scanner::State*>(ctx);
+void add_event(Scanner::State* st, uint32_t id, size_t to) {
   ++st->raw_events;
   if (st->slot_gen[id] == st->gen) {
     Event& e = st->events[st->slot[id]];
     // Open-ended tails report every end offset: collapse a run of consecutive ends.
     if (e.last_end + 1 == to || e.last_end == to) {
       e.last_end = to;
-      return 0;
+      return;
     }
   }
   st->slot_gen[id] = st->gen;
   st->slot[id] = static_cast<uint32_t>(st->events.size());
-  st->events.push_back({id, static_cast<size_t>(to), static_cast<size_t>(to)});
+  st->events.push_back({id, to, to});
+}
+
+int on_match(unsigned int id, unsigned long long /*from*/, unsigned long long to,
+             unsigned int /*flags*/, void* ctx) {
+  add_event(static_cast<Scanner::State*>(ctx), id, static_cast<size_t>(to));
+  return 0;
+}
+
+int on_raw_match(unsigned int id, unsigned long long /*from*/, unsigned long long to,
+                 unsigned int /*flags*/, void* ctx) {
+  static_cast<std::vector<std::pair<uint32_t, size_t>>*>(ctx)->emplace_back(id, to);
   return 0;
 }
 
@@ -354,6 +368,17 @@ ScanStatus Scanner::lines_with_events(std::string_view block, const std::vector<
 
 Scanner::~Scanner() = default;
 
+void Scanner::begin_scan() {
+  State& st = *state_;
+  st.events.clear();
+  st.candidates.clear();
+  st.raw_events = 0;
+  if (++st.gen == 0) {  // wrapped: forget every slot
+    std::fill(st.slot_gen.begin(), st.slot_gen.end(), 0);
+    st.gen = 1;
+  }
+}
+
 ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
   const auto& impl = set_->impl();
   State& st = *state_;
@@ -361,13 +386,7 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
   if (!impl.db) return ScanStatus::kOk;  // nothing configured to find
   if (!ready()) return ScanStatus::kError;
   try {
-    st.events.clear();
-    st.candidates.clear();
-    st.raw_events = 0;
-    if (++st.gen == 0) {  // wrapped: forget every slot
-      std::fill(st.slot_gen.begin(), st.slot_gen.end(), 0);
-      st.gen = 1;
-    }
+    begin_scan();
     // hs_scan takes an unsigned int length; larger units are refused (the callers cap units far
     // below 4 GiB).
     if (unit.size() > UINT_MAX) {
@@ -381,6 +400,95 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
       last_error_ = rc;
       return ScanStatus::kError;
     }
+  } catch (const std::bad_alloc&) {
+    last_error_ = HS_NOMEM;
+    return ScanStatus::kError;
+  }
+  return confirm(unit, out);
+}
+
+// Why the split finds what find() finds. Let n = |unit|, m the split point, W the widest bounded
+// match. Half A is unit[0, m + W + 2), half B is unit[m, n). Hyperscan reports, for each
+// expression, the set of end offsets of its matches; that set is all the rest of the scan
+// (confirm()) depends on. An assertion (^, $, \b, \B, \A, \z, \Z) looks at most one byte
+// past either end of a match, or at the buffer's ends. For a bounded expression (matches at
+// most W long) and a match [s, e) of the whole unit:
+//  - e <= m + W: the match and a byte or two on either side lie in A, which starts where the unit
+//    does: A reports e. Conversely an end A reports at e <= m + W is the unit's (A's own end, where
+//    $ \z \Z might hold falsely, is at m + W + 2, two bytes further).
+//  - e > m + W: then s >= e - W > m, so the match and the byte before it lie in B, which ends
+//    where the unit does: B reports e. Conversely a match B reports ending past m + W starts past
+//    m, not at B's first byte (where ^ \A \b might hold falsely).
+// So A's ends up to m + W and B's ends past it are exactly the unit's. Unbounded expressions are
+// scanned over the whole unit by a database of their own. (An end reported falsely would cost
+// only time: confirm() checks every match with RE2 over the whole unit. A missed end would lose
+// a match: that is what the overlap is for; tests/unit/test_split_scan.cpp checks both.)
+ScanStatus Scanner::find_split(std::string_view unit, Scanner& helper, std::vector<SecretSpan>& out,
+                               size_t at) {
+  const auto& impl = set_->impl();
+  State& st = *state_;
+  last_error_ = 0;
+  if (!impl.db) return ScanStatus::kOk;
+  const size_t n = unit.size();
+  const size_t w = impl.max_bounded_width;
+  const size_t m = at != 0 ? at : n / 2;
+  if ((at == 0 && n < kSplitBytes) || n > UINT_MAX || m == 0 || m + w + 2 >= n ||
+      helper.set_.get() != set_.get() || !helper.state_->scratch)
+    return find(unit, out);
+  const CompiledSet::Impl::SplitDb& split = impl.split_db();
+  if (!split.ok) return find(unit, out);
+  if (split.db && !st.split_scratch) {
+    hs_scratch_t* s = nullptr;
+    if (hs_clone_scratch(split.proto.get(), &s) != HS_SUCCESS) return find(unit, out);
+    st.split_scratch.reset(s);
+  }
+  if (!ready()) return ScanStatus::kError;
+  State& hst = *helper.state_;
+  try {
+    begin_scan();
+    st.raw_a.clear();
+    st.raw_b.clear();
+    st.raw_u.clear();
+    auto scan_b = [&] {
+      return hs_scan(impl.db.get(), unit.data() + m, static_cast<unsigned>(n - m), 0,
+                     hst.scratch.get(), on_raw_match, &st.raw_b);
+    };
+    std::future<hs_error_t> b;
+    try {
+      b = std::async(std::launch::async, scan_b);
+    } catch (const std::system_error&) {  // no thread to be had: B runs here, after A
+    }
+    hs_error_t rc_a = hs_scan(impl.db.get(), unit.data(), static_cast<unsigned>(m + w + 2), 0,
+                              st.scratch.get(), on_raw_match, &st.raw_a);
+    hs_error_t rc_u = HS_SUCCESS;
+    if (rc_a == HS_SUCCESS && split.db)
+      rc_u = hs_scan(split.db.get(), unit.data(), static_cast<unsigned>(n), 0,
+                     st.split_scratch.get(), on_raw_match, &st.raw_u);
+    const hs_error_t rc_b = b.valid() ? b.get() : scan_b();  // joins
+    for (hs_error_t rc : {rc_a, rc_u, rc_b})
+      if (rc != HS_SUCCESS) {
+        last_error_ = rc;
+        return ScanStatus::kError;
+      }
+    for (const auto& [id, e] : st.raw_a)
+      if (!impl.unbounded[id] && e <= m + w) add_event(&st, id, e);
+    for (const auto& [id, e] : st.raw_b)
+      if (!impl.unbounded[id] && e + m > m + w) add_event(&st, id, e + m);
+    for (const auto& [id, e] : st.raw_u) add_event(&st, id, e);
+    match_events_ = st.raw_events;
+  } catch (const std::bad_alloc&) {
+    last_error_ = HS_NOMEM;
+    return ScanStatus::kError;
+  }
+  return confirm(unit, out);
+}
+
+// What the events of the last scan (begin_scan, then add_event) report: each match confirmed,
+// filtered and merged.
+ScanStatus Scanner::confirm(std::string_view unit, std::vector<SecretSpan>& out) {
+  const auto& impl = set_->impl();
+  State& st = *state_;
+  try {
     if (st.events.empty()) return ScanStatus::kOk;
 
     // Known literals: fixed width, so the start is end - width.

@@ -39,6 +39,14 @@ class Scanner {
 
   // Appends merged, sorted, non-overlapping secret spans of `unit` to `out`.
   ScanStatus find(std::string_view unit, std::vector<SecretSpan>& out);
+  // The same spans as find(), with Hyperscan's pass over the unit shared by two threads: this one
+  // scans the first half (and the whole unit for the expressions of unbounded width, with a small
+  // database of their own), `helper` (another Scanner of the same set, not in use) the second
+  // half on a thread started for it. For units of kSplitBytes or more (smaller ones, and any
+  // case it cannot split, are scanned by find()); `at` (tests) forces the split point.
+  static constexpr size_t kSplitBytes = 256 * 1024;
+  ScanStatus find_split(std::string_view unit, Scanner& helper, std::vector<SecretSpan>& out,
+                        size_t at = 0);
   // A prefilter for many lines at once, one Hyperscan call instead of one per line. `block`
   // holds lines, each ended by "\n" (the last one may lack it); `line_ends[i]` is where line i
   // ends (the offset of its "\n"), ascending. Sets hit[i] (resized to line_ends.size()) for each
@@ -60,6 +68,8 @@ class Scanner {
 
  private:
   bool ready();  // the checks before any scan (fault injection, scratch)
+  void begin_scan();  // clears the last scan's events
+  ScanStatus confirm(std::string_view unit, std::vector<SecretSpan>& out);
   std::shared_ptr<const CompiledSet> set_;
   std::unique_ptr<State> state_;
   int last_error_ = 0;
