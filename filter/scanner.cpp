@@ -432,7 +432,7 @@ ScanStatus Scanner::find_split(std::string_view unit, Scanner& helper, std::vect
   const size_t n = unit.size();
   const size_t w = impl.max_bounded_width;
   const size_t m = at != 0 ? at : n / 2;
-  if ((at == 0 && n < kSplitBytes) || n > UINT_MAX || m == 0 || m + w + 2 >= n ||
+  if ((at == 0 && n < kSplitBytes) || n > UINT_MAX || m == 0 || m >= n || n - m <= w + 2 ||
       helper.set_.get() != set_.get() || !helper.state_->scratch)
     return find(unit, out);
   const CompiledSet::Impl::SplitDb& split = impl.split_db();

@@ -12,7 +12,9 @@
 //    (ASCII units only: see the known gap below);
 //  - text masking of a line is clean when nothing was found (output = input);
 //  - a rule's locator (filter/rule_match.h) finds exactly the matches and groups RE2's own
-//    unanchored search finds, on every unit (any bytes).
+//    unanchored search finds, on every unit (any bytes);
+//  - Scanner::find_split, split at a few points the unit allows, reports exactly find()'s spans
+//    (whatever the rules' assertions and widths).
 #include <cstddef>
 #include <cstdint>
 
@@ -104,6 +106,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   Redactor redactor(set);
+  Scanner helper(set);  // the second thread's scanner for find_split
 
   std::vector<std::string> units;
   for (const auto& r : rules.rules) {
@@ -137,6 +140,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     std::vector<SecretSpan> spans;
     FUZZ_CHECK(redactor.scanner().find(unit, spans) == ScanStatus::kOk, "scan error");
+    const size_t w = impl.max_bounded_width;
+    for (size_t at : {size_t{1}, unit.size() / 3, unit.size() / 2, unit.size() - w - 3}) {
+      if (at == 0 || at >= unit.size() || unit.size() - at <= w + 2) continue;
+      std::vector<SecretSpan> split;
+      FUZZ_CHECK(redactor.scanner().find_split(unit, helper, split, at) == ScanStatus::kOk,
+                 "split scan error");
+      bool same = split.size() == spans.size();
+      for (size_t k = 0; same && k < split.size(); ++k)
+        same = split[k].begin == spans[k].begin && split[k].end == spans[k].end &&
+               split[k].source == spans[k].source && split[k].match_begin == spans[k].match_begin;
+      FUZZ_CHECK(same, "find_split's spans differ from find()'s");
+    }
     if (!rules.global_allowlists.empty()) continue;
     if (unit.find("[REDACTED") != std::string::npos) continue;  // the own-mask filter applies
     // Known gap, not checked here: RE2 reads the unit as UTF-8 (as gitleaks' Go regexp does) but
