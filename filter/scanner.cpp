@@ -409,8 +409,9 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
 
 // Why the split finds what find() finds. Let n = |unit|, m the split point, W the widest bounded
 // match. Half A is unit[0, m + W + 2), half B is unit[m, n). Hyperscan reports, for each
-// expression, the set of end offsets of its matches; that set is all the rest of the scan
-// (confirm()) depends on. An assertion (^, $, \b, \B, \A, \z, \Z) looks at most one byte
+// expression, the end offsets of its matches; the rest of the scan (confirm()) depends on which
+// ends were reported and, within one expression, on their order, which the merge below keeps
+// (an expression's ends all come from A then B, or all from the unbounded scan). An assertion (^, $, \b, \B, \A, \z, \Z) looks at most one byte
 // past either end of a match, or at the buffer's ends. For a bounded expression (matches at
 // most W long) and a match [s, e) of the whole unit:
 //  - e <= m + W: the match and a byte or two on either side lie in A, which starts where the unit
