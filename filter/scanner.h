@@ -28,6 +28,7 @@ struct SecretSpan {
   size_t end = 0;
   uint32_t source = 0; // CompiledSet source index: a rule or a known literal
   size_t match_begin = SIZE_MAX;  // find(): where the rule match holding it starts (<= begin)
+  bool operator==(const SecretSpan&) const = default;
 };
 
 class Scanner {

@@ -79,15 +79,6 @@ std::string edge_unit(std::mt19937& rng, const std::string& known) {
   return u;
 }
 
-bool same(const std::vector<SecretSpan>& a, const std::vector<SecretSpan>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i].begin != b[i].begin || a[i].end != b[i].end || a[i].source != b[i].source ||
-        a[i].match_begin != b[i].match_begin)
-      return false;
-  return true;
-}
-
 // Splits `unit` at every position find_split accepts (every `stride`-th) and counts the splits
 // whose spans differ from find()'s. Returns the number of splits tried in `tried`.
 size_t split_mismatches(const std::shared_ptr<const CompiledSet>& set, const std::string& unit,
@@ -102,7 +93,7 @@ size_t split_mismatches(const std::shared_ptr<const CompiledSet>& set, const std
     std::vector<SecretSpan> got;
     REQUIRE(main.find_split(unit, helper, got, at) == ScanStatus::kOk);
     ++tried;
-    if (!same(got, want)) ++bad;
+    if (got != want) ++bad;
   }
   return bad;
 }
@@ -160,5 +151,5 @@ TEST_CASE("find_split reports what find reports for the built-in rules", "[engin
   REQUIRE(a.find_split(unit.substr(0, 5000), b, got) == ScanStatus::kOk);
   std::vector<SecretSpan> whole;
   REQUIRE(s.find(unit.substr(0, 5000), whole) == ScanStatus::kOk);
-  CHECK(same(got, whole));
+  CHECK(got == whole);
 }
