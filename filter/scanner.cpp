@@ -24,6 +24,41 @@ struct Event {
   size_t last_end;
 };
 
+// Runs of consecutive end offsets per expression, collapsed as they arrive (a rule with an
+// open-ended tail reports every end offset of a long run; kept one by one, a megabyte of them
+// would take 16 MB).
+struct RunCollector {
+  std::vector<Event> runs;
+  std::vector<uint32_t> slot, slot_gen;  // per expression: its latest run, if of this generation
+  uint32_t gen = 0;
+
+  void reset(size_t expressions) {
+    runs.clear();
+    if (slot.size() != expressions) {
+      slot.assign(expressions, 0);
+      slot_gen.assign(expressions, 0);
+      gen = 0;
+    }
+    if (++gen == 0) {
+      std::fill(slot_gen.begin(), slot_gen.end(), 0);
+      gen = 1;
+    }
+  }
+  // Adds the ends first..last (consecutive) of expression `id`, in the order they arrive.
+  void add(uint32_t id, size_t first, size_t last) {
+    if (slot_gen[id] == gen) {
+      Event& e = runs[slot[id]];
+      if (first >= e.last_end && first <= e.last_end + 1) {
+        e.last_end = std::max(e.last_end, last);
+        return;
+      }
+    }
+    slot_gen[id] = gen;
+    slot[id] = static_cast<uint32_t>(runs.size());
+    runs.push_back({id, first, last});
+  }
+};
+
 struct Candidate {
   size_t begin, end;
   uint32_t source;
@@ -130,37 +165,39 @@ struct Scanner::State {
   uint64_t raw_events = 0;
   std::vector<Candidate> candidates;
   std::vector<re2::StringPiece> groups;
-  // find_split: the split database's scratch (cloned on first use) and each scan's raw events.
+  // find_split: the split database's scratch (cloned on first use) and each scan's runs.
   HsScratchPtr split_scratch;
-  std::vector<std::pair<uint32_t, size_t>> raw_a, raw_b, raw_u;
+  RunCollector half_a, half_b, unbounded;
 };
 
 namespace {
 
-void add_event(Scanner::State* st, uint32_t id, size_t to) {
-  ++st->raw_events;
+// Adds the consecutive ends first..last of expression `id` to the scan's events, as if each had
+// arrived alone, in order.
+void add_event(Scanner::State* st, uint32_t id, size_t first, size_t last) {
+  st->raw_events += last - first + 1;
   if (st->slot_gen[id] == st->gen) {
     Event& e = st->events[st->slot[id]];
     // Open-ended tails report every end offset: collapse a run of consecutive ends.
-    if (e.last_end + 1 == to || e.last_end == to) {
-      e.last_end = to;
+    if (first >= e.last_end && first <= e.last_end + 1) {
+      e.last_end = std::max(e.last_end, last);
       return;
     }
   }
   st->slot_gen[id] = st->gen;
   st->slot[id] = static_cast<uint32_t>(st->events.size());
-  st->events.push_back({id, to, to});
+  st->events.push_back({id, first, last});
 }
 
 int on_match(unsigned int id, unsigned long long /*from*/, unsigned long long to,
              unsigned int /*flags*/, void* ctx) {
-  add_event(static_cast<Scanner::State*>(ctx), id, static_cast<size_t>(to));
+  add_event(static_cast<Scanner::State*>(ctx), id, static_cast<size_t>(to), static_cast<size_t>(to));
   return 0;
 }
 
-int on_raw_match(unsigned int id, unsigned long long /*from*/, unsigned long long to,
+int on_run_match(unsigned int id, unsigned long long /*from*/, unsigned long long to,
                  unsigned int /*flags*/, void* ctx) {
-  static_cast<std::vector<std::pair<uint32_t, size_t>>*>(ctx)->emplace_back(id, to);
+  static_cast<RunCollector*>(ctx)->add(id, static_cast<size_t>(to), static_cast<size_t>(to));
   return 0;
 }
 
@@ -447,12 +484,12 @@ ScanStatus Scanner::find_split(std::string_view unit, Scanner& helper, std::vect
   State& hst = *helper.state_;
   try {
     begin_scan();
-    st.raw_a.clear();
-    st.raw_b.clear();
-    st.raw_u.clear();
+    st.half_a.reset(impl.patterns.size());
+    st.half_b.reset(impl.patterns.size());
+    st.unbounded.reset(impl.patterns.size());
     auto scan_b = [&] {
       return hs_scan(impl.db.get(), unit.data() + m, static_cast<unsigned>(n - m), 0,
-                     hst.scratch.get(), on_raw_match, &st.raw_b);
+                     hst.scratch.get(), on_run_match, &st.half_b);
     };
     std::future<hs_error_t> b;
     try {
@@ -460,22 +497,26 @@ ScanStatus Scanner::find_split(std::string_view unit, Scanner& helper, std::vect
     } catch (const std::system_error&) {  // no thread to be had: B runs here, after A
     }
     hs_error_t rc_a = hs_scan(impl.db.get(), unit.data(), static_cast<unsigned>(m + w + 2), 0,
-                              st.scratch.get(), on_raw_match, &st.raw_a);
+                              st.scratch.get(), on_run_match, &st.half_a);
     hs_error_t rc_u = HS_SUCCESS;
     if (rc_a == HS_SUCCESS && split.db)
       rc_u = hs_scan(split.db.get(), unit.data(), static_cast<unsigned>(n), 0,
-                     st.split_scratch.get(), on_raw_match, &st.raw_u);
+                     st.split_scratch.get(), on_run_match, &st.unbounded);
     const hs_error_t rc_b = b.valid() ? b.get() : scan_b();  // joins
     for (hs_error_t rc : {rc_a, rc_u, rc_b})
       if (rc != HS_SUCCESS) {
         last_error_ = rc;
         return ScanStatus::kError;
       }
-    for (const auto& [id, e] : st.raw_a)
-      if (!impl.unbounded[id] && e <= m + w) add_event(&st, id, e);
-    for (const auto& [id, e] : st.raw_b)
-      if (!impl.unbounded[id] && e + m > m + w) add_event(&st, id, e + m);
-    for (const auto& [id, e] : st.raw_u) add_event(&st, id, e);
+    // A's ends up to m + w, B's past it (B's offsets are from m), every end of the unbounded.
+    const size_t cut = m + w;
+    for (const Event& r : st.half_a.runs)
+      if (!impl.unbounded[r.id] && r.first_end <= cut)
+        add_event(&st, r.id, r.first_end, std::min(r.last_end, cut));
+    for (const Event& r : st.half_b.runs)
+      if (!impl.unbounded[r.id] && r.last_end + m > cut)
+        add_event(&st, r.id, std::max(r.first_end + m, cut + 1), r.last_end + m);
+    for (const Event& r : st.unbounded.runs) add_event(&st, r.id, r.first_end, r.last_end);
     match_events_ = st.raw_events;
   } catch (const std::bad_alloc&) {
     last_error_ = HS_NOMEM;
