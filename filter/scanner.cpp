@@ -24,16 +24,18 @@ struct Event {
   size_t last_end;
 };
 
-// Runs of consecutive end offsets per expression, collapsed as they arrive (a rule with an
-// open-ended tail reports every end offset of a long run; kept one by one, a megabyte of them
-// would take 16 MB).
+// A scan's match events: runs of consecutive end offsets per expression, collapsed as they
+// arrive (a rule with an open-ended tail reports every end offset of a long run; kept one by one,
+// a megabyte of them would take 16 MB).
 struct RunCollector {
   std::vector<Event> runs;
   std::vector<uint32_t> slot, slot_gen;  // per expression: its latest run, if of this generation
   uint32_t gen = 0;
+  uint64_t ends = 0;  // end offsets added (Hyperscan's raw match events)
 
   void reset(size_t expressions) {
     runs.clear();
+    ends = 0;
     if (slot.size() != expressions) {
       slot.assign(expressions, 0);
       slot_gen.assign(expressions, 0);
@@ -44,8 +46,10 @@ struct RunCollector {
       gen = 1;
     }
   }
-  // Adds the ends first..last (consecutive) of expression `id`, in the order they arrive.
+  // Adds the ends first..last (consecutive) of expression `id`, in the order they arrive, as if
+  // each had arrived alone.
   void add(uint32_t id, size_t first, size_t last) {
+    ends += last - first + 1;
     if (slot_gen[id] == gen) {
       Event& e = runs[slot[id]];
       if (first >= e.last_end && first <= e.last_end + 1) {
@@ -158,11 +162,7 @@ std::atomic<long long> g_find_calls{0};
 struct Scanner::State {
   HsScratchPtr scratch;
   std::unordered_set<std::string_view> own_labels;  // filled on first need (drop_own_masks)
-  std::vector<Event> events;
-  std::vector<uint32_t> slot;      // per expression: index into events
-  std::vector<uint32_t> slot_gen;  // generation that wrote slot
-  uint32_t gen = 0;
-  uint64_t raw_events = 0;
+  RunCollector events;
   std::vector<Candidate> candidates;
   std::vector<re2::StringPiece> groups;
   // find_split: the split database's scratch (cloned on first use) and each scan's runs.
@@ -172,30 +172,7 @@ struct Scanner::State {
 
 namespace {
 
-// Adds the consecutive ends first..last of expression `id` to the scan's events, as if each had
-// arrived alone, in order.
-void add_event(Scanner::State* st, uint32_t id, size_t first, size_t last) {
-  st->raw_events += last - first + 1;
-  if (st->slot_gen[id] == st->gen) {
-    Event& e = st->events[st->slot[id]];
-    // Open-ended tails report every end offset: collapse a run of consecutive ends.
-    if (first >= e.last_end && first <= e.last_end + 1) {
-      e.last_end = std::max(e.last_end, last);
-      return;
-    }
-  }
-  st->slot_gen[id] = st->gen;
-  st->slot[id] = static_cast<uint32_t>(st->events.size());
-  st->events.push_back({id, first, last});
-}
-
 int on_match(unsigned int id, unsigned long long /*from*/, unsigned long long to,
-             unsigned int /*flags*/, void* ctx) {
-  add_event(static_cast<Scanner::State*>(ctx), id, static_cast<size_t>(to), static_cast<size_t>(to));
-  return 0;
-}
-
-int on_run_match(unsigned int id, unsigned long long /*from*/, unsigned long long to,
                  unsigned int /*flags*/, void* ctx) {
   static_cast<RunCollector*>(ctx)->add(id, static_cast<size_t>(to), static_cast<size_t>(to));
   return 0;
@@ -336,8 +313,6 @@ Scanner::Scanner(std::shared_ptr<const CompiledSet> set)
     hs_scratch_t* s = nullptr;
     if (hs_clone_scratch(impl.proto_scratch.get(), &s) == HS_SUCCESS) state_->scratch.reset(s);
   }
-  state_->slot.assign(impl.patterns.size(), 0);
-  state_->slot_gen.assign(impl.patterns.size(), 0);
 }
 
 bool Scanner::lines_prefilter() const {
@@ -406,14 +381,8 @@ ScanStatus Scanner::lines_with_events(std::string_view block, const std::vector<
 Scanner::~Scanner() = default;
 
 void Scanner::begin_scan() {
-  State& st = *state_;
-  st.events.clear();
-  st.candidates.clear();
-  st.raw_events = 0;
-  if (++st.gen == 0) {  // wrapped: forget every slot
-    std::fill(st.slot_gen.begin(), st.slot_gen.end(), 0);
-    st.gen = 1;
-  }
+  state_->events.reset(set_->impl().patterns.size());
+  state_->candidates.clear();
 }
 
 ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
@@ -431,8 +400,8 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
       return ScanStatus::kError;
     }
     hs_error_t rc = hs_scan(impl.db.get(), unit.data(), static_cast<unsigned>(unit.size()), 0,
-                            st.scratch.get(), on_match, &st);
-    match_events_ = st.raw_events;
+                            st.scratch.get(), on_match, &st.events);
+    match_events_ = st.events.ends;
     if (rc != HS_SUCCESS) {
       last_error_ = rc;
       return ScanStatus::kError;
@@ -489,7 +458,7 @@ ScanStatus Scanner::find_split(std::string_view unit, Scanner& helper, std::vect
     st.unbounded.reset(impl.patterns.size());
     auto scan_b = [&] {
       return hs_scan(impl.db.get(), unit.data() + m, static_cast<unsigned>(n - m), 0,
-                     hst.scratch.get(), on_run_match, &st.half_b);
+                     hst.scratch.get(), on_match, &st.half_b);
     };
     std::future<hs_error_t> b;
     try {
@@ -497,11 +466,11 @@ ScanStatus Scanner::find_split(std::string_view unit, Scanner& helper, std::vect
     } catch (const std::system_error&) {  // no thread to be had: B runs here, after A
     }
     hs_error_t rc_a = hs_scan(impl.db.get(), unit.data(), static_cast<unsigned>(m + w + 2), 0,
-                              st.scratch.get(), on_run_match, &st.half_a);
+                              st.scratch.get(), on_match, &st.half_a);
     hs_error_t rc_u = HS_SUCCESS;
     if (rc_a == HS_SUCCESS && split.db)
       rc_u = hs_scan(split.db.get(), unit.data(), static_cast<unsigned>(n), 0,
-                     st.split_scratch.get(), on_run_match, &st.unbounded);
+                     st.split_scratch.get(), on_match, &st.unbounded);
     const hs_error_t rc_b = b.valid() ? b.get() : scan_b();  // joins
     for (hs_error_t rc : {rc_a, rc_u, rc_b})
       if (rc != HS_SUCCESS) {
@@ -512,12 +481,12 @@ ScanStatus Scanner::find_split(std::string_view unit, Scanner& helper, std::vect
     const size_t cut = m + w;
     for (const Event& r : st.half_a.runs)
       if (!impl.unbounded[r.id] && r.first_end <= cut)
-        add_event(&st, r.id, r.first_end, std::min(r.last_end, cut));
+        st.events.add(r.id, r.first_end, std::min(r.last_end, cut));
     for (const Event& r : st.half_b.runs)
       if (!impl.unbounded[r.id] && r.last_end + m > cut)
-        add_event(&st, r.id, std::max(r.first_end + m, cut + 1), r.last_end + m);
-    for (const Event& r : st.unbounded.runs) add_event(&st, r.id, r.first_end, r.last_end);
-    match_events_ = st.raw_events;
+        st.events.add(r.id, std::max(r.first_end + m, cut + 1), r.last_end + m);
+    for (const Event& r : st.unbounded.runs) st.events.add(r.id, r.first_end, r.last_end);
+    match_events_ = st.events.ends;
   } catch (const std::bad_alloc&) {
     last_error_ = HS_NOMEM;
     return ScanStatus::kError;
@@ -525,16 +494,16 @@ ScanStatus Scanner::find_split(std::string_view unit, Scanner& helper, std::vect
   return confirm(unit, out);
 }
 
-// What the events of the last scan (begin_scan, then add_event) report: each match confirmed,
+// What the events of the last scan (begin_scan, then State::events) report: each match confirmed,
 // filtered and merged.
 ScanStatus Scanner::confirm(std::string_view unit, std::vector<SecretSpan>& out) {
   const auto& impl = set_->impl();
   State& st = *state_;
   try {
-    if (st.events.empty()) return ScanStatus::kOk;
+    if (st.events.runs.empty()) return ScanStatus::kOk;
 
     // Known literals: fixed width, so the start is end - width.
-    for (const Event& e : st.events) {
+    for (const Event& e : st.events.runs) {
       const PatternInfo& p = impl.patterns[e.id];
       if (!p.literal) continue;
       st.candidates.push_back({e.first_end - p.width, e.last_end,
@@ -546,7 +515,7 @@ ScanStatus Scanner::confirm(std::string_view unit, std::vector<SecretSpan>& out)
     // gitleaks' Go regexp does) over a window of the rule's maximum width before each cluster.
     size_t retry_budget = 8 * unit.size() + 65536;  // retries of matches not reported
     std::vector<const Event*> rule_events;
-    for (const Event& e : st.events)
+    for (const Event& e : st.events.runs)
       if (!impl.patterns[e.id].literal) rule_events.push_back(&e);
     std::sort(rule_events.begin(), rule_events.end(), [](const Event* a, const Event* b) {
       return a->id != b->id ? a->id < b->id : a->first_end < b->first_end;
