@@ -148,7 +148,7 @@ struct Envelope {
 thread_local simdjson::ondemand::parser tl_od_parser;
 thread_local std::string tl_padded;
 
-// The id the way note_object stores one: minified by the DOM, so both sides agree.
+// An id the way note_object reads one: minified by the DOM, so both readers agree.
 std::string minified(std::string_view raw) {
   simdjson::dom::element e;
   if (tl_parser.parse(raw.data(), raw.size(), true).get(e) != simdjson::SUCCESS) return {};
@@ -216,18 +216,22 @@ bool read_envelope(std::string_view line, Envelope& env, bool& array) {
   return true;
 }
 
-// Remembers a request found in `obj`; returns its id JSON (empty if it is not a request).
+// Remembers the message `env` describes if it is a request (an id and a method), so its
+// response can be reported with them; the tool only for a tools/call.
+void remember(RequestTracker& tracker, Direction dir, const Envelope& env) {
+  if (env.id.empty() || env.method.empty()) return;
+  tracker.on_request(dir, env.id, {env.method, env.method == "tools/call" ? env.tool : std::string()});
+}
+
+// Remembers a request found in `obj` (a message already parsed into a DOM).
 void note_object(RequestTracker& tracker, Direction dir, simdjson::dom::object obj) {
+  Envelope env;
   simdjson::dom::element id;
-  if (obj["id"].get(id) != simdjson::SUCCESS) return;
-  std::string method = string_field(obj, "method");
-  if (method.empty()) return;
-  RequestTracker::Request req{method, {}};
-  if (method == "tools/call") {
-    simdjson::dom::object params;
-    if (obj["params"].get_object().get(params) == simdjson::SUCCESS) req.tool = string_field(params, "name");
-  }
-  tracker.on_request(dir, simdjson::minify(id), std::move(req));
+  if (obj["id"].get(id) == simdjson::SUCCESS) env.id = simdjson::minify(id);
+  env.method = string_field(obj, "method");
+  simdjson::dom::object params;
+  if (obj["params"].get_object().get(params) == simdjson::SUCCESS) env.tool = string_field(params, "name");
+  remember(tracker, dir, env);
 }
 
 // Re-serializing a message whose blob was decoded recurses once per level (nlohmann's dump). The
@@ -363,9 +367,7 @@ void McpFilter::fill_context(Direction dir, std::string_view line, MessageResult
   const bool response = env.result || env.error;
   if (!env.method.empty()) {
     r.ctx.method = env.method;
-    if (!env.id.empty())
-      tracker_.on_request(dir, env.id,
-                          {env.method, env.method == "tools/call" ? env.tool : std::string()});
+    remember(tracker_, dir, env);
     if (env.method == "tools/call") r.ctx.tool = env.tool;
   } else if (response && !r.ctx.id.empty()) {
     *is_response = true;
