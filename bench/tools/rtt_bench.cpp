@@ -7,7 +7,14 @@
 // `RELAY -- REPLY_SERVER N` when given (bench/tools/relay.cpp: the same extra process and pipes,
 // no work), and through `MCP_SCRUB -- REPLY_SERVER N`, alternating, so machine noise hits all of
 // them; one request in flight at a time. Prints one JSON line per contender with p50/p99/mean
-// round trip (us), the added latency versus direct, and MB/s of response bytes.
+// round trip (us), the added latency versus direct, MB/s of response bytes, and the CPU time
+// (user + sys) per request of the contender's processes (getrusage RUSAGE_CHILDREN: the spawned
+// process and the server it reaps, start-up included) and of this client (RUSAGE_SELF). With
+// every CPU busy, a round trip cannot take less than all of that CPU time over the CPUs there
+// are: `cpu_bound_MBps` is that ceiling (response bytes over CPU time per request / CPUs).
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -27,9 +34,19 @@ struct Sample {
   std::vector<double> rtt_us;   // steady state: the first request of each run is left out
   std::vector<double> first_ms;  // spawn to first response (start-up included)
   double bytes = 0, seconds = 0;
+  double tree_cpu_s = 0, client_cpu_s = 0;  // over every request of every run
+  size_t requests = 0;
 };
 
+double cpu_seconds(int who) {
+  rusage ru{};
+  getrusage(who, &ru);
+  auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
 bool run_once(const std::vector<std::string>& argv, int requests, Sample& s) {
+  const double tree0 = cpu_seconds(RUSAGE_CHILDREN), self0 = cpu_seconds(RUSAGE_SELF);
   ChildOptions co;
   co.argv = argv;
   co.env = current_environment();
@@ -66,7 +83,10 @@ bool run_once(const std::vector<std::string>& argv, int requests, Sample& s) {
   }
   s.seconds += std::chrono::duration<double>(Clock::now() - start).count();
   child.close_stdin();
-  child.wait();
+  child.wait();  // reaped: its CPU time (and its reaped server's) now counts in RUSAGE_CHILDREN
+  s.tree_cpu_s += cpu_seconds(RUSAGE_CHILDREN) - tree0;
+  s.client_cpu_s += cpu_seconds(RUSAGE_SELF) - self0;
+  s.requests += static_cast<size_t>(requests);
   return true;
 }
 
@@ -120,11 +140,16 @@ int main(int argc, char** argv) {
     double mean = 0;
     for (double v : s.rtt_us) mean += v;
     mean /= static_cast<double>(s.rtt_us.size());
+    const double tree_us = s.tree_cpu_s / static_cast<double>(s.requests) * 1e6;
+    const double client_us = s.client_cpu_s / static_cast<double>(s.requests) * 1e6;
+    const double cpus = static_cast<double>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
     std::printf("{\"contender\":\"%s\",\"bytes\":%zu,\"secret\":%s,\"requests\":%zu,\"p50_us\":%.1f,"
                 "\"p99_us\":%.1f,\"mean_us\":%.1f,\"added_p50_us\":%.1f,\"added_p99_us\":%.1f,"
-                "\"MBps\":%.1f,\"first_response_ms\":%.1f}\n",
+                "\"MBps\":%.1f,\"first_response_ms\":%.1f,\"cpu_us_per_request\":%.1f,"
+                "\"client_cpu_us_per_request\":%.1f,\"cpus\":%.0f,\"cpu_bound_MBps\":%.1f}\n",
                 name, bytes, secret ? "true" : "false", s.rtt_us.size(), p50v, p99v, mean, add50,
-                add99, s.bytes / s.seconds / 1e6, pct(s.first_ms, 0.5));
+                add99, s.bytes / s.seconds / 1e6, pct(s.first_ms, 0.5), tree_us, client_us, cpus,
+                s.bytes / static_cast<double>(s.rtt_us.size()) * cpus / (tree_us + client_us));
   };
   line("direct", d, d50, d99, 0, 0);
   if (!relay.empty()) {
