@@ -102,21 +102,6 @@ struct KnownScan {
   }
 };
 
-// The end of the string whose content starts at `tb` (the offset of its closing quote, or n).
-size_t string_end(std::string_view unit, size_t tb) {
-  const size_t n = unit.size();
-  size_t te = tb;
-  for (;;) {
-    const void* q = std::memchr(unit.data() + te, '"', n - te);
-    if (!q) return n;
-    te = static_cast<size_t>(static_cast<const char*>(q) - unit.data());
-    size_t k = te;
-    while (k > tb && unit[k - 1] == '\\') --k;
-    if ((te - k) % 2 == 0) return te;  // an even run of backslashes: the quote is real
-    ++te;
-  }
-}
-
 struct Redactor::Impl {
   explicit Impl(std::shared_ptr<const CompiledSet> s) : set_ptr(s), scanner(std::move(s)) {}
   std::shared_ptr<const CompiledSet> set_ptr;
@@ -148,7 +133,7 @@ struct Redactor::Impl {
       const void* q = std::memchr(unit.data() + i, '"', unit.size() - i);
       if (!q) break;
       const size_t tb = static_cast<size_t>(static_cast<const char*>(q) - unit.data()) + 1;
-      const size_t te = string_end(unit, tb);
+      const size_t te = json_string_end(unit, tb);
       i = te + 1;
       if (!std::memchr(unit.data() + tb, '\\', te - tb)) continue;
       PreScan p{tb, te, {}, {}, {}};
@@ -434,7 +419,7 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
       default: break;
     }
     if (c == '"') {
-      const size_t tb = i + 1, te = string_end(unit, tb);
+      const size_t tb = i + 1, te = json_string_end(unit, tb);
       bool escaped = false;
       if (std::memchr(unit.data() + tb, '\\', te - tb)) escaped = true;
       i = te + 1;

@@ -147,6 +147,44 @@ TEST_CASE("the segment offset map answers as the dense one", "[json]") {
   }
 }
 
+TEST_CASE("json_string_end finds the first quote no backslash escapes", "[json]") {
+  // The reference: a quote ends the string when an even run of backslashes precedes it.
+  auto reference = [](std::string_view s, size_t b) {
+    for (size_t i = b; i < s.size(); ++i) {
+      if (s[i] != '"') continue;
+      size_t k = i;
+      while (k > b && s[k - 1] == '\\') --k;
+      if ((i - k) % 2 == 0) return i;
+    }
+    return s.size();
+  };
+  CHECK(json_string_end(R"(abc"def)", 0) == 3);
+  CHECK(json_string_end(R"(a\"bc"d)", 0) == 5);   // an escaped quote, then the end
+  CHECK(json_string_end(R"(a\\"bc)", 0) == 3);  // an escaped backslash, then the end
+  CHECK(json_string_end(R"(no end\)", 0) == 7);   // a trailing backslash, no quote
+  CHECK(json_string_end("", 0) == 0);
+  // Runs of backslashes of every length, ending at every place around the 16-byte blocks.
+  std::string s;
+  uint32_t x = 7;
+  for (int i = 0; i < 4000; ++i) {
+    x = x * 1103515245u + 12345u;
+    const unsigned r = (x >> 16) % 10;
+    s += r < 3 ? '\\' : r < 4 ? '"' : static_cast<char>('a' + r);
+  }
+  // And runs longer than a block (64 bytes), odd and even, each followed by a quote.
+  std::string runs;
+  for (size_t len = 1; len <= 150; len += 7) runs += "ab" + std::string(len, '\\') + "\"c";
+  // An escaped quote that opens a block with no backslash in it (for some start: every start
+  // is tried), the escaping backslash at the end of the block before.
+  const std::string edge = std::string(70, 'a') + "\\\"" + std::string(100, 'b') + "\"";
+  for (const std::string& t : {s, runs, edge}) {
+    for (size_t b = 0; b <= t.size(); ++b) {
+      INFO("start " << b);
+      REQUIRE(json_string_end(t, b) == reference(t, b));
+    }
+  }
+}
+
 TEST_CASE("deep nesting and long backslash runs have defined outcomes", "[json]") {
   Redactor r(make_set(kRules));
   std::string deep(10000, '[');
