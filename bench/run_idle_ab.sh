@@ -21,19 +21,13 @@ fi
 orig=$(cat "$param")
 tmp=$(mktemp -d)
 trap 'echo "$orig" > "$param"; rm -rf "$tmp"' EXIT
-printf '0123456789abcdef0123456789abcdef\n' > "$tmp/key"
-export MCP_SCRUB_KEY_FILE="$tmp/key" XDG_CACHE_HOME="$tmp/cache"
-"$B/mcp-scrub" filter --no-env-secrets < /dev/null
-relay=()
-[[ -x $B/bench/relay ]] && relay=(--relay "$B/bench/relay")
+source bench/rtt_env.sh
 for ((r = 0; r < rounds; ++r)); do
   for ns in 0 200000; do
     echo "$ns" > "$param"
-    for args in "--bytes 1024 --requests 5000 --rounds 1" \
-                "--bytes 1048576 --requests 100 --rounds 1" \
-                "--bytes 1048576 --requests 100 --rounds 1 --secret"; do
+    for args in "${rtt_cases[@]}"; do
       # shellcheck disable=SC2086
-      "$B/bench/rtt_bench" "$B/mcp-scrub" "$B/bench/reply_server" "${relay[@]}" $args 2>/dev/null |
+      "$B/bench/rtt_bench" "$B/mcp-scrub" "$B/bench/reply_server" "${relay[@]}" $args --rounds 1 2>/dev/null |
         sed "s/^{/{\"poll_ns\":$ns,\"round\":$r,/"
     done
   done

@@ -9,21 +9,15 @@ B=${1:-build}
 out=docs/bench/latency.md
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-printf '0123456789abcdef0123456789abcdef\n' > "$tmp/key"
-export MCP_SCRUB_KEY_FILE="$tmp/key" XDG_CACHE_HOME="$tmp/cache"
-# Warm the database cache once, as an installed proxy would have it.
-"$B/mcp-scrub" filter --no-env-secrets < /dev/null
-relay=()
-[[ -x $B/bench/relay ]] && relay=(--relay "$B/bench/relay")
+source bench/rtt_env.sh
 run() {
   echo "+ $B/bench/rtt_bench $B/mcp-scrub $B/bench/reply_server ${relay[*]} $*" >&2
   "$B/bench/rtt_bench" "$B/mcp-scrub" "$B/bench/reply_server" "${relay[@]}" "$@" 2>/dev/null
 }
-{
-  run --bytes 1024 --requests 5000 --rounds 5
-  run --bytes 1048576 --requests 100 --rounds 5
-  run --bytes 1048576 --requests 100 --rounds 5 --secret
-} > "$tmp/rtt.jsonl"
+for args in "${rtt_cases[@]}"; do
+  # shellcheck disable=SC2086
+  run $args --rounds 5
+done > "$tmp/rtt.jsonl"
 # How this VM's idle CPUs wait for a wake-up: with the guest haltpoll governor and polling off
 # (guest_halt_poll_ns=0) every cross-CPU wake-up is a VM exit, tens of µs (bench/run_idle_ab.sh).
 idle="cpuidle $(cat /sys/devices/system/cpu/cpuidle/current_governor_ro 2>/dev/null ||

@@ -1,0 +1,11 @@
+# Shared by bench/run_rtt.sh and bench/run_idle_ab.sh (sourced): a throwaway fingerprint key and
+# database cache, the cache warmed once as an installed proxy would have it, and the relay
+# contender when it was built. Needs B (the build directory) and tmp (a scratch directory).
+printf '0123456789abcdef0123456789abcdef\n' > "$tmp/key"
+export MCP_SCRUB_KEY_FILE="$tmp/key" XDG_CACHE_HOME="$tmp/cache"
+"$B/mcp-scrub" filter --no-env-secrets < /dev/null
+relay=()
+if [[ -x $B/bench/relay ]]; then relay=(--relay "$B/bench/relay"); fi
+# The cases both scripts time: 1 KB clean, 1 MB clean, 1 MB with secrets (rtt_bench arguments).
+rtt_cases=("--bytes 1024 --requests 5000" "--bytes 1048576 --requests 100"
+           "--bytes 1048576 --requests 100 --secret")
