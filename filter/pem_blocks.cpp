@@ -1,8 +1,42 @@
 #include "filter/pem_blocks.h"
 
+#include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace scrub {
 
 namespace {
+
+constexpr std::string_view kBegin = "-----BEGIN ";
+
+// Whether `line` holds "-----BEGIN ". Log text is full of dashes (dates, UUIDs, rules), and
+// string_view::find stops at each '-' to compare. This looks for the rarer pair "-B" (the
+// needle's 5th and 6th bytes) sixteen starts at a time and compares the whole needle only there.
+bool has_begin_marker(std::string_view line) {
+  const size_t n = line.size();
+  if (n < kBegin.size()) return false;
+  const char* p = line.data();
+  const size_t last = n - kBegin.size();  // the last possible start
+  auto at = [&](size_t i) { return std::memcmp(p + i, kBegin.data(), kBegin.size()) == 0; };
+  size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i dash = _mm_set1_epi8('-'), b = _mm_set1_epi8('B');
+  for (; i + 16 <= last + 1; i += 16) {  // starts i..i+15; the loads end at i + 20 < n
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 4));
+    const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 5));
+    unsigned m = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(x, dash), _mm_cmpeq_epi8(y, b))));
+    for (; m; m &= m - 1)
+      if (at(i + static_cast<size_t>(__builtin_ctz(m)))) return true;
+  }
+#endif
+  for (; i <= last; ++i)
+    if (p[i + 4] == '-' && p[i + 5] == 'B' && at(i)) return true;
+  return false;
+}
 
 // Position just after a "-----BEGIN/END ... PRIVATE KEY[ BLOCK]-----" marker, or npos.
 size_t marker_end(std::string_view line, std::string_view kind) {
@@ -20,12 +54,13 @@ size_t marker_end(std::string_view line, std::string_view kind) {
 
 }  // namespace
 
+bool PemBlockTracker::may_begin(std::string_view text) { return has_begin_marker(text); }
+
 bool PemBlockTracker::process(std::string_view line, std::string& out) {
-  // Most lines of a log are not near a key: one search for the marker's dashes decides that.
-  if (!inside_ && line.find("-----BEGIN ") == std::string_view::npos) return false;
+  if (!inside_ && !has_begin_marker(line)) return false;  // most lines
   static const std::string mask = std::string("[REDACTED:") + kRuleId + "]";
   if (!inside_) {
-    size_t begin_end = marker_end(line, "-----BEGIN ");
+    size_t begin_end = marker_end(line, kBegin);
     if (begin_end == std::string_view::npos) return false;
     // A block that also ends on this line is whole; the rules handle it.
     if (marker_end(line.substr(begin_end), "-----END ") != std::string_view::npos) return false;

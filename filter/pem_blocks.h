@@ -21,6 +21,11 @@ class PemBlockTracker {
   bool process(std::string_view line, std::string& out);
   bool inside() const { return inside_; }
 
+  // Whether `text` (one line or many) holds a BEGIN marker. While the tracker is not inside a
+  // block, process() returns false for a line without one and leaves its state as it was, so a
+  // caller holding many lines can ask once for all of them.
+  static bool may_begin(std::string_view text);
+
  private:
   bool inside_ = false;
   size_t lines_ = 0;
