@@ -28,6 +28,23 @@ LineReader::LineReader(int fd, size_t max_line, std::function<void()> before_blo
   buf_.reset(new char[cap_]);
 }
 
+LineReader::Status LineReader::next_lines(Chunk& chunk) {
+  if (!in_long_line_ && end_ > start_) {
+    const void* nl = ::memrchr(buf_.get() + start_, '\n', end_ - start_);
+    if (nl) {
+      const size_t pos = static_cast<size_t>(static_cast<const char*>(nl) - buf_.get());
+      if (pos - start_ <= max_line_) {  // then so is every line in it
+        chunk.data = std::string_view(buf_.get() + start_, pos - start_);
+        chunk.line_end = true;
+        chunk.newline = true;
+        start_ = scanned_ = pos + 1;
+        return Status::kData;
+      }
+    }
+  }
+  return next(chunk);
+}
+
 LineReader::Status LineReader::next(Chunk& chunk) {
   for (;;) {
     // A complete line in the buffer?

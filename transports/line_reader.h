@@ -27,6 +27,11 @@ class LineReader {
 
   LineReader(int fd, size_t max_line, std::function<void()> before_block = {});
   Status next(Chunk& chunk);
+  // As next(), but when the buffer holds complete lines whose total length (their "\n"s
+  // between them included) fits in max_line, hands them all out as one chunk: the lines joined
+  // by their "\n"s, the last one's consumed (line_end and newline set). The same bytes, in the
+  // same order, as that many calls to next(); a caller that cuts them at "\n" gets its lines.
+  Status next_lines(Chunk& chunk);
   int error() const { return errno_; }
   size_t max_line() const { return max_line_; }
 

@@ -2,6 +2,9 @@
 #include <unistd.h>
 
 #include <random>
+#include <string_view>
+#include <tuple>
+#include <vector>
 #include <thread>
 
 #include "transports/line_reader.h"
@@ -63,6 +66,54 @@ TEST_CASE("LineReader hands out every byte once, in order, with correct line end
       // A final empty line without newline produces no chunk.
       if (!want_lines.empty() && want_lines.back().empty() && data.back() != '\n') want_lines.pop_back();
       CHECK(got_lines == want_lines);
+    }
+  }
+}
+
+// next_lines() hands out runs of complete lines: cut at "\n", they are exactly next()'s chunks
+// (the same pieces of an overlong line, the same line ends), and no run is longer than max_line.
+TEST_CASE("LineReader::next_lines gives next()'s lines in runs within max_line", "[framer]") {
+  std::mt19937 rng(7);
+  for (size_t max_line : {64u, 100u, 4096u, 1u << 20}) {
+    for (unsigned round = 0; round < 20; ++round) {
+      std::string data;
+      const size_t nlines = 1 + rng() % 400;
+      for (size_t i = 0; i < nlines; ++i) {
+        const size_t len = rng() % 8 == 0 ? rng() % (3 * max_line + 1) : rng() % 40;
+        data += std::string(std::min<size_t>(len, 20000), 'a' + static_cast<char>(i % 26));
+        if (rng() % 5 == 0) data += '\r';
+        if (i + 1 < nlines || rng() % 2) data += '\n';
+      }
+      using Piece = std::tuple<std::string, bool, bool>;  // data, line_end, newline
+      auto pieces = [&](bool runs) {
+        std::thread writer;
+        const int fd = feed(data, round, writer);
+        LineReader reader(fd, max_line);
+        LineReader::Chunk c;
+        std::vector<Piece> out;
+        size_t multi = 0;
+        while ((runs ? reader.next_lines(c) : reader.next(c)) == LineReader::Status::kData) {
+          REQUIRE(c.data.size() <= max_line);
+          std::string_view d = c.data;
+          if (!c.line_end || !c.newline || d.find('\n') == std::string_view::npos) {
+            out.emplace_back(std::string(d), c.line_end, c.newline);
+            continue;
+          }
+          REQUIRE(runs);  // next() never hands out a "\n"
+          ++multi;
+          for (size_t nl; (nl = d.find('\n')) != std::string_view::npos; d.remove_prefix(nl + 1))
+            out.emplace_back(std::string(d.substr(0, nl)), true, true);
+          out.emplace_back(std::string(d), true, true);
+        }
+        writer.join();
+        ::close(fd);
+        return std::make_pair(out, multi);
+      };
+      auto [one_by_one, none] = pieces(false);
+      auto [in_runs, multi] = pieces(true);
+      CHECK(none == 0);
+      CHECK(in_runs == one_by_one);
+      if (max_line >= 4096 && nlines > 100) CHECK(multi > 0);  // runs do happen
     }
   }
 }
