@@ -31,7 +31,9 @@ struct StreamCallbacks {
   std::function<void()> flush;                     // before a read that may block
   std::function<void(const Finding&, const AlertContext&)> finding;
   std::function<void(const std::string& kind, const std::string& msg, const AlertContext&)> incident;
-  std::function<void()> before_line;  // e.g. wait while secrets are stale (--max-secret-age)
+  // Before the lines of each read are queued (a run of them, or one) and before each piece of
+  // an overlong line: e.g. wait while secrets are stale (--max-secret-age).
+  std::function<void()> before_line;
 };
 
 enum class StreamResult { kOk, kReadError, kEngineError };
