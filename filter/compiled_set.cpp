@@ -197,8 +197,11 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
       variant_ids[v.bytes] = static_cast<uint32_t>(impl->patterns.size());
       expressions.push_back(escape_literal_for_hs(v.bytes));
       flags.push_back(0);
-      impl->patterns.push_back(
-          {true, literal_index, static_cast<uint32_t>(v.bytes.size())});
+      const std::string_view kind = v.kind;
+      impl->patterns.push_back({true, literal_index, static_cast<uint32_t>(v.bytes.size()),
+                                kind == "base64"      ? PatternInfo::Edge::kBase64
+                                : kind == "base64url" ? PatternInfo::Edge::kBase64Url
+                                                      : PatternInfo::Edge::kNone});
     }
   }
 

@@ -109,6 +109,10 @@ struct PatternInfo {
   bool literal = false;
   uint32_t index = 0;  // rule index, or literal index
   uint32_t width = 0;  // literal variants: byte length
+  // A base64 form (literal_variants) leaves out the character at each edge whose six bits mix
+  // the value's with its neighbours'; a match masks that character too, when it is there, and
+  // any "=" padding after it, so no bit of the value is left in view.
+  enum class Edge : uint8_t { kNone, kBase64, kBase64Url } edge = Edge::kNone;
 };
 
 struct CompiledSet::Impl {

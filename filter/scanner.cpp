@@ -506,9 +506,18 @@ ScanStatus Scanner::confirm(std::string_view unit, std::vector<SecretSpan>& out)
     for (const Event& e : st.events.runs) {
       const PatternInfo& p = impl.patterns[e.id];
       if (!p.literal) continue;
-      st.candidates.push_back({e.first_end - p.width, e.last_end,
-                               static_cast<uint32_t>(impl.rules.size() + p.index), 0,
-                               e.first_end - p.width});
+      size_t b = e.first_end - p.width, end = e.last_end;
+      if (p.edge != PatternInfo::Edge::kNone) {
+        const bool url = p.edge == PatternInfo::Edge::kBase64Url;
+        auto in_alphabet = [&](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) ||
+                 (url ? c == '-' || c == '_' : c == '+' || c == '/');
+        };
+        if (b > 0 && in_alphabet(unit[b - 1])) --b;
+        if (end < unit.size() && in_alphabet(unit[end])) ++end;
+        for (int k = 0; k < 2 && end < unit.size() && unit[end] == '='; ++k) ++end;
+      }
+      st.candidates.push_back({b, end, static_cast<uint32_t>(impl.rules.size() + p.index), 0, b});
     }
 
     // Rules: cluster the ends of each rule, then let RE2 find the matches (leftmost-first, as

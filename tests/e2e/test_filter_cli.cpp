@@ -49,8 +49,9 @@ TEST_CASE("filter --format text masks a realistic log exactly", "[e2e][filter]")
   CHECK(out[4] == "2026-11-26T10:00:04Z WARN config password = \"changeme\" (placeholder, left alone)");
   CHECK(out[5] == "2026-11-26T10:00:05Z INFO charge ok key=[REDACTED:stripe-secret-key]");
   CHECK(out[6] == "2026-11-26T10:00:06Z DEBUG known value in text: [REDACTED:known-secret]");
-  // The base64 form: the last character mixes in padding bits, so it is not part of the form.
-  CHECK(out[7] == "2026-11-26T10:00:07Z DEBUG known value base64: [REDACTED:known-secret]g=");
+  // The base64 form: its last character mixes the value's last bits with padding, so it is not
+  // part of the form the engine looks for; it is masked with it, and so is the padding.
+  CHECK(out[7] == "2026-11-26T10:00:07Z DEBUG known value base64: [REDACTED:known-secret]");
   // Lines without findings are byte-identical.
   auto in = lines(read_file(src("corpus/e2e/app.log")));
   for (int i : {0, 1, 4, 8}) CHECK(out[i] == in[i]);

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <cstring>
+
 #include "engine_fixture.h"
 #include "filter/literal_variants.h"
 
@@ -206,6 +208,36 @@ TEST_CASE("known literals are found in their encoded forms", "[engine][literals]
       }
     }
     CHECK(redact_text(r, "q=" + enc + "&x=1").out == "q=[REDACTED:known-secret]&x=1");
+  }
+  SECTION("base64: no character that carries the value's bits stays in view") {
+    // At each alignment, standard and URL-safe, alone (padded) and inside a blob: every base64
+    // character whose six bits include one of the value's is masked, the edge ones that mix in
+    // their neighbours' bits too. Characters wholly from the bytes around it may stay.
+    for (size_t shift = 0; shift < 3; ++shift) {
+      for (bool url : {false, true}) {
+        for (bool alone : {true, false}) {
+          const std::string before(alone ? shift : shift + 3, 'Q');
+          const std::string bytes = before + value + (alone ? "" : "tail bytes");
+          const std::string blob = base64_encode(bytes, url, true);
+          INFO("shift " << shift << " url " << url << " alone " << alone);
+          auto res = redact_text(r, "data " + blob + " end");
+          REQUIRE(res.status == RedactStatus::kMasked);
+          const size_t at = res.out.find("[REDACTED:known-secret]");
+          REQUIRE(at != std::string::npos);
+          // Characters [first, last) of the encoding hold bits of the value.
+          const size_t first = 8 * before.size() / 6;
+          const size_t last = (8 * (before.size() + value.size()) + 5) / 6;
+          const std::string kept_before = res.out.substr(5, at - 5);
+          const std::string after = res.out.substr(at + std::strlen("[REDACTED:known-secret]"));
+          const std::string kept_after = after.substr(0, after.size() - std::strlen(" end"));
+          CHECK(kept_before.size() <= first);
+          CHECK(blob.compare(0, kept_before.size(), kept_before) == 0);
+          CHECK(kept_after.size() <= blob.size() - last);
+          CHECK(blob.compare(blob.size() - kept_after.size(), kept_after.size(), kept_after) == 0);
+          CHECK(res.findings.size() == 1);
+        }
+      }
+    }
   }
   SECTION("base64 inside a larger blob at every alignment") {
     for (size_t shift = 0; shift < 3; ++shift) {
