@@ -73,28 +73,12 @@ class LineBatches {
     if (pool_) pool_->join();  // before the batches the tasks point at go away
   }
 
-  // Queues one complete line. False once the engine failed on an earlier line.
-  bool add(std::string_view line, bool cr, bool newline, uint64_t line_no) {
-    Batch& b = open_batch();
-    Line l;
-    l.off = b.text.size();
-    l.orig_len = line.size();
-    l.no = line_no;
-    l.cr = cr;
-    l.newline = newline;
-    b.text.append(line);
-    l.len = line.size();
-    b.text.push_back('\n');  // lines_with_events scans the batch as lines
-    b.lines.push_back(l);
-    if (b.text.size() >= kBatchBytes || b.lines.size() >= kBatchLines) dispatch();
-    return !failed_;
-  }
-
-  // Queues the complete lines of `run` (LineReader::next_lines: lines joined by their "\n"s,
-  // the last one's consumed), numbered on from `line_no`, which is left at the last. As add()
-  // line by line, but the lines are copied into a batch a stretch at a time: one call and one
-  // copy per batch instead of per line. False once the engine failed on an earlier line.
-  bool add_lines(std::string_view run, uint64_t& line_no) {
+  // Queues the complete lines of `run` (LineReader::next_lines or next(): lines joined by their
+  // "\n"s; the last one's was consumed when `newline`, else the input ended there), numbered on
+  // from `line_no`, which is left at the last. The lines are copied into a batch a stretch at a
+  // time, each followed by "\n" (lines_with_events scans a batch as lines) and without the "\r"
+  // of a CRLF ending. False once the engine failed on an earlier line.
+  bool add_lines(std::string_view run, bool newline, uint64_t& line_no) {
     const char* p = run.data();
     const size_t n = run.size();
     size_t i = 0;
@@ -107,13 +91,14 @@ class LineBatches {
         const size_t e = q ? static_cast<size_t>(static_cast<const char*>(q) - p) : n;
         Line l;
         l.off = base + (i - from);
-        l.orig_len = l.len = e - i;
+        l.len = e - i;
         l.no = ++line_no;
-        l.newline = true;
+        l.newline = e < n || newline;
         if (l.len > 0 && p[e - 1] == '\r') {
           l.cr = cr = true;
           --l.len;
         }
+        l.orig_len = l.len;
         b.lines.push_back(l);
         i = e + 1;
         full = base + (i - from) >= kBatchBytes || b.lines.size() >= kBatchLines;
@@ -187,7 +172,7 @@ class LineBatches {
   }
 
   // Lines [first, end) of `b` were copied with the "\r" of a CRLF ending: the batch holds each
-  // line without it, as add() does, so the batch scan sees what the line's own scan sees.
+  // line without it, so the batch scan sees what the line's own scan sees.
   static void drop_cr(Batch& b, size_t first) {
     size_t w = b.lines[first].off;
     for (size_t k = first; k < b.lines.size(); ++k) {
@@ -436,19 +421,8 @@ StreamResult process_stream(int fd, const std::string& source, StreamMode mode, 
     }
     stats.bytes += chunk.data.size() + (chunk.newline ? 1 : 0);
     if (cb.before_line) cb.before_line();
-    if (!in_long && chunk.line_end && chunk.newline) {
-      if (!batches.add_lines(chunk.data, stats.lines)) return StreamResult::kEngineError;
-      continue;
-    }
-    if (!in_long && chunk.line_end) {  // the last line, without a "\n"
-      ++stats.lines;
-      std::string_view line = chunk.data;
-      bool cr = false;
-      if (!line.empty() && line.back() == '\r') {
-        line.remove_suffix(1);
-        cr = true;
-      }
-      if (!batches.add(line, cr, chunk.newline, stats.lines))
+    if (!in_long && chunk.line_end) {
+      if (!batches.add_lines(chunk.data, chunk.newline, stats.lines))
         return StreamResult::kEngineError;
       continue;
     }

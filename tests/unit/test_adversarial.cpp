@@ -450,34 +450,41 @@ TEST_CASE("adversarial: a private key split between two batches is masked whole"
   EngineHolder holder(small_set());
   for (size_t begin_at : {4093, 4094, 4095, 4096, 4097}) {  // 0-based line of the BEGIN marker
     for (size_t threads : {1, 2}) {
-      INFO("BEGIN on line " << begin_at << ", threads " << threads);
-      std::string input, expect;
-      for (size_t i = 0; i < begin_at; ++i) {
-        input += "line " + std::to_string(i) + "\n";
-        expect += "line " + std::to_string(i) + "\n";
+      for (const std::string eol : {"\n", "\r\n"}) {
+        INFO("BEGIN on line " << begin_at << ", threads " << threads << ", CRLF " << (eol.size() == 2));
+        std::string input, expect;
+        for (size_t i = 0; i < begin_at; ++i) {
+          input += "line " + std::to_string(i) + eol;
+          expect += "line " + std::to_string(i) + eol;
+        }
+        input += "-----BEGIN RSA PRIVATE KEY-----" + eol;
+        expect += "-----BEGIN RSA PRIVATE KEY-----" + eol;
+        const std::string body = "MIIEowIBAAKCAQEAvfakefakefake";
+        for (int k = 0; k < 3; ++k) {
+          input += body + std::to_string(k) + eol;
+          expect += "[REDACTED:private-key-block]" + eol;
+        }
+        input += "-----END RSA PRIVATE KEY-----" + eol + "after" + eol;
+        expect += "-----END RSA PRIVATE KEY-----" + eol + "after" + eol;
+        FILE* f = std::tmpfile();
+        REQUIRE(f != nullptr);
+        REQUIRE(write_all(::fileno(f), input));
+        REQUIRE(::lseek(::fileno(f), 0, SEEK_SET) == 0);
+        FollowingRedactor following(holder);
+        std::string out;
+        std::vector<size_t> lengths;
+        StreamCallbacks cb;
+        cb.output = [&](std::string_view s) { out.append(s); };
+        cb.finding = [&](const Finding& fi, const AlertContext&) { lengths.push_back(fi.length); };
+        StreamStats stats;
+        CHECK(process_stream(::fileno(f), "t", StreamMode::kText, 1 << 16, following, cb, stats,
+                             nullptr, threads) == StreamResult::kOk);
+        std::fclose(f);
+        CHECK(out == expect);
+        CHECK(stats.findings == 3);
+        // Each body line is reported whole, without the "\r" of its ending.
+        CHECK(lengths == std::vector<size_t>(3, body.size() + 1));
       }
-      input += "-----BEGIN RSA PRIVATE KEY-----\n";
-      expect += "-----BEGIN RSA PRIVATE KEY-----\n";
-      for (int k = 0; k < 3; ++k) {
-        input += "MIIEowIBAAKCAQEAv" + std::to_string(k) + "fakefakefake\n";
-        expect += "[REDACTED:private-key-block]\n";
-      }
-      input += "-----END RSA PRIVATE KEY-----\nafter\n";
-      expect += "-----END RSA PRIVATE KEY-----\nafter\n";
-      FILE* f = std::tmpfile();
-      REQUIRE(f != nullptr);
-      REQUIRE(write_all(::fileno(f), input));
-      REQUIRE(::lseek(::fileno(f), 0, SEEK_SET) == 0);
-      FollowingRedactor following(holder);
-      std::string out;
-      StreamCallbacks cb;
-      cb.output = [&](std::string_view s) { out.append(s); };
-      StreamStats stats;
-      CHECK(process_stream(::fileno(f), "t", StreamMode::kText, 1 << 16, following, cb, stats,
-                           nullptr, threads) == StreamResult::kOk);
-      std::fclose(f);
-      CHECK(out == expect);
-      CHECK(stats.findings == 3);
     }
   }
 }
