@@ -58,16 +58,25 @@ constexpr const char* kInvalidJsonMessage = "line is not valid JSON; masked as t
 // Complete lines are gathered into batches in input order. A batch is first scanned in one
 // Hyperscan call (Scanner::lines_with_events) and only the lines with a match event (in JSON
 // mode also those with an escape) are redacted one by one: most lines of a log hold nothing, and
-// one call over 256 KiB costs much less than a call per line. With `--threads` N > 1 each batch
-// is redacted on a pool thread with a Redactor of its own; the batches are written back in order
-// either way.
+// one call over 256 KiB costs much less than a call per line. The batches are written back in
+// order either way.
+//
+// With `--threads` N > 1, N threads redact batches, each with a Redactor of its own: N - 1 pool
+// threads and the reading thread itself. A pool thread takes the oldest batch no thread has
+// started. The reading thread takes the newest (the one it just copied, still in its cache)
+// once 2N - 1 wait, and instead of blocking on the oldest batch in flight it runs one that
+// waits. A pool of N beside a reading thread that only reads and writes put N + 1 busy threads on
+// N CPUs: the batches were scanned in slices of time and waited for the reader to be scheduled.
 class LineBatches {
  public:
   LineBatches(const EngineHolder& holder, StreamMode mode, size_t threads,
               const StreamCallbacks& cb, StreamStats& stats, const std::string& source)
       : holder_(holder), mode_(mode), max_in_flight_(4 * threads), cb_(cb), stats_(stats) {
     ctx_.source = source;
-    if (threads > 1) pool_ = std::make_unique<boost::asio::thread_pool>(threads);
+    if (threads > 1) {
+      help_depth_ = 2 * (threads - 1) + 1;
+      pool_ = std::make_unique<boost::asio::thread_pool>(threads - 1);
+    }
   }
   ~LineBatches() {
     if (pool_) pool_->join();  // before the batches the tasks point at go away
@@ -143,6 +152,10 @@ class LineBatches {
     uint64_t masked_lines = 0;
     bool engine_error = false;
     bool done = false;  // guarded by LineBatches::mu_
+    bool done_locked(std::mutex& mu) const {
+      std::lock_guard<std::mutex> lock(mu);
+      return done;
+    }
     void reset() {  // empty, capacity kept
       text.clear();
       lines.clear();
@@ -196,8 +209,41 @@ class LineBatches {
       emit_front();
       return;
     }
-    boost::asio::post(*pool_, [this, b] { run(*b); });
-    while (in_flight_.size() > max_in_flight_ && !failed_) emit_front();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(b);
+    }
+    boost::asio::post(*pool_, [this] { run_queued(false); });  // one task per batch
+    if (queued() >= help_depth_) run_queued(true);
+    // What is done is written at once; with too many in flight, the reader waits (or helps).
+    while (!in_flight_.empty() && !failed_ &&
+           (in_flight_.size() > max_in_flight_ || front_done()))
+      emit_front();
+  }
+
+  size_t queued() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return queue_.size();
+  }
+  bool front_done() { return in_flight_.front()->done_locked(mu_); }
+  // Runs the oldest (or the newest) batch no thread has started; false if there is none. Every
+  // queued batch has a pool task of its own, so a batch the reading thread takes leaves a task
+  // that finds the queue without it, and no batch is left behind.
+  bool run_queued(bool newest) {
+    Batch* b = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (queue_.empty()) return false;
+      if (newest) {
+        b = queue_.back();
+        queue_.pop_back();
+      } else {
+        b = queue_.front();
+        queue_.pop_front();
+      }
+    }
+    run(*b);
+    return true;
   }
 
   // Text mode: private keys printed over several lines (PemBlockTracker), here on the reading
@@ -319,6 +365,10 @@ class LineBatches {
 
   void emit_front() {
     Batch& b = *in_flight_.front();
+    // Until it is done, the reading thread runs the batches no thread has started (only it
+    // queues batches, so once the queue is empty, waiting is all that is left).
+    while (!b.done_locked(mu_) && run_queued(false)) {
+    }
     {
       std::unique_lock<std::mutex> lock(mu_);
       done_cv_.wait(lock, [&] { return b.done; });
@@ -373,6 +423,8 @@ class LineBatches {
   std::mutex mu_;
   std::condition_variable done_cv_;
   std::vector<std::unique_ptr<FollowingRedactor>> idle_;
+  std::deque<Batch*> queue_;  // dispatched, not started by any thread; guarded by mu_
+  size_t help_depth_ = 0;      // the reading thread runs the newest batch once this many wait
   PemBlockTracker pem_;  // text mode, on the reading thread (track_private_keys)
   std::string pem_out_;
   std::unique_ptr<boost::asio::thread_pool> pool_;  // joined in ~LineBatches, before the rest

@@ -160,15 +160,17 @@ TEST_CASE("a line over --max-line-bytes is scanned in pieces, never passed throu
 
 namespace {
 
-// A log long enough for several batches of --threads: clean lines, CRLF lines, the known value
-// every 97th line, a private key printed over five lines every 1,500 lines (it straddles batch
-// boundaries), an overlong line in the middle and a last line without a newline. `known` and
-// `pem` count what the output must mask.
+// A log long enough for several batches of --threads (eight of 4,096 lines), so that the reading
+// thread both queues batches ahead and runs some itself: clean lines, CRLF lines, the known value
+// every 97th line, a private key printed over six lines every 1,500 lines (some straddle batch
+// boundaries), an overlong line early on and a last line without a newline. `known` and
+// `pem_lines` count what the output must mask.
 struct ThreadedLog {
+  static constexpr size_t kBodyLines = 30000;
   std::string text;
   size_t known = 0, pem_lines = 0, lines = 0;
   explicit ThreadedLog(bool json) {
-    for (size_t i = 0; i < 9000; ++i) {
+    for (size_t i = 0; i < kBodyLines; ++i) {
       std::string body = "request " + std::to_string(i) + " served in " + std::to_string(i % 50) + " ms";
       if (i % 97 == 0) {
         body += " token " + std::string(kKnown);
@@ -212,7 +214,7 @@ TEST_CASE("filter --threads: output and alerts are those of one thread, in order
     std::string input = f.dir.file("in.log", log.text);
     std::string ref_out;
     std::vector<nlohmann::json> ref_alerts;
-    for (const char* threads : {"1", "2", "3"}) {
+    for (const char* threads : {"1", "2", "3", "4"}) {
       INFO("threads " << threads);
       std::remove(f.alerts.c_str());  // the alert sink appends
       auto args = f.base("filter");
@@ -226,7 +228,7 @@ TEST_CASE("filter --threads: output and alerts are those of one thread, in order
       CHECK(count(r.out, "[REDACTED:private-key-block]") == (json ? 0 : log.pem_lines));
       CHECK(count(r.out, "\n") == log.lines - 1);
       auto alerts = f.read_alerts();
-      CHECK(alerts.size() == log.known + (json ? 9000 / 331 + 1 : log.pem_lines) + 1);
+      CHECK(alerts.size() == log.known + (json ? ThreadedLog::kBodyLines / 331 + 1 : log.pem_lines) + 1);
       if (ref_out.empty()) {
         ref_out = r.out;
         ref_alerts = alerts;
