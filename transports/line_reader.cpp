@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -112,9 +113,12 @@ LineReader::Status LineReader::next(Chunk& chunk) {
     // Only a read that would wait: a file, or a pipe with data queued, reads on without it (a
     // caller's flush there would cut its batches short for nothing).
     if (before_block_ && !readable_now()) before_block_();
+    // At most kReadSize at a time, though the buffer may hold more: what a read brings is handed
+    // out and copied on while it is still in this CPU's cache. Reads that filled a 1.25 MiB
+    // buffer cost `filter` 1-2 ms more on 64 MiB.
     ssize_t n;
     do {
-      n = ::read(fd_, buf_.get() + end_, cap_ - end_);
+      n = ::read(fd_, buf_.get() + end_, std::min(cap_ - end_, kReadSize));
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
       errno_ = errno;
