@@ -43,11 +43,12 @@ enum class StreamResult { kOk, kReadError, kEngineError };
 // were still processed), or kExitEngine (stopped at the line the engine could not scan).
 // `stop` is checked after each input (e.g. stdout went away).
 //
-// `threads` > 1 scans batches of lines on that many threads, the calling thread one of them. The output, the findings and
-// the incidents come out in input order and are the same as with one thread; private-key blocks
-// are followed in order before a batch is handed out, and an overlong line first drains every
-// batch in flight, then is scanned in pieces on the calling thread. Whenever the input would
-// block, every line read so far is scanned and written before `flush` is called.
+// `threads` > 1 scans batches of lines on that many threads, the calling thread one of them.
+// The output, the findings and the incidents come out in input order and are the same as with
+// one thread; private-key blocks are followed in order before a batch is handed out, and an
+// overlong line first drains every batch in flight, then is scanned in pieces on the calling
+// thread. Whenever the input would block, every line read so far is scanned and written before
+// `flush` is called.
 int process_inputs(const std::vector<std::string>& files, StreamMode mode, size_t max_line,
                    FollowingRedactor& redactor, const StreamCallbacks& cb, StreamStats& stats,
                    const std::function<bool()>& stop = {}, size_t threads = 1);
