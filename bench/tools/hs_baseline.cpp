@@ -5,7 +5,7 @@
 // the filter adds on top of this is its overhead.
 //
 //   hs_baseline [--secrets-file F]... [--rules F]... [--no-builtin-rules] [--runs N]
-//               [--whole] [--rule-cost] FILE
+//               [--whole] [--rule-cost [--rule-cost-top K] [--rule-cost-id ID]...] FILE
 //
 // Default mode: one hs_scan per line (the line without "\n" and a trailing "\r"), as the filter
 // calls it. --whole: one hs_scan over the whole buffer (the per-call cost removed). Output: one
@@ -13,7 +13,13 @@
 // match-event count of one run.
 // --rule-cost: instead, one JSON line per rule, costliest first: the scan time per 10^6 bytes that
 // removing the rule saves (full database vs. the database without it, measured back to back), and
-// the rule's own scan rate and match events when alone (which rule costs most).
+// the rule's own scan rate and match events when alone (which rule costs most), and `share`,
+// the fraction of the full database's scan time that removing the rule saves (one run of each
+// in turn, the median over the pairs), costliest first.
+// --rule-cost-top K: every rule is measured alone first (a one-rule database compiles in
+// milliseconds), and only the K slowest alone get the full-minus-one comparison (each a full
+// compile, ~1.5 s); the others come last with a null cost. Minutes instead of ten.
+// --rule-cost-id ID (repeatable): compare that rule too (alone: only the rules named).
 // --events-by-rule: one JSON line per rule or known value that fired, most events first: raw
 // match events, lines hit, and the bytes of those lines (what a confirmation pass may re-read),
 // with the rule's maximum match width from hs_expression_info (-1: unbounded).
@@ -47,6 +53,8 @@ struct Options {
   bool builtin = true;
   bool whole = false;
   bool rule_cost = false;
+  size_t rule_cost_top = 0;  // 0: every rule
+  std::vector<std::string> rule_cost_ids;  // compare these rules (and the top K, if given)
   bool events_by_rule = false;
   int runs = 5;
   std::string file;
@@ -55,7 +63,8 @@ struct Options {
 [[noreturn]] void usage(const char* msg) {
   std::fprintf(stderr,
                "hs_baseline: %s\nusage: hs_baseline [--secrets-file F]... [--rules F]... "
-               "[--no-builtin-rules] [--runs N] [--whole] [--rule-cost | --events-by-rule] FILE\n",
+               "[--no-builtin-rules] [--runs N] [--whole] [--rule-cost [--rule-cost-top K] "
+               "[--rule-cost-id ID]... | --events-by-rule] FILE\n",
                msg);
   std::exit(2);
 }
@@ -73,6 +82,8 @@ Options parse(int argc, char** argv) {
     else if (a == "--no-builtin-rules") o.builtin = false;
     else if (a == "--whole") o.whole = true;
     else if (a == "--rule-cost") o.rule_cost = true;
+    else if (a == "--rule-cost-top") o.rule_cost_top = static_cast<size_t>(std::max(1, std::atoi(value().c_str())));
+    else if (a == "--rule-cost-id") o.rule_cost_ids.push_back(value());
     else if (a == "--events-by-rule") o.events_by_rule = true;
     else if (a == "--runs") o.runs = std::max(1, std::atoi(value().c_str()));
     else if (a == "--no-env-secrets") {}  // accepted for symmetry with the filter: always so
@@ -284,34 +295,85 @@ int main(int argc, char** argv) {
       // for the set as a whole, so a negative cost is a real (if small) effect, or noise.
       struct Row {
         std::string id;
-        double all, without, alone;
-        unsigned long long alone_events;
+        double all = 0, without = 0, alone = 0;  // MB/s; all = without = 0: not compared
+        double paired_share = 0;                   // the median of the pairs' shares
+        unsigned long long alone_events = 0;
+        bool compared() const { return all > 0 && without > 0; }
         double cost_ns_per_mb() const { return (1.0 / all - 1.0 / without) * 1e9; }
       };
       std::vector<Row> rows;
       RunResult full = measure(*set, data, o.whole, o.runs);
+      // Only the rules named need their alone figures when no top K is asked.
+      const bool only_named = o.rule_cost_top == 0 && !o.rule_cost_ids.empty();
       for (size_t i = 0; i < rules.rules.size(); ++i) {
+        Row r;
+        r.id = rules.rules[i].id;
+        if (!only_named || std::find(o.rule_cost_ids.begin(), o.rule_cost_ids.end(), r.id) !=
+                               o.rule_cost_ids.end()) {
+          scrub::RuleSet one;
+          one.rules.push_back(rules.rules[i]);
+          auto one_set = scrub::CompiledSet::compile(one, {}, eo);
+          RunResult a = measure(*one_set, data, o.whole, o.runs);
+          r.alone = a.median();
+          r.alone_events = a.events;
+        }
+        rows.push_back(r);
+      }
+      std::vector<size_t> order(rows.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::sort(order.begin(), order.end(),
+                [&](size_t a, size_t b) { return rows[a].alone < rows[b].alone; });
+      // The K slowest alone (all of them without --rule-cost-top or --rule-cost-id), and the ones
+      // named.
+      size_t top = o.rule_cost_top ? std::min(o.rule_cost_top, rows.size())
+                                   : (o.rule_cost_ids.empty() ? rows.size() : 0);
+      std::vector<size_t> chosen(order.begin(), order.begin() + static_cast<long>(top));
+      for (const std::string& id : o.rule_cost_ids) {
+        auto it = std::find_if(rows.begin(), rows.end(), [&](const Row& r) { return r.id == id; });
+        if (it == rows.end()) usage(("--rule-cost-id: no rule " + id).c_str());
+        const size_t i = static_cast<size_t>(it - rows.begin());
+        if (std::find(chosen.begin(), chosen.end(), i) == chosen.end()) chosen.push_back(i);
+      }
+      const size_t compare = chosen.size();
+      for (const size_t i : chosen) {
         scrub::RuleSet less = rules;
         less.rules.erase(less.rules.begin() + static_cast<long>(i));
-        scrub::RuleSet one;
-        one.rules.push_back(rules.rules[i]);
         auto less_set = scrub::CompiledSet::compile(less, secrets.secrets, eo);
-        auto one_set = scrub::CompiledSet::compile(one, {}, eo);
-        RunResult all = measure(*set, data, o.whole, o.runs);
-        RunResult w = measure(*less_set, data, o.whole, o.runs);
-        RunResult a = measure(*one_set, data, o.whole, o.runs);
-        rows.push_back({rules.rules[i].id, all.median(), w.median(), a.median(), a.events});
+        // One run of each in turn, `runs` times; the median of the pairs: this VM's speed
+        // drifts by more than a rule costs between two blocks of runs.
+        std::vector<double> all, without, shares;
+        for (int r = 0; r < o.runs; ++r) {
+          all.push_back(measure(*set, data, o.whole, 1).median());
+          without.push_back(measure(*less_set, data, o.whole, 1).median());
+          shares.push_back(1.0 - all.back() / without.back());
+        }
+        auto median = [](std::vector<double> v) {
+          std::sort(v.begin(), v.end());
+          return v[v.size() / 2];
+        };
+        rows[i].all = median(all);
+        rows[i].without = median(without);
+        rows[i].paired_share = median(shares);
       }
-      std::sort(rows.begin(), rows.end(),
-                [](const Row& a, const Row& b) { return a.cost_ns_per_mb() > b.cost_ns_per_mb(); });
+      std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+        if (a.compared() != b.compared()) return a.compared();
+        return a.compared() ? a.paired_share > b.paired_share : a.alone < b.alone;
+      });
       std::printf("{\"mode\":\"rule-cost\",\"scan\":\"%s\",\"mb_per_s_all\":%.1f,"
-                  "\"match_events_all\":%llu,\"rules\":%zu,\"runs\":%d}\n",
-                  o.whole ? "whole" : "lines", full.median(), full.events, rules.rules.size(), o.runs);
-      for (const Row& r : rows)
-        std::printf("{\"rule\":%s,\"cost_ns_per_mb\":%.0f,\"mb_per_s_all\":%.1f,"
-                    "\"mb_per_s_without\":%.1f,\"mb_per_s_alone\":%.1f,\"match_events_alone\":%llu}\n",
-                    json_str(r.id).c_str(), r.cost_ns_per_mb(), r.all, r.without, r.alone,
-                    r.alone_events);
+                  "\"match_events_all\":%llu,\"rules\":%zu,\"compared\":%zu,\"runs\":%d}\n",
+                  o.whole ? "whole" : "lines", full.median(), full.events, rules.rules.size(),
+                  compare, o.runs);
+      for (const Row& r : rows) {
+        if (r.compared())
+          std::printf("{\"rule\":%s,\"cost_ns_per_mb\":%.0f,\"share\":%.4f,\"mb_per_s_all\":%.1f,"
+                      "\"mb_per_s_without\":%.1f,\"mb_per_s_alone\":%.1f,\"match_events_alone\":%llu}\n",
+                      json_str(r.id).c_str(), r.cost_ns_per_mb(), r.paired_share, r.all, r.without,
+                      r.alone, r.alone_events);
+        else if (!only_named)
+          std::printf("{\"rule\":%s,\"cost_ns_per_mb\":null,\"share\":null,"
+                      "\"mb_per_s_alone\":%.1f,\"match_events_alone\":%llu}\n",
+                      json_str(r.id).c_str(), r.alone, r.alone_events);
+      }
       return 0;
     }
 
