@@ -173,7 +173,7 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
         continue;
       cr.allowlists.push_back(global[i]);
     }
-    expressions.push_back(rule.regex);
+    expressions.push_back(cr.hs_expression());
     // Multi-line: ^ and $ also hold at each "\n", so scanning many lines in one call reports
     // every match a line alone would (Scanner::lines_with_events). A unit scanned alone that
     // holds newlines (a decoded JSON string) only gets more events; RE2 confirms each.
@@ -208,9 +208,11 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
   // A "\\A" that is an escaped backslash and an A only costs the prefilter, never a miss.
   impl->lines_prefilter =
       std::none_of(impl->rules.begin(), impl->rules.end(), [](const CompiledRule& r) {
-        const std::string& re = r.rule.regex;
-        return re.find("\\A") != std::string::npos || re.find("\\z") != std::string::npos ||
-               re.find("\\Z") != std::string::npos;
+        for (const std::string* re : {&r.rule.regex, &r.rule.prefilter})
+          if (re->find("\\A") != std::string::npos || re->find("\\z") != std::string::npos ||
+              re->find("\\Z") != std::string::npos)
+            return true;
+        return false;
       });
 
   impl->mask_token = std::make_unique<LazyRegex>(
@@ -225,6 +227,9 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
   // The allowlist regexes are part of the entry's name: a hit proves they compiled before.
   std::vector<std::string> allow_regexes;
   for (const auto& [text, re] : pool.by_text) allow_regexes.push_back(text);
+  // A rule Hyperscan knows by its prefilter: its regex still decides the cached group count.
+  for (const CompiledRule& cr : impl->rules)
+    if (!cr.rule.prefilter.empty()) allow_regexes.push_back("regex of " + cr.rule.id + ": " + cr.rule.regex);
   cache.set_identity(expressions, flags, allow_regexes);
   auto check_group = [](const CompiledRule& cr) {
     if (cr.rule.secret_group > cr.groups)
@@ -257,6 +262,17 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
     for (size_t i = 0; i < impl->rules.size(); ++i) {
       CompiledRule& cr = impl->rules[i];
       const std::string where = cr.rule.origin.empty() ? "rule '" + cr.rule.id + "'" : cr.rule.origin;
+      if (!cr.rule.prefilter.empty()) {
+        // Its own prefilter, compiled exactly; its hits stand for matches of any width.
+        HsInfo info = expression_info(cr.rule.prefilter, 0);
+        if (!info.ok) throw ConfigError(where + ": Hyperscan rejects the prefilter: " + info.error);
+        if (info.min_width == 0)
+          throw ConfigError(where + ": the prefilter can match the empty string");
+        cr.prefilter = true;
+        cr.min_width = info.min_width;
+        cr.max_width = UINT_MAX;
+        continue;
+      }
       HsInfo info = expression_info(cr.rule.regex, 0);
       if (!info.ok) {
         const std::string first_error = info.error;
@@ -296,7 +312,8 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
       CompiledRule& cr = impl->rules[p.index];
       if (cr.prefilter)
         throw ConfigError((cr.rule.origin.empty() ? "rule '" + cr.rule.id + "'" : cr.rule.origin) +
-                          ": Hyperscan rejects the regex: " + msg);
+                          ": Hyperscan rejects the " +
+                          (cr.rule.prefilter.empty() ? "regex: " : "prefilter: ") + msg);
       // Too large or too complex for an exact compile: fall back to the prefilter form.
       cr.prefilter = true;
       flags[bad] |= HS_FLAG_PREFILTER;
@@ -333,8 +350,8 @@ const CompiledSet::Impl::SplitDb& CompiledSet::Impl::split_db() const {
     for (size_t id = 0; id < unbounded.size(); ++id) {
       if (!unbounded[id]) continue;
       const CompiledRule& cr = rules[patterns[id].index];  // only rules are unbounded
-      expressions.push_back(cr.rule.regex);
-      flags.push_back(HS_FLAG_MULTILINE | (cr.prefilter ? HS_FLAG_PREFILTER : 0u));
+      expressions.push_back(cr.hs_expression());
+      flags.push_back(HS_FLAG_MULTILINE | cr.hs_flags());
       ids.push_back(static_cast<unsigned>(id));
     }
     if (expressions.empty()) {

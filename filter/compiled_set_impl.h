@@ -89,7 +89,17 @@ struct CompiledRule {
   int groups = 0;  // capture groups in the regex
   unsigned min_width = 0;
   unsigned max_width = UINT_MAX;  // UINT_MAX: unbounded
+  // Hyperscan's hits are a superset that RE2 confirms over the line up to each: the regex compiled
+  // with HS_FLAG_PREFILTER (Hyperscan rejects it exactly), or the rule's own `prefilter`.
   bool prefilter = false;
+  // The expression Hyperscan compiles for this rule: the rule's `prefilter` when it has one
+  // (compiled exactly), else its regex (with HS_FLAG_PREFILTER when `prefilter` is set).
+  const std::string& hs_expression() const {
+    return rule.prefilter.empty() ? rule.regex : rule.prefilter;
+  }
+  unsigned hs_flags() const {
+    return prefilter && rule.prefilter.empty() ? HS_FLAG_PREFILTER : 0u;
+  }
   int tier = 1;  // 1 specific, 2 generic
   // Its own, then the global ones that target it (compiled once, shared by every rule: the pack's
   // global allowlists compiled again for each of 356 rules were most of the start-up time).

@@ -46,6 +46,11 @@ struct Rule {
   std::string id;  // [A-Za-z0-9._:-]+, unique in a set
   std::string description;
   std::string regex;      // Go/RE2 syntax
+  // Optional (this tool's extension): what Hyperscan looks for instead of `regex`, a cheap
+  // expression that ends at or after the end of every match of `regex` on the same line (the
+  // "@" that ends a URL's userinfo). Each hit has RE2 search the line up to it for `regex`. For
+  // a rule whose regex costs the whole set's scan much more than its rare matches are worth.
+  std::string prefilter;
   int secret_group = 0;   // 0: first non-empty capture group, else the whole match (gitleaks)
   double entropy = 0.0;   // minimum Shannon entropy of the secret, exclusive (gitleaks)
   std::vector<std::string> keywords;  // any must occur (case-insensitive) in the scanned unit

@@ -8,7 +8,7 @@ namespace scrub {
 namespace {
 
 // The version is part of the magic: a layout change bumps it.
-constexpr std::string_view kCodecMagic = "SCRUBRS1";
+constexpr std::string_view kCodecMagic = "SCRUBRS2";
 
 class Writer {
  public:
@@ -46,6 +46,7 @@ class Writer {
     str(r.id);
     str(r.description);
     str(r.regex);
+    str(r.prefilter);
     i32(r.secret_group);
     f64(r.entropy);
     strs(r.keywords);
@@ -150,6 +151,7 @@ class Reader {
     r.id = str();
     r.description = str();
     r.regex = str();
+    r.prefilter = str();
     r.secret_group = i32();
     r.entropy = f64();
     r.keywords = strs();

@@ -15,7 +15,8 @@ const std::set<std::string> kIgnoredRuleKeys = {"path", "tags", "skipReport"};
 const std::set<std::string> kRuleKeys = {
     "id",       "description", "regex",    "secretGroup", "entropy",  "keywords",
     "allowlist", "allowlists", "examples", "negatives",   "mask",     "severity",
-    "generic",  "keepPrefix",  "action",   "path",        "tags",     "skipReport"};
+    "generic",  "keepPrefix",  "action",   "path",        "tags",     "skipReport",
+    "prefilter"};
 
 class Loader {
  public:
@@ -93,6 +94,11 @@ class Loader {
         return r;
       }
       fail(where, "missing 'regex'");
+    }
+    if (t.contains("prefilter")) {
+      auto p = t["prefilter"].value<std::string>();
+      if (!p || p->empty()) fail(where, "'prefilter' must be a non-empty string");
+      r.prefilter = *p;
     }
     if (t.contains("secretGroup")) {
       auto g = t["secretGroup"].value<int64_t>();

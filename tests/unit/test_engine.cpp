@@ -333,6 +333,57 @@ regex = '''gamma=([0-9A-Za-z]{12,40})'''
   }
 }
 
+TEST_CASE("a rule's own prefilter finds exactly what its regex finds", "[engine][prefilter]") {
+  // The built-in URL rules' shape: Hyperscan looks for the "@" that ends the userinfo, RE2 for
+  // the rule on the line up to it. Against the same rule without a prefilter, over lines with
+  // no "@", an "@" and no URL, several URLs, passwords holding ":" and "@", and neighbours.
+  const std::string regex =
+      R"(\b(?i:https?|ftp|redis)://[^\s:@/?#'"]{0,64}:([^\s/?#'"]{3,128})@)";
+  const std::string rule = "[[rules]]\nid = 'uri'\nregex = '''" + regex + "'''\n";
+  Redactor with(make_set(rule + "prefilter = '''@'''\n"));
+  Redactor without(make_set(rule));
+  std::vector<std::string> lines = {
+      "no url here, mail bob@example.org",
+      "https://example.org/path?q=1 and http://host:8080/x",
+      "git clone https://ci:" + fake(16, 1) + "@git.example.org/app.git",
+      "two: redis://u:" + fake(12, 2) + "@cache:6379/0 ftp://backup:" + fake(20, 3) + "@files/",
+      "colon and at: https://svc:pa:" + fake(10, 4) + "@x@host.example/",
+      "HTTPS://ADMIN:" + fake(9, 5) + "@EXAMPLE.ORG",
+      "https://user:ab@host (too short) https://user:" + fake(8, 6) + "@host",
+      "@@@ https://@ https://:@ https://u:" + fake(5, 7) + "@ trailing",
+  };
+  std::string all;
+  for (const auto& l : lines) all += l + "\n";
+  lines.push_back(all);  // every line in one unit
+  size_t masked = 0;
+  for (const auto& l : lines) {
+    INFO(l);
+    auto a = redact_text(with, l), b = redact_text(without, l);
+    CHECK(a.out == b.out);
+    CHECK(a.findings.size() == b.findings.size());
+    masked += a.findings.size();
+  }
+  CHECK(masked == 14);  // 7 lines with secrets, then the same 7 in the joined unit
+  CHECK(redact_text(with, lines[2]).out == "git clone https://ci:[REDACTED:uri]@git.example.org/app.git");
+}
+
+TEST_CASE("a prefilter Hyperscan rejects, or that matches nothing, is a clear error",
+          "[engine][prefilter][errors]") {
+  auto compile_error = [](const std::string& prefilter) {
+    try {
+      make_set("[[rules]]\nid='p'\nregex='''x=([a-z]{4})@'''\nprefilter='''" + prefilter + "'''\n");
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(compile_error("@") == "no error");
+  CHECK(compile_error("(?U)@") ==
+        "test.toml: rule 'p': Hyperscan rejects the prefilter: Unrecognised character after (? at "
+        "index 0.");
+  CHECK(compile_error("@?") == "test.toml: rule 'p': the prefilter can match the empty string");
+}
+
 TEST_CASE("a regex Hyperscan rejects even as a prefilter is a clear error", "[engine][errors]") {
   try {
     make_set("[[rules]]\nid='ungreedy'\nregex='''(?U)secret-[a-z]+x'''\n");

@@ -89,6 +89,10 @@ TEST_CASE("a broken rule file names the rule and the reason", "[loader][errors]"
   CHECK(load_error("[[rules]]\nid = 'k'\nregex = 'x'\nmask = 'blur'\n") ==
         "r.toml: rule 'k': 'mask' must be label, fixed, partial or hash");
   CHECK(load_error("[[rules]\nid = 1").rfind("r.toml: invalid TOML: line 1", 0) == 0);
+  CHECK(load_error("[[rules]]\nid = 'k'\nregex = 'x@'\nprefilter = ''\n") ==
+        "r.toml: rule 'k': 'prefilter' must be a non-empty string");
+  CHECK(load_error("[[rules]]\nid = 'k'\nregex = 'x@'\nprefilter = 7\n") ==
+        "r.toml: rule 'k': 'prefilter' must be a non-empty string");
 }
 
 TEST_CASE("every built-in rule passes its own examples and negatives", "[loader][builtin]") {
@@ -225,6 +229,7 @@ paths = ['''\.md$''']
 id = "one"
 description = "first"
 regex = '''one=([a-z]{8})'''
+prefilter = '''one='''
 secretGroup = 1
 entropy = 2.75
 keywords = ["one=", "ONE"]
@@ -251,6 +256,8 @@ path = '''\.pem$'''
   REQUIRE(set.global_allowlists.size() == 2);
   CHECK(set.rules[0].mask == MaskStyle::kPartial);
   CHECK(set.rules[0].action == Action::kAlert);
+  CHECK(set.rules[0].prefilter == "one=");
+  CHECK(set.rules[1].prefilter.empty());
   CHECK_FALSE(set.rules[1].mask.has_value());
   CHECK(set.global_allowlists[1].has_paths_or_commits);
 
