@@ -22,7 +22,7 @@ requests() { for i in $(seq 1 "$1"); do printf '{"jsonrpc":"2.0","id":%d,"method
 requests 100 > "$tmp/req100"
 requests 20 > "$tmp/req20"
 
-rows=()
+rows=() tsv=()
 measure() {  # label, largest message in bytes, command
   local label=$1 largest=$2 cmd=$3
   # Once first, untimed: the database of this command's configuration (its known values) is then
@@ -35,6 +35,7 @@ measure() {  # label, largest message in bytes, command
   local verdict=met
   (( kib <= limit )) || verdict="MISSED"
   rows+=("| $label | $((largest / 1024)) KiB | $((kib / 1024)) MiB ($kib KiB) | $((limit / 1024)) MiB | $verdict |")
+  tsv+=("$label"$'\t'"$largest"$'\t'"$kib"$'\t'"$limit")
   echo "+ $cmd -> $kib KiB" >&2
 }
 # Max RSS of `bash -c` is the largest of its processes: mcp-scrub (reply_server and the input
@@ -61,4 +62,10 @@ measure "stdio wrap, 20 results of 4 MiB with secrets" 4194304 \
   echo "| --- | ---: | ---: | ---: | --- |"
   printf '%s\n' "${rows[@]}"
 } > "$out"
+# For bench/targets.py (bench/run_all.sh): job, largest message (bytes), max RSS and target (KiB).
+mkdir -p bench/out
+{
+  printf '# commit %s, %s\n' "$(git rev-parse --short HEAD)" "$(date -u +%Y-%m-%dT%H:%MZ)"
+  printf '%s\n' "${tsv[@]}"
+} > bench/out/memory.tsv
 cat "$out"

@@ -46,4 +46,10 @@ for line in open(sys.argv[1]):
           f'{r["first_response_ms"]:.1f} |')
 PY
 } > "$out"
+# For bench/targets.py (bench/run_all.sh): the rows as rtt_bench wrote them, after a header line.
+mkdir -p bench/out
+{
+  printf '{"commit":"%s","date":"%s","idle":"%s"}\n' "$(git rev-parse --short HEAD)" "$(date -u +%Y-%m-%dT%H:%MZ)" "$idle"
+  cat "$tmp/rtt.jsonl"
+} > bench/out/rtt.jsonl
 cat "$out"

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every end-to-end comparison behind the performance targets, in one go, then
+# docs/bench/targets.md: each target, what this run measured, met or not (bench/targets.py).
+#
+#   bash bench/run_all.sh [BUILD_DIR]      (default build; about 7 minutes on 2 CPUs)
+#
+# 1. bench/run.sh: filter against raw hs_scan, cat, sed and rg; --threads 2 (docs/bench/results.md)
+# 2. bench/run_rtt.sh: round trips through the stdio wrap next to a direct pipe and a relay
+#    (docs/bench/latency.md)
+# 3. bench/run_memory.sh: peak RSS of each job against its target (docs/bench/memory.md)
+# 4. per-rule cost: hs_baseline --rule-cost on 16 MB of the mixed log; every rule alone, the 20
+#    slowest alone compared with the whole set, one run of each in turn
+# bench/run_idle_ab.sh (the VM's idle polling, needs root) is not part of it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=${1:-build}
+for t in mcp-scrub bench/hs_baseline bench/rtt_bench bench/reply_server; do
+  [[ -x $B/$t ]] || { echo "run_all.sh: $B/$t not built (cmake --build $B)" >&2; exit 2; }
+done
+mkdir -p bench/out
+rm -f bench/out/summary.json bench/out/rtt.jsonl bench/out/memory.tsv bench/out/rule_cost.jsonl
+bash bench/run.sh "$B"
+bash bench/run_rtt.sh "$B"
+bash bench/run_memory.sh "$B"
+slice=bench/out/rule_cost_16m.log
+head -c 16000000 corpus/generated/mixed.log | sed '$d' > "$slice"
+echo "+ $B/bench/hs_baseline --rule-cost --rule-cost-top 20 --runs 9 (16 MB of mixed.log)" >&2
+"$B/bench/hs_baseline" --secrets-file corpus/generated/known_secrets.txt --runs 9 --rule-cost \
+  --rule-cost-top 20 "$slice" > bench/out/rule_cost.jsonl
+python3 bench/targets.py bench/out > docs/bench/targets.md
+cat docs/bench/targets.md
