@@ -229,7 +229,7 @@ paths = ['''\.md$''']
 id = "one"
 description = "first"
 regex = '''one=([a-z]{8})'''
-prefilter = '''one='''
+prefilter = '''one=[a-z]{8}'''
 secretGroup = 1
 entropy = 2.75
 keywords = ["one=", "ONE"]
@@ -256,7 +256,7 @@ path = '''\.pem$'''
   REQUIRE(set.global_allowlists.size() == 2);
   CHECK(set.rules[0].mask == MaskStyle::kPartial);
   CHECK(set.rules[0].action == Action::kAlert);
-  CHECK(set.rules[0].prefilter == "one=");
+  CHECK(set.rules[0].prefilter == "one=[a-z]{8}");
   CHECK(set.rules[1].prefilter.empty());
   CHECK_FALSE(set.rules[1].mask.has_value());
   CHECK(set.global_allowlists[1].has_paths_or_commits);
