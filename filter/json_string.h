@@ -46,7 +46,8 @@ bool json_unescape_mapped(std::string_view raw, std::string& decoded, OffsetMap*
 
 // The end of the string token whose content starts at `begin` in `text`: the offset of its
 // closing quote (the first '"' not escaped by a backslash), or text.size() if it has none.
-size_t json_string_end(std::string_view text, size_t begin);
+// `escaped`, when given, is set to whether the content [begin, end) holds a backslash.
+size_t json_string_end(std::string_view text, size_t begin, bool* escaped = nullptr);
 
 // Appends `s` JSON-escaped (quotes, backslash, control characters), without surrounding quotes.
 void json_escape_append(std::string_view s, std::string& out);

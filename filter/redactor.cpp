@@ -133,9 +133,10 @@ struct Redactor::Impl {
       const void* q = std::memchr(unit.data() + i, '"', unit.size() - i);
       if (!q) break;
       const size_t tb = static_cast<size_t>(static_cast<const char*>(q) - unit.data()) + 1;
-      const size_t te = json_string_end(unit, tb);
+      bool escaped = false;
+      const size_t te = json_string_end(unit, tb, &escaped);
       i = te + 1;
-      if (!std::memchr(unit.data() + tb, '\\', te - tb)) continue;
+      if (!escaped) continue;
       PreScan p{tb, te, {}, {}, {}};
       if (te - tb < kPreScanBytes ||
           !json_unescape_mapped(unit.substr(tb, te - tb), p.decoded, &p.offs) ||
@@ -419,9 +420,8 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
       default: break;
     }
     if (c == '"') {
-      const size_t tb = i + 1, te = json_string_end(unit, tb);
       bool escaped = false;
-      if (std::memchr(unit.data() + tb, '\\', te - tb)) escaped = true;
+      const size_t tb = i + 1, te = json_string_end(unit, tb, &escaped);
       i = te + 1;
       const bool is_key = !stack.empty() && stack.back().object && stack.back().expect_key;
       hit.clear();

@@ -180,7 +180,11 @@ TEST_CASE("json_string_end finds the first quote no backslash escapes", "[json]"
   for (const std::string& t : {s, runs, edge}) {
     for (size_t b = 0; b <= t.size(); ++b) {
       INFO("start " << b);
-      REQUIRE(json_string_end(t, b) == reference(t, b));
+      bool escaped = true;
+      const size_t end = json_string_end(t, b, &escaped);
+      REQUIRE(end == reference(t, b));
+      // Whether the content holds a backslash: only those before the end count.
+      REQUIRE(escaped == (t.find('\\', b) < end));
     }
   }
 }
