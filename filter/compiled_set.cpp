@@ -224,13 +224,14 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
   }
 
   DbCache cache(options.cache_dir, options.fingerprint_key);
-  // The allowlist regexes are part of the entry's name: a hit proves they compiled before.
-  std::vector<std::string> allow_regexes;
-  for (const auto& [text, re] : pool.by_text) allow_regexes.push_back(text);
-  // A rule Hyperscan knows by its prefilter: its regex still decides the cached group count.
+  // Besides the expressions, the entry's name holds the allowlist regexes (a hit proves they
+  // compiled before) and the regex of each rule Hyperscan knows by its prefilter (it still
+  // decides the cached group count).
+  std::vector<std::string> also;
+  for (const auto& [text, re] : pool.by_text) also.push_back(text);
   for (const CompiledRule& cr : impl->rules)
-    if (!cr.rule.prefilter.empty()) allow_regexes.push_back("regex of " + cr.rule.id + ": " + cr.rule.regex);
-  cache.set_identity(expressions, flags, allow_regexes);
+    if (!cr.rule.prefilter.empty()) also.push_back("regex of " + cr.rule.id + ": " + cr.rule.regex);
+  cache.set_identity(expressions, flags, also);
   auto check_group = [](const CompiledRule& cr) {
     if (cr.rule.secret_group > cr.groups)
       throw ConfigError((cr.rule.origin.empty() ? "rule '" + cr.rule.id + "'" : cr.rule.origin) +
