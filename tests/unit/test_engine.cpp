@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "engine_fixture.h"
+#include "filter/fingerprint.h"
 #include "filter/literal_variants.h"
 
 using namespace scrub;
@@ -127,6 +128,21 @@ TEST_CASE("every mask style", "[engine]") {
     Redactor r2(make_set(kRules, {}, other));
     CHECK(redact_text(r2, line).findings[0].fingerprint != res.findings[0].fingerprint);
   }
+}
+
+TEST_CASE("fingerprints are HMAC-SHA256 (RFC 4231), truncated", "[engine]") {
+  // RFC 4231 test cases 2 and 1, keys alternating.
+  const std::string key2 = "Jefe", data2 = "what do ya want for nothing?";
+  const std::string key1(20, '\x0b'), data1 = "Hi There";
+  const std::string mac2 = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+  const std::string mac1 = "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7";
+  for (int round = 0; round < 2; ++round) {
+    CHECK(hmac_fingerprint(key2, data2, 64) == mac2);
+    CHECK(hmac_fingerprint(key2, data2, 64) == mac2);  // the same key again
+    CHECK(hmac_fingerprint(key1, data1, 64) == mac1);
+    CHECK(hmac_fingerprint(key1, data1, 12) == mac1.substr(0, 12));
+  }
+  CHECK(hmac_fingerprint(key1, "", 64) != hmac_fingerprint(key1, data1, 64));
 }
 
 TEST_CASE("masked output never triggers a rule again", "[engine]") {
