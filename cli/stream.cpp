@@ -57,7 +57,8 @@ constexpr const char* kInvalidJsonMessage = "line is not valid JSON; masked as t
 
 // Complete lines are gathered into batches in input order. A batch is first scanned in one
 // Hyperscan call (Scanner::lines_with_events) and only the lines with a match event (in JSON
-// mode also those with an escape) are redacted one by one: most lines of a log hold nothing, and
+// mode also those with an escape that hides one: the decoded strings of a batch are a second
+// call) are redacted one by one: most lines of a log hold nothing, and
 // one call over 256 KiB costs much less than a call per line. The batches are written back in
 // order either way.
 //
@@ -131,6 +132,8 @@ class LineBatches {
  private:
   static constexpr size_t kBatchBytes = 256 * 1024;
   static constexpr size_t kBatchLines = 4096;
+  // JSON lines with escapes up to this long have their decoded strings scanned in a batch too.
+  static constexpr size_t kDecodeBatchBytes = 16 * 1024;
 
   struct Line {
     size_t off = 0, len = 0, orig_len = 0;
@@ -149,6 +152,11 @@ class LineBatches {
     size_t same = 0;  // > 0: the output is text's first `same` bytes (`out` unused)
     std::vector<Hit> hits;
     std::vector<uint64_t> invalid_json;
+    // JSON: the decoded strings of the lines with escapes (Redactor::json_escaped_strings), the
+    // line each comes from; scratch of the thread that runs the batch.
+    std::string decoded;
+    std::vector<size_t> decoded_ends;
+    std::vector<uint32_t> decoded_line;
     uint64_t masked_lines = 0;
     bool engine_error = false;
     bool done = false;  // guarded by LineBatches::mu_
@@ -163,6 +171,9 @@ class LineBatches {
       same = 0;
       hits.clear();
       invalid_json.clear();
+      decoded.clear();
+      decoded_ends.clear();
+      decoded_line.clear();
       masked_lines = 0;
       engine_error = false;
       done = false;
@@ -292,28 +303,54 @@ class LineBatches {
     // Which lines need a redaction of their own.
     std::vector<uint8_t> hit;
     bool prefilter = redactor.scanner().lines_prefilter();
-    // JSON: which lines hold an escape; and padding after the last line, so simdjson validates
-    // each line in place (Redactor::json_valid). Both undone below: `text` is what is written.
-    std::vector<uint8_t> escaped;
+    // JSON: which lines hold an escape, and of those, which need redact_json whatever the raw
+    // scan says (`deep`): a decoded string of theirs has a match event, or the decoded strings do
+    // not cover what redact_json would scan (Redactor::json_escaped_strings). Also padding after
+    // the last line, so simdjson validates each line in place (Redactor::json_valid). Undone
+    // below: `text` is what is written.
+    std::vector<uint8_t> escaped, deep;
     const size_t text_size = b.text.size();
     if (mode_ == StreamMode::kJson) b.text.append(Redactor::kJsonPadding, ' ');
     if (prefilter && mode_ == StreamMode::kJson) {
-      // A JSON line with an escape is redacted on its own anyway: the batch scan pays only
-      // when most lines have none (log lines do; MCP messages, all "\n" and "\"", do not).
       escaped.resize(b.lines.size());
-      size_t plain = 0;
+      deep.assign(b.lines.size(), 0);
+      size_t long_escaped = 0;  // bytes
       for (size_t i = 0; i < b.lines.size(); ++i) {
-        escaped[i] = std::memchr(b.text.data() + b.lines[i].off, '\\', b.lines[i].len) != nullptr;
-        plain += !escaped[i];
+        const Line& l = b.lines[i];
+        escaped[i] = std::memchr(b.text.data() + l.off, '\\', l.len) != nullptr;
+        // A long line with escapes is redacted on its own: the calls a batch saves cost little
+        // beside its scans, which a decoded string with a match event (likelier, the longer the
+        // line) would make twice.
+        if (escaped[i] && l.len >= kDecodeBatchBytes) {
+          deep[i] = 1;
+          long_escaped += l.len;
+        }
       }
-      prefilter = plain * 2 > b.lines.size();
+      // Mostly such lines (tool results of a megabyte): the batch scan would only be repeated.
+      prefilter = long_escaped * 2 <= text_size;
+      for (size_t i = 0; prefilter && i < b.lines.size(); ++i) {
+        const Line& l = b.lines[i];
+        if (!escaped[i] || deep[i]) continue;
+        if (!redactor.json_escaped_strings(std::string_view(b.text.data() + l.off, l.len),
+                                           b.decoded, b.decoded_ends))
+          deep[i] = 1;
+        b.decoded_line.resize(b.decoded_ends.size(), static_cast<uint32_t>(i));
+      }
     }
     if (prefilter) {
       std::vector<size_t> ends;
       ends.reserve(b.lines.size());
       for (const Line& l : b.lines) ends.push_back(l.off + l.len);
-      if (redactor.scanner().lines_with_events(std::string_view(b.text.data(), text_size), ends,
-                                               hit) != ScanStatus::kOk) {
+      ScanStatus st =
+          redactor.scanner().lines_with_events(std::string_view(b.text.data(), text_size), ends, hit);
+      if (st == ScanStatus::kOk && !b.decoded_ends.empty()) {
+        // Every decoded string as a unit of its own, in one call too.
+        std::vector<uint8_t> decoded_hit;
+        st = redactor.scanner().lines_with_events(b.decoded, b.decoded_ends, decoded_hit);
+        for (size_t k = 0; k < decoded_hit.size(); ++k)
+          if (decoded_hit[k]) deep[b.decoded_line[k]] = 1;
+      }
+      if (st != ScanStatus::kOk) {
         b.engine_error = true;
         hit.clear();
       }
@@ -331,6 +368,12 @@ class LineBatches {
         if (!escaped[i]) {
           if (!text.empty() && !redactor.json_valid(text, /*padded=*/true))
             b.invalid_json.push_back(l.no);
+          emit(l, text, true);
+          continue;
+        }
+        // With escapes whose decoded strings scan clean too: clean if it is JSON. Not JSON, it
+        // is redact_json's to mask leniently (what a lenient client would decode).
+        if (!deep[i] && redactor.json_valid(text, /*padded=*/true)) {
           emit(l, text, true);
           continue;
         }

@@ -25,6 +25,21 @@ void widen_utf8(std::string_view s, size_t lo, size_t hi, size_t& b, size_t& e) 
   while (e < hi && is_continuation(static_cast<unsigned char>(s[e]))) ++e;
 }
 
+// Calls fn(tb, te) with the content [tb, te) of each string of `unit` that holds an escape,
+// pairing quotes from the first one on (as they pair in valid JSON), while fn returns true.
+template <typename Fn>
+void for_each_escaped_string(std::string_view unit, Fn&& fn) {
+  for (size_t i = 0; i < unit.size();) {
+    const void* q = std::memchr(unit.data() + i, '"', unit.size() - i);
+    if (!q) return;
+    const size_t tb = static_cast<size_t>(static_cast<const char*>(q) - unit.data()) + 1;
+    bool escaped = false;
+    const size_t te = json_string_end(unit, tb, &escaped);
+    i = te + 1;
+    if (escaped && !fn(tb, te)) return;
+  }
+}
+
 bool looks_like_json(std::string_view s) {
   for (char c : s) {
     if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
@@ -110,6 +125,7 @@ struct Redactor::Impl {
   std::vector<SecretSpan> spans;
   bool parallel = false;
   std::unique_ptr<Scanner> helper;  // its own scratch, for the helper thread
+  std::string decoded_scratch;       // json_escaped_strings
 
   // Strings this large are decoded and scanned ahead while the helper scans the unit.
   static constexpr size_t kPreScanBytes = 64 * 1024;
@@ -129,24 +145,18 @@ struct Redactor::Impl {
     } catch (const std::system_error&) {  // no thread to be had: it runs here, after the strings
     }
     bool ok = true;
-    for (size_t i = 0; ok && i < unit.size();) {
-      const void* q = std::memchr(unit.data() + i, '"', unit.size() - i);
-      if (!q) break;
-      const size_t tb = static_cast<size_t>(static_cast<const char*>(q) - unit.data()) + 1;
-      bool escaped = false;
-      const size_t te = json_string_end(unit, tb, &escaped);
-      i = te + 1;
-      if (!escaped) continue;
+    for_each_escaped_string(unit, [&](size_t tb, size_t te) {
       PreScan p{tb, te, {}, {}, {}};
       if (te - tb < kPreScanBytes ||
           !json_unescape_mapped(unit.substr(tb, te - tb), p.decoded, &p.offs) ||
           looks_like_json(p.decoded)) {  // (JSON inside is walked as JSON in its turn)
         known.unscanned_escapes = true;
-        continue;
+        return true;
       }
       ok = scanner.find(p.decoded, p.spans) == ScanStatus::kOk;
       known.pre.push_back(std::move(p));
-    }
+      return ok;
+    });
     const ScanStatus unit_st = unit_scan.valid() ? unit_scan.get() : unit_part();  // joins
     return ok && unit_st == ScanStatus::kOk;
   }
@@ -584,6 +594,29 @@ static_assert(Redactor::kJsonPadding >= simdjson::SIMDJSON_PADDING);
 
 bool Redactor::json_valid(std::string_view unit, bool padded) {
   return !impl_->parser.parse(unit.data(), unit.size(), !padded).error();
+}
+
+bool Redactor::json_escaped_strings(std::string_view unit, std::string& block,
+                                    std::vector<size_t>& ends) {
+  const size_t block_size = block.size(), ends_size = ends.size();
+  std::string& decoded = impl_->decoded_scratch;
+  bool covered = true;
+  for_each_escaped_string(unit, [&](size_t tb, size_t te) {
+    if (!json_unescape_mapped(unit.substr(tb, te - tb), decoded, nullptr) ||
+        (looks_like_json(decoded) && std::memchr(decoded.data(), '\\', decoded.size()))) {
+      covered = false;
+      return false;
+    }
+    block += decoded;
+    ends.push_back(block.size());
+    block.push_back('\n');
+    return true;
+  });
+  if (!covered) {
+    block.resize(block_size);
+    ends.resize(ends_size);
+  }
+  return covered;
 }
 
 void Redactor::set_parallel(bool on) { impl_->parallel = on; }

@@ -11,6 +11,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "filter/finding.h"
 #include "filter/scanner.h"
@@ -52,6 +53,17 @@ class Redactor {
   // matter), so the parser reads the unit where it is instead of copying it first.
   static constexpr size_t kJsonPadding = 64;
   bool json_valid(std::string_view unit, bool padded = false);
+
+  // The rest of that prefilter, for a unit with escapes: appends to `block` the decoded text of
+  // each string of `unit` that holds an escape (keys too), each followed by "\n", and to `ends`
+  // the offset of that "\n". When the scanner finds no match event in `unit` as it stands, none
+  // in any of these strings as units of their own, and `unit` is valid JSON (json_valid),
+  // redact_json finds nothing in `unit`: it decodes exactly these strings and scans each, and
+  // nothing else can differ from the raw scan. Strings that decode to JSON are walked as JSON by
+  // redact_json; with no escapes of their own, that walk scans only the string itself. False
+  // (`block` and `ends` as they were) when this does not cover the unit: a malformed escape, or a
+  // string that decodes to JSON with escapes of its own. Redact such a unit with redact_json.
+  bool json_escaped_strings(std::string_view unit, std::string& block, std::vector<size_t>& ends);
 
   // Large JSON units (kParallelBytes and up) scanned on two threads: the scan of the unit as it
   // stands runs on a helper thread while this one decodes and scans its large escaped strings.

@@ -405,3 +405,52 @@ TEST_CASE("filter --format json: a value only escapes reveal is masked among pla
   CHECK(alerts[0]["offset"] == 29);
   CHECK(alerts[0]["length"] == 25);
 }
+
+TEST_CASE("filter --format json: lines with escapes, each decoded string checked for its own line",
+          "[e2e][filter]") {
+  // Most lines hold escapes, as MCP messages do: the decoded strings of a batch are scanned in
+  // one call, and whatever one of them holds must send its own line, and only that one, to the
+  // full redaction.
+  Fixture f;
+  const std::string hidden = std::string(R"(\u005A)") + (kKnown + 1);  // the known value, Z escaped
+  std::vector<std::string> in;
+  for (int i = 0; i < 12; ++i)
+    in.push_back(R"({"msg":"clean\tline )" + std::to_string(i) + R"(\n","x":"a\"b"})");
+  in.push_back(R"({"a":"x\ny","b":"see )" + hidden + R"("})");          // 13: the second string
+  in.push_back(R"({"inner":"{\"t\":\")" + std::string(R"(\\u005A)") + (kKnown + 1) +
+               R"(\"}"})");                                             // 14: escaped twice
+  in.push_back(R"({"k)" + hidden + R"(":1,"n":"\t"})");                 // 15: in a key
+  in.push_back(R"({"msg":"cut )" + hidden);                             // 16: not JSON
+  // 17: not JSON, and its quotes pair up only as a lenient reader takes them: a bare x"y, then
+  // a string; paired from the first quote on, the escaped value is outside any string.
+  in.push_back(R"({x"y ")" + hidden + R"("})");
+  in.push_back(R"({"msg":"clean\tagain"})");                            // 18
+  std::string input;
+  for (const auto& l : in) input += l + "\n";
+  const std::string path = f.dir.file("in.jsonl", input);
+  auto args = f.base("filter");
+  args.insert(args.end(), {"--format", "json", "--alerts", f.alerts, path});
+  RunResult r = run(args);
+  REQUIRE(r.status == 0);
+  auto out = lines(r.out);
+  REQUIRE(out.size() == in.size());
+  for (int i = 0; i < 12; ++i) CHECK(out[i] == in[i]);
+  CHECK(out[12] == R"({"a":"x\ny","b":"see [REDACTED:known-secret]"})");
+  CHECK(out[13] == R"({"inner":"{\"t\":\"[REDACTED:known-secret]\"}"})");
+  CHECK(out[14] == R"({"k[REDACTED:known-secret]":1,"n":"\t"})");
+  CHECK(out[15] == R"({"msg":"cut [REDACTED:known-secret])");
+  CHECK(out[16] == R"({x"y "[REDACTED:known-secret]"})");
+  CHECK(out[17] == in[17]);
+  // Each at the escaped value's place in its own line: line, path, offset, length.
+  std::vector<std::string> got;
+  for (const auto& a : f.read_alerts())
+    got.push_back(a["event"].get<std::string>() + " " + std::to_string(a["line"].get<int>()) +
+                  (a.contains("path") ? " " + a["path"].get<std::string>() + " " +
+                                            std::to_string(a["offset"].get<int>()) + "+" +
+                                            std::to_string(a["length"].get<int>())
+                                      : ""));
+  CHECK(got == std::vector<std::string>{"finding 13 b 21+25", "finding 14 inner>t 19+26",
+                                        "finding 15 ? 3+25", "invalid-json 16",
+                                        "finding 16 msg 12+25", "invalid-json 17",
+                                        "finding 17 ? 6+25"});
+}
