@@ -437,3 +437,24 @@ TEST_CASE("a private key printed over several lines is masked line by line", "[e
   CHECK_FALSE(t.process("b3BlbnNzaC1rZXktdjEAAAAA", out));
   CHECK_FALSE(t.inside());
 }
+
+TEST_CASE("a BEGIN marker is seen at any offset, in any length of text", "[engine][pem]") {
+  // may_begin looks at 16, 32 or 64 starts a step (the CPU decides); every start, the ones the
+  // last partial step leaves too, against a plain search. Dashes and "-B" pairs everywhere
+  // around it, so each step has candidates to reject.
+  const std::string marker = "-----BEGIN ";
+  for (size_t len = 0; len <= 150; ++len) {
+    for (size_t at = 0; at + marker.size() <= len + marker.size(); ++at) {
+      std::string text(len, '-');
+      for (size_t k = 0; k < len; k += 7) text[k] = 'B';
+      const bool inside = at + marker.size() <= len;
+      if (inside) text.replace(at, marker.size(), marker);
+      INFO("len " << len << " at " << at);
+      REQUIRE(PemBlockTracker::may_begin(text) == (text.find(marker) != std::string::npos));
+      if (inside) REQUIRE(PemBlockTracker::may_begin(text));
+    }
+  }
+  CHECK_FALSE(PemBlockTracker::may_begin("-----BEGIN"));  // one byte short
+  CHECK_FALSE(PemBlockTracker::may_begin(std::string(4096, '-') + "BEGIN"));  // no space
+  CHECK(PemBlockTracker::may_begin(std::string(4096, '-') + "-----BEGIN "));
+}
