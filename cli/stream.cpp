@@ -159,6 +159,7 @@ class LineBatches {
     std::vector<uint32_t> decoded_line;
     uint64_t masked_lines = 0;
     bool engine_error = false;
+    int hs_error = 0;  // Hyperscan's error code, with engine_error
     bool done = false;  // guarded by LineBatches::mu_
     bool done_locked(std::mutex& mu) const {
       std::lock_guard<std::mutex> lock(mu);
@@ -176,6 +177,7 @@ class LineBatches {
       decoded_line.clear();
       masked_lines = 0;
       engine_error = false;
+      hs_error = 0;
       done = false;
     }
   };
@@ -352,6 +354,7 @@ class LineBatches {
       }
       if (st != ScanStatus::kOk) {
         b.engine_error = true;
+        b.hs_error = redactor.scanner().last_error();
         hit.clear();
       }
     }
@@ -387,6 +390,7 @@ class LineBatches {
                                     masked, findings, invalid, raw_clean);
       if (rs == RedactStatus::kError) {
         b.engine_error = true;
+        b.hs_error = redactor.scanner().last_error();
         break;
       }
       if (invalid) b.invalid_json.push_back(l.no);
@@ -435,7 +439,10 @@ class LineBatches {
     incidents_up_to(UINT64_MAX);
     stats_.masked_lines += b.masked_lines;
     if (cb_.output) cb_.output(b.same > 0 ? std::string_view(b.text.data(), b.same) : b.out);
-    if (b.engine_error) failed_ = true;
+    if (b.engine_error) {
+      failed_ = true;
+      stats_.hs_error = b.hs_error;
+    }
     b.reset();
     spare_.push_back(std::move(in_flight_.front()));
     in_flight_.pop_front();
@@ -480,11 +487,14 @@ StreamResult process_stream(int fd, const std::string& source, StreamMode mode, 
                             StreamStats& stats, int* read_errno, size_t threads) {
   LineBatches batches(following.holder(), mode, std::max<size_t>(threads, 1), cb, stats, source);
   bool batch_failed = false;
-  // Before a read that may block: everything read so far goes out first.
+  // Before a read that may block: everything read so far goes out first. If the engine failed on
+  // it, no read: the input may not send more for a long time (`tail -f`), and the command
+  // must stop now.
   LineReader reader(fd, max_line, [&] {
     if (!batches.drain()) batch_failed = true;
     if (cb.flush) cb.flush();
   });
+  reader.set_stop([&] { return batch_failed; });
   // Bytes of an overlong line kept back for the next piece: a secret may straddle the cut.
   const size_t overlap = std::min<size_t>(64 * 1024, std::max<size_t>(max_line / 2, 1));
   std::string long_buf, masked;
@@ -542,7 +552,10 @@ StreamResult process_stream(int fd, const std::string& source, StreamMode mode, 
     size_t consumed = 0;
     RedactStatus rs = redactor.redact_text_prefix(long_buf, chunk.line_end ? 0 : overlap, masked,
                                                   consumed, findings);
-    if (rs == RedactStatus::kError) return StreamResult::kEngineError;
+    if (rs == RedactStatus::kError) {
+      stats.hs_error = redactor.scanner().last_error();
+      return StreamResult::kEngineError;
+    }
     for (Finding& f : findings) f.offset += long_base;
     report(rs == RedactStatus::kMasked);
     long_base += consumed;
@@ -580,7 +593,7 @@ int process_inputs(const std::vector<std::string>& files, StreamMode mode, size_
       if (cb.flush) cb.flush();
       spdlog::error("{}: the scanning engine failed (Hyperscan error {}); stopped without writing "
                     "the unscanned line",
-                    name, redactor.current().scanner().last_error());
+                    name, stats.hs_error);
       return kExitEngine;
     }
     if (r == StreamResult::kReadError) {

@@ -24,6 +24,7 @@ struct StreamStats {
   uint64_t findings = 0;
   uint64_t invalid_json = 0;
   uint64_t oversized = 0;
+  int hs_error = 0;  // Hyperscan's error code when the engine failed on a line
 };
 
 struct StreamCallbacks {

@@ -112,7 +112,10 @@ LineReader::Status LineReader::next(Chunk& chunk) {
     }
     // Only a read that would wait: a file, or a pipe with data queued, reads on without it (a
     // caller's flush there would cut its batches short for nothing).
-    if (before_block_ && !readable_now()) before_block_();
+    if (before_block_ && !readable_now()) {
+      before_block_();
+      if (stop_ && stop_()) return Status::kEof;
+    }
     // At most kReadSize at a time, though the buffer may hold more: what a read brings is handed
     // out and copied on while it is still in this CPU's cache. Reads that filled a 1.25 MiB
     // buffer cost `filter` 1-2 ms more on 64 MiB.

@@ -33,6 +33,10 @@ class LineReader {
   // same order, as that many calls to next(); a caller that cuts them at "\n" gets its lines.
   Status next_lines(Chunk& chunk);
   int error() const { return errno_; }
+  // Asked after `before_block` ran: when it returns true, next() returns kEof instead of making
+  // the read that may block (the caller has stopped; its input may not send more for a long
+  // time).
+  void set_stop(std::function<bool()> stop) { stop_ = std::move(stop); }
   size_t max_line() const { return max_line_; }
 
  private:
@@ -40,6 +44,7 @@ class LineReader {
   int fd_;
   size_t max_line_;
   std::function<void()> before_block_;
+  std::function<bool()> stop_;
   // Not a std::vector: resizing one zero-fills it, and touching a megabyte of fresh pages was a
   // visible part of start-up. Pages are touched only as data arrives.
   std::unique_ptr<char[]> buf_;

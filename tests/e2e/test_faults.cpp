@@ -145,7 +145,27 @@ TEST_CASE("faults: a scanner error makes `filter` stop before the unscanned line
                     o);
   CHECK(r.status == 4);
   CHECK(r.out == "line one\n");
-  CHECK(r.err.find("scanning engine failed") != std::string::npos);
+  CHECK(r.err.find("scanning engine failed (Hyperscan error -13)") != std::string::npos);
+}
+
+TEST_CASE("faults: `filter` stops at a scanner error without waiting for more input", "[e2e][faults]") {
+  // The input stays open (as `tail -f` keeps it): the line that failed was the last one read,
+  // and the next read would wait for the next line. The command must end at once, not when
+  // more input comes: killed after 3 s, it would exit with the signal's status, not 4.
+  Faulty f;
+  RunOptions o;
+  o.extra_env = f.env("scan-error@1");
+  o.input = "line one " + kSecret + "\n";
+  o.timed_input = {{3500, "line two\n"}};
+  o.kill_after_ms = 3000;
+  o.kill_signal = 9;
+  RunResult r = run({bin(), "filter", "--no-builtin-rules", "--no-env-secrets", "--secret-env",
+                     "FAULT_SECRET", "--fingerprint-key", f.key, "--no-cache"},
+                    o);
+  CHECK(r.status == 4);
+  CHECK(r.out.empty());
+  CHECK(r.err.find("scanning engine failed (Hyperscan error -13)") != std::string::npos);
+  CHECK(r.err.find(kSecret) == std::string::npos);
 }
 
 TEST_CASE("faults: without scratch every message fails closed", "[e2e][faults]") {
