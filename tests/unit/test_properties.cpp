@@ -5,7 +5,9 @@
 //  - cut at every position by the overlong-line path (pieces with an overlap), still masked;
 //  - placed at the start, middle and end of every JSON channel of an MCP message, raw and escaped
 //    (\uXXXX for each of its characters, \/, JSON inside a JSON string), it is masked and the
-//    message stays valid JSON-RPC with the same id (McpFilter::process).
+//    message stays valid JSON-RPC with the same id (McpFilter::process);
+//  - in JSON lines of several forms through `filter --format json`'s batches, each line comes out
+//    as redact_json makes it alone, with the same findings (process_stream).
 // Failures name the rule id and the case; secrets are never printed.
 #include <fcntl.h>
 #include <unistd.h>
@@ -408,4 +410,107 @@ TEST_CASE("properties: a large message on two threads gives one thread's result 
   CHECK(cases == (secret_cases().size() + stride - 1) / stride);
   CHECK(cases > 5);
   CHECK(compared == cases * 6);
+}
+
+// filter --format json scans a batch of lines at once, and the decoded escaped strings of its
+// lines as a second batch; only lines with an event there are redacted one by one. Whatever the
+// batch, each line must come out as redact_json makes it alone, with the same findings and the
+// same invalid-JSON verdict: every secret case in several JSON forms (as it stands, \uXXXX,
+// \/, JSON held in a string, in a key, in a line that is not JSON), between clean lines with and
+// without escapes, on one thread and on two.
+TEST_CASE("properties: filter --format json gives each line what redact_json gives it alone",
+          "[properties][json]") {
+  constexpr size_t kForms = 10;  // lines per secret case, below
+  std::vector<std::string> lines;
+  for (size_t ci = 0; ci < secret_cases().size(); ci += kSanitizerStride) {
+    const SecretCase& sc = secret_cases()[ci];
+    const std::string text = kBefore + sc.text + kAfter;
+    const std::string u = json_str_uescaped(text, sc.secret);
+    lines.push_back(R"({"msg":)" + json_str(text) + "}");
+    lines.push_back(R"({"level":"warn","msg":)" + u + R"(,"n":1})");
+    lines.push_back(R"({"msg":)" + json_str_slashes(text) + "}");
+    lines.push_back(R"({"inner":)" + json_str(json({{"log", text}}).dump()) + "}");
+    lines.push_back(R"({"inner":)" + json_str(R"({"log":)" + u + "}") + "}");
+    lines.push_back("{" + u + ":true}");
+    lines.push_back(R"({"msg":)" + u);  // not JSON: cut short
+    lines.push_back(R"({x"y )" + u + "}");  // not JSON, its quotes paired as a lenient reader does
+    lines.push_back(R"({"msg":"clean\tline","at":"a\\b"})");
+    lines.push_back(R"({"msg":"plain line )" + std::to_string(ci) + R"("})");
+    REQUIRE(lines.size() % kForms == 0);
+  }
+  // What each line gives alone.
+  Redactor alone(builtin_set());
+  std::vector<std::string> want(lines.size());
+  std::vector<std::vector<std::string>> want_findings(lines.size());
+  std::vector<bool> want_valid(lines.size());
+  auto describe = [](const Finding& f) {
+    return f.rule_id + "@" + std::to_string(f.offset) + "+" + std::to_string(f.length) + " " +
+           f.json_path;
+  };
+  size_t masked = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    Findings fs;
+    JsonInfo info;
+    std::string out;
+    RedactStatus st = alone.redact_json(lines[i], out, fs, &info);
+    REQUIRE(st != RedactStatus::kError);
+    want[i] = st == RedactStatus::kMasked ? out : lines[i];
+    masked += st == RedactStatus::kMasked;
+    for (const Finding& f : fs) want_findings[i].push_back(describe(f));
+    want_valid[i] = info.valid;
+  }
+  CHECK(masked * 3 > lines.size());  // the forms above hide a secret in most lines
+  std::string input;
+  for (const std::string& l : lines) input += l + "\n";
+
+  EngineHolder holder(builtin_set());
+  FollowingRedactor following(holder);
+  for (size_t threads : {1, 2}) {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    std::thread writer([&] {
+      scrub::write_all(fds[1], input);
+      ::close(fds[1]);
+    });
+    std::string out;
+    std::vector<std::vector<std::string>> got_findings(lines.size());
+    std::vector<bool> got_valid(lines.size(), true);
+    StreamCallbacks cb;
+    cb.output = [&](std::string_view s) { out.append(s); };
+    cb.finding = [&](const Finding& f, const AlertContext& c) {
+      REQUIRE(c.line >= 1);
+      REQUIRE(c.line <= lines.size());
+      got_findings[c.line - 1].push_back(describe(f));
+    };
+    cb.incident = [&](const std::string& kind, const std::string&, const AlertContext& c) {
+      REQUIRE(kind == "invalid-json");
+      got_valid[c.line - 1] = false;
+    };
+    StreamStats stats;
+    StreamResult r = process_stream(fds[0], "t", StreamMode::kJson, 1 << 20, following, cb, stats,
+                                    nullptr, threads);
+    writer.join();
+    ::close(fds[0]);
+    REQUIRE(r == StreamResult::kOk);
+    std::vector<std::string> got;
+    for (size_t b = 0, e; b < out.size(); b = e + 1) {
+      e = out.find('\n', b);
+      REQUIRE(e != std::string::npos);
+      got.push_back(out.substr(b, e - b));
+    }
+    REQUIRE(got.size() == lines.size());
+    size_t differ = 0;
+    for (size_t i = 0; i < lines.size(); ++i) {
+      if (got[i] == want[i] && got_findings[i] == want_findings[i] && got_valid[i] == want_valid[i])
+        continue;
+      ++differ;
+      INFO("threads " << threads << ", line " << i + 1 << " (case " << i / kForms << ", form " << i % kForms
+                      << "): output " << (got[i] == want[i] ? "same" : "differs") << ", findings "
+                      << got_findings[i].size() << " against " << want_findings[i].size()
+                      << ", valid " << got_valid[i] << " against " << want_valid[i]);
+      CHECK(false);
+      if (differ > 5) break;
+    }
+    CHECK(differ == 0);
+  }
 }
