@@ -3,9 +3,11 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <future>
 #include <system_error>
+#include <unordered_map>
 
 #include "filter/compiled_set_impl.h"
 #include "filter/fingerprint.h"
@@ -16,6 +18,11 @@ namespace scrub {
 namespace {
 
 constexpr int kMaxNesting = 6;  // JSON inside a JSON string inside ... : levels decoded
+// A key-value rule ("password": "...") over a value with an escape: the value is scanned once
+// more after its key, `"key": "value"`, the value decoded (Redactor::Impl::pair_spans). Keys
+// this long at most, and this much of each value: the key-value rules' widest reach.
+constexpr size_t kPairKeyBytes = 128;
+constexpr size_t kPairValueBytes = 1024;
 
 bool is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
 
@@ -38,6 +45,28 @@ void for_each_escaped_string(std::string_view unit, Fn&& fn) {
     i = te + 1;
     if (escaped && !fn(tb, te)) return;
   }
+}
+
+// Whether a rule's regex reads something before its secret: it does not begin (after \b, ^ and
+// inline flags) with a capturing group.
+bool reads_before_secret(std::string_view re) {
+  for (bool again = true; again;) {
+    again = false;
+    for (std::string_view lead : {std::string_view("\\b"), std::string_view("^")})
+      if (re.substr(0, lead.size()) == lead) {
+        re.remove_prefix(lead.size());
+        again = true;
+      }
+    if (re.size() > 3 && re.substr(0, 2) == "(?") {  // (?i) and the like, not (?: or (?i:
+      size_t i = 2;
+      while (i < re.size() && std::isalpha(static_cast<unsigned char>(re[i]))) ++i;
+      if (i > 2 && i < re.size() && re[i] == ')') {
+        re.remove_prefix(i + 1);
+        again = true;
+      }
+    }
+  }
+  return !(re.size() > 1 && re[0] == '(' && re[1] != '?');
 }
 
 bool looks_like_json(std::string_view s) {
@@ -126,6 +155,55 @@ struct Redactor::Impl {
   bool parallel = false;
   std::unique_ptr<Scanner> helper;  // its own scratch, for the helper thread
   std::string decoded_scratch;       // json_escaped_strings
+  std::string pair_unit;             // pair_spans
+  std::vector<SecretSpan> pair_found;
+  std::unordered_map<std::string, bool> pair_keys;  // pair_key: the keys asked, and the answers
+
+  // Whether a key may take part in a key-value rule's match: it holds a keyword of a rule whose
+  // regex reads text before its secret ("pass", "key", "token", ...; a rule whose regex begins
+  // with its secret, a self-identifying format such as `AC` + 32 hex, reads nothing of a key).
+  // Keys such as "text", "content", "msg" or "stack" hold none, and their values (an MCP tool
+  // result, a stack trace) are not scanned twice. Answers are kept per key.
+  bool pair_key(std::string_view key) {
+    if (!context_keywords_ready) {
+      for (const CompiledRule& r : set().rules)
+        if (reads_before_secret(r.rule.regex))
+          for (const std::string& k : r.rule.keywords)
+            if (!k.empty()) context_keywords.push_back(k);
+      context_keywords_ready = true;
+    }
+    if (pair_keys.size() > 4096) pair_keys.clear();
+    auto [it, fresh] = pair_keys.try_emplace(std::string(key), false);
+    if (!fresh) return it->second;
+    std::string lower(key);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (const std::string& k : context_keywords)
+      if (lower.find(k) != std::string::npos) return it->second = true;
+    return false;
+  }
+  std::vector<std::string> context_keywords;  // lowercase, as rules hold them
+  bool context_keywords_ready = false;
+
+  // A rule that reads a key and its value together (`"password": "..."`) meets an escape inside
+  // the value in the raw bytes (a non-ASCII character written \u00e9, as Python's json.dumps
+  // writes it; a slash written \/, as PHP does), and the decoded value alone lacks the key: so
+  // the value is also scanned after its key, as `"key": "value"` with (the first
+  // kPairValueBytes of) the value decoded. Appends the spans found in the value, in `value`'s
+  // offsets. False on a scan error.
+  bool pair_spans(std::string_view key, std::string_view value, std::vector<SecretSpan>& out) {
+    pair_unit.assign(1, '"');
+    pair_unit += key;
+    pair_unit += "\": \"";
+    const size_t at = pair_unit.size(), n = std::min(value.size(), kPairValueBytes);
+    pair_unit.append(value.substr(0, n));
+    pair_unit += '"';
+    pair_found.clear();
+    if (scanner.find(pair_unit, pair_found) != ScanStatus::kOk) return false;
+    for (const SecretSpan& sp : pair_found)
+      if (sp.begin >= at && sp.begin < at + n)  // in the value (the key's own are its token's)
+        out.push_back({sp.begin - at, std::min(sp.end - at, n), sp.source});
+    return true;
+  }
 
   // Strings this large are decoded and scanned ahead while the helper scans the unit.
   static constexpr size_t kPreScanBytes = 64 * 1024;
@@ -277,8 +355,21 @@ struct Frame {
   bool object;
   bool expect_key;
   size_t index;
-  std::string key;  // display form of the current key
+  std::string key;     // display form of the current key
+  std::string member;  // the current key as written, when it has no escape (else empty)
 };
+
+
+// Whether unit[from, to) is a member's colon: JSON blanks around one ':'.
+bool colon_between(std::string_view unit, size_t from, size_t to) {
+  bool colon = false;
+  for (size_t i = from; i < to; ++i) {
+    const char c = unit[i];
+    if (c == ':' && !colon) colon = true;
+    else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') return false;
+  }
+  return colon;
+}
 
 std::string path_of(const std::vector<Frame>& stack, const std::string& prefix) {
   std::string p = prefix;
@@ -510,6 +601,9 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
           spans.clear();
           if (ps) spans = std::move(ps->spans);
           else if (scanner.find(decoded, spans) != ScanStatus::kOk) return RedactStatus::kError;
+          if (!is_key && !stack.empty() && stack.back().object && !stack.back().member.empty() &&
+              pair_key(stack.back().member) && !pair_spans(stack.back().member, decoded, spans))
+            return RedactStatus::kError;
           // Spans the raw scan found inside this token (an escaped form of a known value),
           // moved to decoded offsets.
           if (!hit.empty()) need_offs();
@@ -561,6 +655,7 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
       if (is_key) {
         std::string_view k = raw;
         stack.back().key = (!tainted && !escaped && identifier_like(k)) ? std::string(k) : "?";
+        stack.back().member = !escaped && k.size() <= kPairKeyBytes ? std::string(k) : "";
       }
       continue;
     }
@@ -600,23 +695,44 @@ bool Redactor::json_escaped_strings(std::string_view unit, std::string& block,
                                     std::vector<size_t>& ends) {
   const size_t block_size = block.size(), ends_size = ends.size();
   std::string& decoded = impl_->decoded_scratch;
-  bool covered = true;
-  for_each_escaped_string(unit, [&](size_t tb, size_t te) {
+  auto unit_end = [&] {
+    ends.push_back(block.size());
+    block.push_back('\n');
+  };
+  // The string before, when it has no escape: the key, if a colon follows it.
+  size_t prev_b = std::string_view::npos, prev_e = 0;
+  for (size_t i = 0; i < unit.size();) {
+    const void* q = std::memchr(unit.data() + i, '"', unit.size() - i);
+    if (!q) break;
+    const size_t tb = static_cast<size_t>(static_cast<const char*>(q) - unit.data()) + 1;
+    bool escaped = false;
+    const size_t te = json_string_end(unit, tb, &escaped);
+    i = te + 1;
+    const size_t kb = prev_b, ke = prev_e;
+    prev_b = escaped ? std::string_view::npos : tb;
+    prev_e = te;
+    if (!escaped) continue;
+    const bool after_key = kb != std::string_view::npos && ke - kb <= kPairKeyBytes &&
+                           colon_between(unit, ke + 1, tb - 1) &&
+                           impl_->pair_key(unit.substr(kb, ke - kb));
     if (!json_unescape_mapped(unit.substr(tb, te - tb), decoded, nullptr) ||
         (looks_like_json(decoded) && std::memchr(decoded.data(), '\\', decoded.size()))) {
-      covered = false;
+      block.resize(block_size);
+      ends.resize(ends_size);
       return false;
     }
     block += decoded;
-    ends.push_back(block.size());
-    block.push_back('\n');
-    return true;
-  });
-  if (!covered) {
-    block.resize(block_size);
-    ends.resize(ends_size);
+    unit_end();
+    if (after_key) {  // what Impl::pair_spans scans
+      block += '"';
+      block += unit.substr(kb, ke - kb);
+      block += "\": \"";
+      block.append(decoded, 0, std::min(decoded.size(), kPairValueBytes));
+      block += '"';
+      unit_end();
+    }
   }
-  return covered;
+  return true;
 }
 
 void Redactor::set_parallel(bool on) { impl_->parallel = on; }

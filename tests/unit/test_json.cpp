@@ -309,3 +309,30 @@ TEST_CASE("two threads: escapes that hide a secret outside the large strings sti
   CHECK(c.status == RedactStatus::kClean);
   CHECK(c.findings.empty());
 }
+
+TEST_CASE("a key-value rule finds a value whose escapes break the match in the raw bytes",
+          "[json]") {
+  // Python's json.dumps writes non-ASCII as \uXXXX, PHP's json_encode writes / as \/: in the raw
+  // bytes the password rule's value stops at the backslash (too short here), and the decoded
+  // value alone has no "password" before it. The value is also scanned after its key.
+  Redactor r(make_set(kRules, {}));
+  const std::string value = "s3cr" + std::string("\\u00e9") + "tPassw0rd";  // s3crétPassw0rd
+  auto res = redact_json(r, R"({"user":"ana","password": ")" + value + R"("})");
+  CHECK(res.out == R"({"user":"ana","password": "[REDACTED:generic-password]"})");
+  REQUIRE(res.findings.size() == 1);
+  CHECK(res.findings[0].rule_id == "generic-password");
+  CHECK(res.findings[0].json_path == "password");
+  CHECK(res.findings[0].offset == 27);
+  CHECK(res.findings[0].length == value.size());
+  CHECK(res.findings[0].encoded);
+
+  auto php = redact_json(r, R"({"db":{"password":"abc\/def123456"}})");
+  CHECK(php.out == R"({"db":{"password":"[REDACTED:generic-password]"}})");
+  REQUIRE(php.findings.size() == 1);
+  CHECK(php.findings[0].json_path == "db.password");
+
+  // The same value with no key before it holds no password.
+  const std::string alone = R"(["s3cr\u00e9tPassw0rd","abc\/def123456"])";
+  CHECK(redact_json(r, alone).out == alone);
+  CHECK(redact_json(r, alone).findings.empty());
+}

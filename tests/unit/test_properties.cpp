@@ -416,11 +416,11 @@ TEST_CASE("properties: a large message on two threads gives one thread's result 
 // lines as a second batch; only lines with an event there are redacted one by one. Whatever the
 // batch, each line must come out as redact_json makes it alone, with the same findings and the
 // same invalid-JSON verdict: every secret case in several JSON forms (as it stands, \uXXXX,
-// \/, JSON held in a string, in a key, in a line that is not JSON), between clean lines with and
-// without escapes, on one thread and on two.
+// \/, JSON held in a string, in a key, after a key, in a line that is not JSON), between clean
+// lines with and without escapes, on one thread and on two.
 TEST_CASE("properties: filter --format json gives each line what redact_json gives it alone",
           "[properties][json]") {
-  constexpr size_t kForms = 10;  // lines per secret case, below
+  constexpr size_t kForms = 13;  // lines per secret case, below
   std::vector<std::string> lines;
   for (size_t ci = 0; ci < secret_cases().size(); ci += kSanitizerStride) {
     const SecretCase& sc = secret_cases()[ci];
@@ -434,6 +434,15 @@ TEST_CASE("properties: filter --format json gives each line what redact_json giv
     lines.push_back("{" + u + ":true}");
     lines.push_back(R"({"msg":)" + u);  // not JSON: cut short
     lines.push_back(R"({x"y )" + u + "}");  // not JSON, its quotes paired as a lenient reader does
+    lines.push_back(R"({"password":)" + u + "}");  // a value after a key, with escapes
+    // The secret alone as a password, one ASCII character \u-escaped: only its key says what
+    // it is.
+    size_t mid = sc.secret.size() / 2;
+    while (mid < sc.secret.size() && static_cast<unsigned char>(sc.secret[mid]) >= 0x80) ++mid;
+    if (mid == sc.secret.size()) mid = 0;
+    lines.push_back(R"({"password": )" + json_str_uescaped(sc.secret, sc.secret.substr(mid, 1)) +
+                    "}");
+    lines.push_back(R"({"api_key": )" + json_str_slashes(text) + R"(, "n": 2})");
     lines.push_back(R"({"msg":"clean\tline","at":"a\\b"})");
     lines.push_back(R"({"msg":"plain line )" + std::to_string(ci) + R"("})");
     REQUIRE(lines.size() % kForms == 0);
