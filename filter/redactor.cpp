@@ -199,9 +199,15 @@ struct Redactor::Impl {
     pair_unit += '"';
     pair_found.clear();
     if (scanner.find(pair_unit, pair_found) != ScanStatus::kOk) return false;
-    for (const SecretSpan& sp : pair_found)
-      if (sp.begin >= at && sp.begin < at + n)  // in the value (the key's own are its token's)
-        out.push_back({sp.begin - at, std::min(sp.end - at, n), sp.source});
+    for (const SecretSpan& sp : pair_found) {
+      if (sp.begin < at || sp.begin >= at + n) continue;  // the key's own are its token's
+      size_t e = std::min(sp.end - at, n);
+      // A secret that is the value and stops at a quote or backslash the value holds (written
+      // \" or \\): the rule's value class ends there, the value does not; all of it is masked.
+      if (sp.begin == at && e < value.size() && (value[e] == '"' || value[e] == '\\'))
+        e = value.size();
+      out.push_back({sp.begin - at, e, sp.source});
+    }
     return true;
   }
 

@@ -331,6 +331,13 @@ TEST_CASE("a key-value rule finds a value whose escapes break the match in the r
   REQUIRE(php.findings.size() == 1);
   CHECK(php.findings[0].json_path == "db.password");
 
+  // A password with a quote in it: the rule's value stops at the quote, the password does not.
+  auto quoted = redact_json(r, R"({"password":"Hunter2Hunter2\"rest of it","n":1})");
+  CHECK(quoted.out == R"({"password":"[REDACTED:generic-password]","n":1})");
+  REQUIRE(quoted.findings.size() == 1);
+  CHECK(quoted.findings[0].offset == 13);
+  CHECK(quoted.findings[0].length == 26);
+
   // The same value with no key before it holds no password.
   const std::string alone = R"(["s3cr\u00e9tPassw0rd","abc\/def123456"])";
   CHECK(redact_json(r, alone).out == alone);
