@@ -32,19 +32,34 @@ void widen_utf8(std::string_view s, size_t lo, size_t hi, size_t& b, size_t& e) 
   while (e < hi && is_continuation(static_cast<unsigned char>(s[e]))) ++e;
 }
 
-// Calls fn(tb, te) with the content [tb, te) of each string of `unit` that holds an escape,
-// pairing quotes from the first one on (as they pair in valid JSON), while fn returns true.
+// Calls fn(tb, te, escaped) with the content [tb, te) of each string of `unit` and whether it
+// holds an escape, pairing quotes from the first one on (as they pair in valid JSON), while fn
+// returns true. False if fn stopped it.
 template <typename Fn>
-void for_each_escaped_string(std::string_view unit, Fn&& fn) {
+bool for_each_string(std::string_view unit, Fn&& fn) {
   for (size_t i = 0; i < unit.size();) {
     const void* q = std::memchr(unit.data() + i, '"', unit.size() - i);
-    if (!q) return;
+    if (!q) break;
     const size_t tb = static_cast<size_t>(static_cast<const char*>(q) - unit.data()) + 1;
     bool escaped = false;
     const size_t te = json_string_end(unit, tb, &escaped);
     i = te + 1;
-    if (escaped && !fn(tb, te)) return;
+    if (!fn(tb, te, escaped)) return false;
   }
+  return true;
+}
+
+// Appends the unit a value is scanned as after its key, `"key": "value"` (the value's first
+// kPairValueBytes); returns where the value starts in `out`. Redactor::Impl::pair_spans and
+// Redactor::json_escaped_strings scan exactly this.
+size_t append_pair_unit(std::string_view key, std::string_view value, std::string& out) {
+  out += '"';
+  out += key;
+  out += "\": \"";
+  const size_t at = out.size();
+  out.append(value.substr(0, std::min(value.size(), kPairValueBytes)));
+  out += '"';
+  return at;
 }
 
 // Whether a rule's regex reads something before its secret: it does not begin (after \b, ^ and
@@ -191,12 +206,9 @@ struct Redactor::Impl {
   // kPairValueBytes of) the value decoded. Appends the spans found in the value, in `value`'s
   // offsets. False on a scan error.
   bool pair_spans(std::string_view key, std::string_view value, std::vector<SecretSpan>& out) {
-    pair_unit.assign(1, '"');
-    pair_unit += key;
-    pair_unit += "\": \"";
-    const size_t at = pair_unit.size(), n = std::min(value.size(), kPairValueBytes);
-    pair_unit.append(value.substr(0, n));
-    pair_unit += '"';
+    pair_unit.clear();
+    const size_t at = append_pair_unit(key, value, pair_unit);
+    const size_t n = std::min(value.size(), kPairValueBytes);
     pair_found.clear();
     if (scanner.find(pair_unit, pair_found) != ScanStatus::kOk) return false;
     for (const SecretSpan& sp : pair_found) {
@@ -229,7 +241,8 @@ struct Redactor::Impl {
     } catch (const std::system_error&) {  // no thread to be had: it runs here, after the strings
     }
     bool ok = true;
-    for_each_escaped_string(unit, [&](size_t tb, size_t te) {
+    for_each_string(unit, [&](size_t tb, size_t te, bool escaped) {
+      if (!escaped) return true;
       PreScan p{tb, te, {}, {}, {}};
       if (te - tb < kPreScanBytes ||
           !json_unescape_mapped(unit.substr(tb, te - tb), p.decoded, &p.offs) ||
@@ -364,7 +377,6 @@ struct Frame {
   std::string key;     // display form of the current key
   std::string member;  // the current key as written, when it has no escape (else empty)
 };
-
 
 // Whether unit[from, to) is a member's colon: JSON blanks around one ':'.
 bool colon_between(std::string_view unit, size_t from, size_t to) {
@@ -707,38 +719,28 @@ bool Redactor::json_escaped_strings(std::string_view unit, std::string& block,
   };
   // The string before, when it has no escape: the key, if a colon follows it.
   size_t prev_b = std::string_view::npos, prev_e = 0;
-  for (size_t i = 0; i < unit.size();) {
-    const void* q = std::memchr(unit.data() + i, '"', unit.size() - i);
-    if (!q) break;
-    const size_t tb = static_cast<size_t>(static_cast<const char*>(q) - unit.data()) + 1;
-    bool escaped = false;
-    const size_t te = json_string_end(unit, tb, &escaped);
-    i = te + 1;
+  const bool covered = for_each_string(unit, [&](size_t tb, size_t te, bool escaped) {
     const size_t kb = prev_b, ke = prev_e;
     prev_b = escaped ? std::string_view::npos : tb;
     prev_e = te;
-    if (!escaped) continue;
-    const bool after_key = kb != std::string_view::npos && ke - kb <= kPairKeyBytes &&
-                           colon_between(unit, ke + 1, tb - 1) &&
-                           impl_->pair_key(unit.substr(kb, ke - kb));
+    if (!escaped) return true;
     if (!json_unescape_mapped(unit.substr(tb, te - tb), decoded, nullptr) ||
-        (looks_like_json(decoded) && std::memchr(decoded.data(), '\\', decoded.size()))) {
-      block.resize(block_size);
-      ends.resize(ends_size);
+        (looks_like_json(decoded) && std::memchr(decoded.data(), '\\', decoded.size())))
       return false;
-    }
     block += decoded;
     unit_end();
-    if (after_key) {  // what Impl::pair_spans scans
-      block += '"';
-      block += unit.substr(kb, ke - kb);
-      block += "\": \"";
-      block.append(decoded, 0, std::min(decoded.size(), kPairValueBytes));
-      block += '"';
+    if (kb != std::string_view::npos && ke - kb <= kPairKeyBytes &&
+        colon_between(unit, ke + 1, tb - 1) && impl_->pair_key(unit.substr(kb, ke - kb))) {
+      append_pair_unit(unit.substr(kb, ke - kb), decoded, block);  // what Impl::pair_spans scans
       unit_end();
     }
+    return true;
+  });
+  if (!covered) {
+    block.resize(block_size);
+    ends.resize(ends_size);
   }
-  return true;
+  return covered;
 }
 
 void Redactor::set_parallel(bool on) { impl_->parallel = on; }
