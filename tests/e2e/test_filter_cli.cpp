@@ -19,6 +19,13 @@ struct Fixture {
     return {bin(), cmd, "--no-builtin-rules", "--rules", src("tests/fixtures/rules.toml"),
             "--secrets-file", known, "--no-env-secrets", "--fingerprint-key", key};
   }
+  // `filter --format json --alerts` over `input`, written to a file.
+  RunResult filter_json_file(const std::string& input) const {
+    const std::string path = dir.file("in.jsonl", input);
+    auto args = base("filter");
+    args.insert(args.end(), {"--format", "json", "--alerts", alerts, path});
+    return run(args);
+  }
   // The alert file without timestamps, one JSON object per line.
   std::vector<nlohmann::json> read_alerts() const {
     std::vector<nlohmann::json> out;
@@ -386,10 +393,7 @@ TEST_CASE("filter --format json: a value only escapes reveal is masked among pla
   // The known value with its Z written as \u005A: invisible to a scan of the line as it stands.
   input.append(R"({"level":"warn","msg":"value \u005A)").append(kKnown + 1).append(R"( here","n":1})" "\n");
   input.append(R"({"level":"warn","msg":"tab\tonly"})" "\n");
-  const std::string path = f.dir.file("in.jsonl", input);
-  auto args = f.base("filter");
-  args.insert(args.end(), {"--format", "json", "--alerts", f.alerts, path});
-  RunResult r = run(args);
+  RunResult r = f.filter_json_file(input);
   REQUIRE(r.status == 0);
   auto out = lines(r.out);
   REQUIRE(out.size() == 22);
@@ -427,10 +431,7 @@ TEST_CASE("filter --format json: lines with escapes, each decoded string checked
   in.push_back(R"({"msg":"clean\tagain"})");                            // 18
   std::string input;
   for (const auto& l : in) input += l + "\n";
-  const std::string path = f.dir.file("in.jsonl", input);
-  auto args = f.base("filter");
-  args.insert(args.end(), {"--format", "json", "--alerts", f.alerts, path});
-  RunResult r = run(args);
+  RunResult r = f.filter_json_file(input);
   REQUIRE(r.status == 0);
   auto out = lines(r.out);
   REQUIRE(out.size() == in.size());
