@@ -51,6 +51,10 @@ struct Rule {
   // "@" that ends a URL's userinfo). Each hit has RE2 search the line up to it for `regex`. For
   // a rule whose regex costs the whole set's scan much more than its rare matches are worth.
   std::string prefilter;
+  // With a prefilter: false (TOML `prefilterSearch = "up-to-hit"`, the default) as above; true
+  // (`"whole-unit"`): the prefilter need only match somewhere inside every match of `regex` (its
+  // rare opening words), and a hit has RE2 search the whole line (message, decoded string).
+  bool prefilter_whole_unit = false;
   int secret_group = 0;   // 0: first non-empty capture group, else the whole match (gitleaks)
   double entropy = 0.0;   // minimum Shannon entropy of the secret, exclusive (gitleaks)
   std::vector<std::string> keywords;  // any must occur (case-insensitive) in the scanned unit

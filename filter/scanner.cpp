@@ -580,6 +580,9 @@ ScanStatus Scanner::confirm(std::string_view unit, std::vector<SecretSpan>& out)
           last_end = std::max(last_end, rule_events[k]->last_end);
           ++k;
         }
+        // A prefilter searched over the whole unit stands for a match anywhere in it (the rule's
+        // opening words, say), not one that ends before it.
+        if (cr.rule.prefilter_whole_unit) last_end = unit.size();
         size_t ws = unbounded ? 0 : (first_end > cr.max_width ? first_end - cr.max_width : 0);
         size_t pos = std::max(ws, resume);
         while (pos < last_end &&

@@ -8,7 +8,7 @@ namespace scrub {
 namespace {
 
 // The version is part of the magic: a layout change bumps it.
-constexpr std::string_view kCodecMagic = "SCRUBRS2";
+constexpr std::string_view kCodecMagic = "SCRUBRS3";
 
 class Writer {
  public:
@@ -47,6 +47,7 @@ class Writer {
     str(r.description);
     str(r.regex);
     str(r.prefilter);
+    u8(r.prefilter_whole_unit);
     i32(r.secret_group);
     f64(r.entropy);
     strs(r.keywords);
@@ -152,6 +153,7 @@ class Reader {
     r.description = str();
     r.regex = str();
     r.prefilter = str();
+    r.prefilter_whole_unit = flag();
     r.secret_group = i32();
     r.entropy = f64();
     r.keywords = strs();

@@ -16,7 +16,7 @@ const std::set<std::string> kRuleKeys = {
     "id",       "description", "regex",    "secretGroup", "entropy",  "keywords",
     "allowlist", "allowlists", "examples", "negatives",   "mask",     "severity",
     "generic",  "keepPrefix",  "action",   "path",        "tags",     "skipReport",
-    "prefilter"};
+    "prefilter", "prefilterSearch"};
 
 class Loader {
  public:
@@ -99,6 +99,13 @@ class Loader {
       auto p = t["prefilter"].value<std::string>();
       if (!p || p->empty()) fail(where, "'prefilter' must be a non-empty string");
       r.prefilter = *p;
+    }
+    if (t.contains("prefilterSearch")) {
+      auto s = t["prefilterSearch"].value<std::string>();
+      if (!s || (*s != "up-to-hit" && *s != "whole-unit"))
+        fail(where, "'prefilterSearch' must be \"up-to-hit\" or \"whole-unit\"");
+      if (r.prefilter.empty()) fail(where, "'prefilterSearch' needs a 'prefilter'");
+      r.prefilter_whole_unit = *s == "whole-unit";
     }
     if (t.contains("secretGroup")) {
       auto g = t["secretGroup"].value<int64_t>();

@@ -383,6 +383,52 @@ TEST_CASE("a rule's own prefilter finds exactly what its regex finds", "[engine]
   CHECK(redact_text(with, lines[2]).out == "git clone https://ci:[REDACTED:uri]@git.example.org/app.git");
 }
 
+TEST_CASE("a prefilter searched over the whole unit finds what its regex finds", "[engine][prefilter]") {
+  // The built-in datadog-app-key's shape: Hyperscan looks for the rule's rare opening words,
+  // which end long before its secret; each hit has RE2 search the whole unit. Against the same
+  // rule without a prefilter, and with the prefilter searched only up to its hit (which cannot
+  // reach the secret: what "whole-unit" is for).
+  auto hex = [](size_t n, unsigned seed) {
+    std::string s;
+    for (char c : fake(n, seed)) s += "0123456789abcdef"[static_cast<unsigned char>(c) % 16];
+    return s;
+  };
+  const std::string rule =
+      "[[rules]]\nid = 'dd'\n"
+      R"(regex = '''(?i:dd[_.-]app)[\w.-]{0,20}(?i:key|token)\s{0,3}=\s{0,3}([a-f0-9]{40})''')"
+      "\n";
+  const std::string pre = "prefilter = '''(?i)dd[_.-]app'''\n";
+  Redactor whole(make_set(rule + pre + "prefilterSearch = 'whole-unit'\n"));
+  Redactor up_to_hit(make_set(rule + pre));
+  Redactor without(make_set(rule));
+  const std::vector<std::string> lines = {
+      "no key here, dd_app alone and key=" + hex(40, 1),
+      "DD_APP_KEY=" + hex(40, 2),
+      "export dd.app.token = " + hex(40, 3) + " and DD-APP-KEY=" + hex(40, 4) + ";",
+      "first key=" + hex(40, 5) + " then dd_app_key=" + hex(40, 6),
+      "dd_app_key=" + hex(39, 7) + " (too short)",
+  };
+  std::string all;
+  for (const auto& l : lines) all += l + "\n";
+  size_t masked = 0;
+  std::vector<const std::string*> units;
+  for (const auto& l : lines) units.push_back(&l);
+  units.push_back(&all);
+  for (const std::string* u : units) {
+    const std::string& l = *u;
+    INFO(l);
+    auto a = redact_text(whole, l), b = redact_text(without, l);
+    CHECK(a.out == b.out);
+    CHECK(a.findings.size() == b.findings.size());
+    masked += a.findings.size();
+    // Searched only up to its hits, a line's last match (which ends after every hit) is lost.
+    if (!a.findings.empty() && &l != &all)
+      CHECK(redact_text(up_to_hit, l).findings.size() == a.findings.size() - 1);
+  }
+  CHECK(masked == 8);  // 4 in the lines, the same 4 in the joined unit
+  CHECK(redact_text(whole, lines[1]).out == "DD_APP_KEY=[REDACTED:dd]");
+}
+
 TEST_CASE("a prefilter Hyperscan rejects, or that matches nothing, is a clear error",
           "[engine][prefilter][errors]") {
   auto compile_error = [](const std::string& prefilter) {

@@ -93,6 +93,10 @@ TEST_CASE("a broken rule file names the rule and the reason", "[loader][errors]"
         "r.toml: rule 'k': 'prefilter' must be a non-empty string");
   CHECK(load_error("[[rules]]\nid = 'k'\nregex = 'x@'\nprefilter = 7\n") ==
         "r.toml: rule 'k': 'prefilter' must be a non-empty string");
+  CHECK(load_error("[[rules]]\nid = 'k'\nregex = 'x@'\nprefilter = '@'\nprefilterSearch = 'all'\n") ==
+        "r.toml: rule 'k': 'prefilterSearch' must be \"up-to-hit\" or \"whole-unit\"");
+  CHECK(load_error("[[rules]]\nid = 'k'\nregex = 'x@'\nprefilterSearch = 'whole-unit'\n") ==
+        "r.toml: rule 'k': 'prefilterSearch' needs a 'prefilter'");
 }
 
 TEST_CASE("every built-in rule passes its own examples and negatives", "[loader][builtin]") {
@@ -230,6 +234,7 @@ id = "one"
 description = "first"
 regex = '''one=([a-z]{8})'''
 prefilter = '''one=[a-z]{8}'''
+prefilterSearch = "whole-unit"
 secretGroup = 1
 entropy = 2.75
 keywords = ["one=", "ONE"]
@@ -257,7 +262,9 @@ path = '''\.pem$'''
   CHECK(set.rules[0].mask == MaskStyle::kPartial);
   CHECK(set.rules[0].action == Action::kAlert);
   CHECK(set.rules[0].prefilter == "one=[a-z]{8}");
+  CHECK(set.rules[0].prefilter_whole_unit);
   CHECK(set.rules[1].prefilter.empty());
+  CHECK_FALSE(set.rules[1].prefilter_whole_unit);
   CHECK_FALSE(set.rules[1].mask.has_value());
   CHECK(set.global_allowlists[1].has_paths_or_commits);
 
