@@ -171,7 +171,9 @@ for rep in $(seq 1 "$RUNS"); do
     cpu=$(tail -1 "$OUT/time.txt" | awk '{printf "%.3f", $1 + $2}')
     inproc="" inproc_cpu="" events=""
     if [[ $name == hs_baseline-* ]]; then
-      read -r inproc inproc_cpu events < <(python3 -c "import json; d=json.load(open('$OUT/$name.json')); print(d['mb_per_s'], d['cpu_mb_per_s'], d['match_events'])")
+      # A command substitution, waited for here: a process substitution's python was reaped
+      # during a later command's timing, and bash's time charged its CPU to that command.
+      read -r inproc inproc_cpu events <<< "$(python3 -c "import json; d=json.load(open('$OUT/$name.json')); print(d['mb_per_s'], d['cpu_mb_per_s'], d['match_events'])")"
     fi
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "${CORPUS[$i]}" "${BYTES[$i]}" "$rep" "$ns" "$cpu" "$inproc" "$inproc_cpu" "$events" >> "$RAW"
   done
