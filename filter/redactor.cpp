@@ -526,8 +526,8 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
         if (c == ':' && !stack.empty()) stack.back().expect_key = false;
         ++i;
         continue;
-      case '{': stack.push_back({true, true, 0, "?"}); ++i; continue;
-      case '[': stack.push_back({false, false, 0, ""}); ++i; continue;
+      case '{': stack.push_back({true, true, 0, "?", ""}); ++i; continue;
+      case '[': stack.push_back({false, false, 0, "", ""}); ++i; continue;
       case '}': case ']': if (!stack.empty()) stack.pop_back(); ++i; continue;
       case ',':
         if (!stack.empty()) {
