@@ -1,9 +1,12 @@
 // End-to-end: the mcp-scrub binary's filter, scan and rules commands over corpus/e2e files.
+#include <fcntl.h>
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "run.h"
 
+using namespace scrub;
 using namespace scrub::test;
 
 namespace {
@@ -256,6 +259,35 @@ TEST_CASE("filter --threads from a pipe: every line is written before the input 
   RunResult r = run(args, o);
   CHECK(r.status == 0);
   CHECK(r.out == "one [REDACTED:known-secret]\r\ntwo\nthree [REDACTED:known-secret]");
+}
+
+TEST_CASE("filter widens its stdin and stdout pipes to 1 MiB", "[e2e][filter]") {
+  // A log producer on the other end of a 64 KiB pipe wakes the filter (and is woken by it) every
+  // 64 KiB; through a pipe on each side that cost the filter a sixth of its time on the mixed log.
+  Fixture f;
+  ignore_sigpipe();
+  ChildOptions co;
+  co.argv = f.base("filter");
+  co.env = current_environment();
+  co.own_process_group = false;
+  ChildProcess child = ChildProcess::spawn(co);
+  REQUIRE(::fcntl(child.stdin_fd(), F_GETPIPE_SZ) == 64 * 1024);  // the kernel's default
+  REQUIRE(write_all(child.stdin_fd(), "one " + std::string(kKnown) + "\n"));
+  // The line comes back while stdin stays open: the filter has set both pipes up by then.
+  std::string out;
+  char buf[256];
+  while (out.find('\n') == std::string::npos) {
+    pollfd p = {child.stdout_fd(), POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 30000) == 1);
+    ssize_t n = read_some(child.stdout_fd(), buf, sizeof buf);
+    REQUIRE(n > 0);
+    out.append(buf, static_cast<size_t>(n));
+  }
+  CHECK(out == "one [REDACTED:known-secret]\n");
+  CHECK(::fcntl(child.stdin_fd(), F_GETPIPE_SZ) == 1 << 20);
+  CHECK(::fcntl(child.stdout_fd(), F_GETPIPE_SZ) == 1 << 20);
+  child.close_stdin();
+  CHECK(child.wait_for(std::chrono::seconds(30)) == 0);
 }
 
 TEST_CASE("binary input is scanned as bytes", "[e2e][filter]") {
