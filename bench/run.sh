@@ -118,6 +118,12 @@ add "filter-text" mixed.log "$MIXED_BYTES" \
   "$SCRUB filter --format text $FILTER_OPTS < $MIXED > /dev/null 2> $OUT/filter-text.stderr"
 add "filter-text-t2" mixed.log "$MIXED_BYTES" \
   "$SCRUB filter --format text --threads 2 $FILTER_OPTS < $MIXED > /dev/null 2> $OUT/filter-text-t2.stderr"
+# The issue's words for the text target: "end to end through pipes". A producer and a consumer
+# on the same two CPUs, each pipe copied on both sides.
+add "filter-text-pipe" mixed.log "$MIXED_BYTES" \
+  "cat $MIXED | $SCRUB filter --format text $FILTER_OPTS 2> $OUT/filter-text-pipe.stderr | cat > /dev/null"
+add "filter-text-t2-pipe" mixed.log "$MIXED_BYTES" \
+  "cat $MIXED | $SCRUB filter --format text --threads 2 $FILTER_OPTS 2> $OUT/filter-text-t2-pipe.stderr | cat > /dev/null"
 add "hs_baseline-lines" mixed.log "$MIXED_BYTES" \
   "$HSB --secrets-file $SECRETS --runs 1 $MIXED > $OUT/hs_baseline-lines.json"
 add "hs_baseline-whole" mixed.log "$MIXED_BYTES" \
@@ -134,6 +140,8 @@ for js in "${JSON_SETS[@]}"; do
   # fixed start-up weighs less in the ratio.
   [[ $tag == json ]] && add "filter-$tag-t2" "${js#*:}" "$(stat -c %s "$file")" \
     "$SCRUB filter --format json --threads 2 $FILTER_OPTS < $file > /dev/null 2> $OUT/filter-$tag-t2.stderr"
+  [[ $tag == json ]] && add "filter-$tag-pipe" "${js#*:}" "$(stat -c %s "$file")" \
+    "cat $file | $SCRUB filter --format json $FILTER_OPTS 2> $OUT/filter-$tag-pipe.stderr | cat > /dev/null"
   add "hs_baseline-$tag" "${js#*:}" "$(stat -c %s "$file")" \
     "$HSB --secrets-file $SECRETS --runs 1 $file > $OUT/hs_baseline-$tag.json"
 done
@@ -286,6 +294,10 @@ def speedup(one, two):  # the --threads 2 note: one thread's wall time over two 
 
 add("text", "mcp-scrub filter --format text --threads 2 (wall clock is what counts here)", "text: filter --threads 2", M,
     *proc("filter-text-t2"), ct, speedup("filter-text", "filter-text-t2"))
+add("text", "cat mixed.log | mcp-scrub filter --format text | cat > /dev/null: through pipes, the target's words",
+    "text: cat|filter|cat", M, *proc("filter-text-pipe"), ct)
+add("text", "cat mixed.log | mcp-scrub filter --format text --threads 2 | cat > /dev/null", "text: cat|filter -t2|cat", M,
+    *proc("filter-text-t2-pipe"), ct, speedup("filter-text-pipe", "filter-text-t2-pipe"))
 add("text", "cat mixed.log | cat > /dev/null", "cat|cat", M, *proc("cat"), ct)
 add("text", f"GNU sed -E, {E['SED_RULES']} rules translated to ERE", f"sed -E ({E['SED_RULES']} rules)",
     "mixed.log " + mib(E["SED_BYTES"]) + sliced("SED"), *proc("sed"), ct)
@@ -307,6 +319,9 @@ for tag in [l.split("-", 1)[1] for l in by if l.startswith("hs_baseline-") and l
         add(tag, "mcp-scrub filter --format json --threads 2 (wall clock is what counts here)",
             f"{tag}: filter --threads 2", inp, *proc("filter-" + tag + "-t2"), c,
             speedup("filter-" + tag, "filter-" + tag + "-t2"))
+    if "filter-" + tag + "-pipe" in by:
+        add(tag, "cat | mcp-scrub filter --format json | cat > /dev/null: through pipes", f"{tag}: cat|filter|cat",
+            inp, *proc("filter-" + tag + "-pipe"), c)
 
 def ratio(v):
     return f"{v:.3f}" if v >= 0.001 else f"{v:.1e}"
@@ -359,11 +374,13 @@ rate = lambda short: next(t for t in table if t["short"] == short)["wall"][0]
 summary = {
     "commit": E["COMMIT"] + E["DIRTY"], "date": E["RUN_DATE"], "runs": int(E["RUNS"]),
     "text": figures("text: filter"), "json": figures("json: filter"),
+    "text_pipes": figures("text: cat|filter|cat"), "json_pipes": figures("json: cat|filter|cat"),
     "startup_s": startup_wall,
     "rg_same_rules": {"rules": int(E["SED_RULES"]), "filter_over_rg": rate("text: filter") / rate("rg (sed's rules)")},
     "rg_whole_pack": {"filter_over_rg": rate("text: filter") / rate("rg (whole pack)")},
 }
-for key, label in (("threads2_text", "filter-text-t2"), ("threads2_json", "filter-json-t2")):
+for key, label in (("threads2_text", "filter-text-t2"), ("threads2_json", "filter-json-t2"),
+                   ("threads2_text_pipes", "filter-text-t2-pipe")):
     if label in speedups:
         med, paired, less = speedups[label]
         summary[key] = {"speedup": med, "paired": paired, "less_startup": less}
