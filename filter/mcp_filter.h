@@ -14,12 +14,12 @@
 
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "filter/alert_sink.h"
 #include "filter/engine_holder.h"
@@ -46,9 +46,18 @@ class RequestTracker {
 
  private:
   static constexpr size_t kMaxEntries = 10000;
+  // Keyed by the direction's letter and the id's minified JSON. McpFilter takes every response's
+  // request, so the table holds the requests in flight; the oldest go first once kMaxEntries
+  // slots are held (a server that never answers). `order_` names each entry with its sequence
+  // number, so an id answered and then reused is not evicted through its older slot.
+  struct Entry {
+    Request req;
+    uint64_t seq = 0;
+  };
   mutable std::mutex mu_;
-  std::map<std::pair<int, std::string>, Request> pending_;
-  std::deque<std::pair<int, std::string>> order_;
+  std::unordered_map<std::string, Entry> pending_;
+  std::deque<std::pair<std::string, uint64_t>> order_;
+  uint64_t next_seq_ = 0;
 };
 
 struct McpFilterOptions {

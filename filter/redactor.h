@@ -22,6 +22,14 @@ enum class RedactStatus { kClean, kMasked, kError };
 
 struct JsonInfo {
   bool valid = true;  // false: the unit was not valid JSON and was redacted as text
+  // Asked for with `want_envelope`, read from the parse that validated the unit (no second
+  // parse): when the unit is a JSON object, its top-level "id" member as minified JSON ("" if it
+  // has none; the first of duplicate keys, keys compared unescaped) and whether it has a
+  // "result" or "error" member, as a JSON-RPC response does. Left empty for a unit large enough
+  // to be scanned on two threads (Redactor::set_parallel).
+  bool want_envelope = false;
+  std::string id;
+  bool response = false;
 };
 
 class Redactor {

@@ -838,3 +838,66 @@ TEST_CASE("adversarial: a chain of assignments that masking reveals one by one i
     for (const std::string& v : values) CHECK(res.out.find(v) == std::string::npos);
   }
 }
+
+// The request tracker holds the requests in flight: a response takes its request whether it has
+// a finding or not, so a long session does not keep the last 10,000 requests (a full table made
+// every request pay for an eviction).
+TEST_CASE("adversarial: every response, clean or not, takes its request from the tracker",
+          "[adversarial][mcp]") {
+  EngineHolder holder(small_set());
+  RequestTracker tracker;
+  McpFilter filter(holder, tracker, {});
+  MessageResult r;
+  auto call = [](int id) {
+    return R"({"jsonrpc":"2.0","id":)" + std::to_string(id) +
+           R"(,"method":"tools/call","params":{"name":"read_file","arguments":{}}})";
+  };
+  filter.note(Direction::kClientToServer, call(1));
+  filter.note(Direction::kClientToServer, call(2));
+  filter.note(Direction::kClientToServer, call(3));
+  REQUIRE(tracker.size() == 3);
+  // Clean, its id after the result (as the TypeScript SDK writes it).
+  REQUIRE(filter.process(Direction::kServerToClient,
+                         R"({"result":{"content":[{"type":"text","text":"ok"}]},"jsonrpc":"2.0","id":2})",
+                         r) == ScanStatus::kOk);
+  CHECK(r.kind == MessageResult::Kind::kForward);
+  CHECK(tracker.size() == 2);
+  // Clean, with the word "method" quoted in its text: still a response.
+  REQUIRE(filter.process(Direction::kServerToClient,
+                         R"({"jsonrpc":"2.0","id":3,"error":{"code":-32602,"message":"bad \"method\""}})",
+                         r) == ScanStatus::kOk);
+  CHECK(r.kind == MessageResult::Kind::kForward);
+  CHECK(tracker.size() == 1);
+  // A response to a request the client never sent takes nothing.
+  REQUIRE(filter.process(Direction::kServerToClient, R"({"jsonrpc":"2.0","id":9,"result":{}})", r) ==
+          ScanStatus::kOk);
+  CHECK(tracker.size() == 1);
+  // With a finding: masked, reported with the request's method and tool, and taken too.
+  REQUIRE(filter.process(Direction::kServerToClient,
+                         R"({"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":")" +
+                             kGhp + R"("}]}})",
+                         r) == ScanStatus::kOk);
+  CHECK(r.kind == MessageResult::Kind::kReplace);
+  CHECK(r.ctx.method == "tools/call");
+  CHECK(r.ctx.tool == "read_file");
+  CHECK(tracker.size() == 0);
+}
+
+TEST_CASE("adversarial: the request tracker forgets the oldest, never a reused id's new request",
+          "[adversarial][mcp]") {
+  RequestTracker tracker;
+  const RequestTracker::Request req{"tools/call", "t"};
+  // Id 1 answered, then used again: its first slot must not evict the second request.
+  tracker.on_request(Direction::kClientToServer, "1", req);
+  REQUIRE(tracker.take(Direction::kServerToClient, "1"));
+  tracker.on_request(Direction::kClientToServer, "1", req);
+  for (int i = 2; i <= 10000; ++i) tracker.on_request(Direction::kClientToServer, std::to_string(i), req);
+  CHECK(tracker.size() == 10000);
+  // Ids are kept per direction: the server's request 5 is another entry.
+  tracker.on_request(Direction::kServerToClient, "5", req);
+  CHECK(tracker.size() == 10000);  // the bound: the oldest, the second request 1, went
+  CHECK_FALSE(tracker.take(Direction::kServerToClient, "1"));
+  REQUIRE(tracker.take(Direction::kServerToClient, "2"));
+  REQUIRE(tracker.take(Direction::kClientToServer, "5"));
+  CHECK(tracker.size() == 9998);
+}
