@@ -39,7 +39,7 @@ for stage in "${stages[@]}"; do
   case "$stage" in
     asan)
       CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DSCRUB_FUZZ=ON -DSCRUB_BENCH=OFF "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O0 -g1" \
+        -DSCRUB_FUZZ=ON -DSCRUB_BENCH=OFF "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O0 -g1" -DSCRUB_TEST_FLAGS= \
         -DSCRUB_CORE_FLAGS=-O1 >/dev/null
       cmake --build build-asan -j"$jobs"
       rm -rf build-asan/sanitizer-reports && mkdir -p build-asan/sanitizer-reports
