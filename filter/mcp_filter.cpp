@@ -244,15 +244,23 @@ void remember(RequestTracker& tracker, Direction dir, const Envelope& env) {
   tracker.on_request(dir, env.id, {env.method, env.method == "tools/call" ? env.tool : std::string()});
 }
 
-// Remembers a request found in `obj` (a message already parsed into a DOM).
-void note_object(RequestTracker& tracker, Direction dir, simdjson::dom::object obj) {
+// The envelope of a message already parsed into a DOM (read_envelope's fields, as the DOM reads
+// them: keys unescaped, the first of duplicates).
+Envelope dom_envelope(simdjson::dom::object obj) {
   Envelope env;
   simdjson::dom::element id;
   if (obj["id"].get(id) == simdjson::SUCCESS) env.id = simdjson::minify(id);
   env.method = string_field(obj, "method");
   simdjson::dom::object params;
   if (obj["params"].get_object().get(params) == simdjson::SUCCESS) env.tool = string_field(params, "name");
-  remember(tracker, dir, env);
+  env.result = !obj["result"].error();
+  env.error = !obj["error"].error();
+  return env;
+}
+
+// Remembers a request found in `obj` (a message already parsed into a DOM).
+void note_object(RequestTracker& tracker, Direction dir, simdjson::dom::object obj) {
+  remember(tracker, dir, dom_envelope(obj));
 }
 
 // Re-serializing a message whose blob was decoded recurses once per level (nlohmann's dump). The
@@ -464,7 +472,12 @@ ScanStatus McpFilter::process(Direction dir, std::string_view line, MessageResul
   std::string_view unit = blob_masked ? std::string_view(blobbed) : line;
   std::string masked;
   JsonInfo info;
-  info.want_envelope = true;
+  // The top-level fields, from the parse that validates the message.
+  std::optional<Envelope> top;
+  info.on_parsed = [&top](const simdjson::dom::element& root) {
+    simdjson::dom::object obj;
+    if (root.get_object().get(obj) == simdjson::SUCCESS) top = dom_envelope(obj);
+  };
   RedactStatus st = rd.redact_json(unit, masked, r.findings, &info);
   if (st == RedactStatus::kError) return ScanStatus::kError;
   r.invalid_json = !info.valid;
@@ -473,13 +486,16 @@ ScanStatus McpFilter::process(Direction dir, std::string_view line, MessageResul
     st = RedactStatus::kMasked;
   }
   if (st == RedactStatus::kClean) {
-    if (info.response && !info.id.empty()) {
+    const bool request_size = keys.method && line.size() <= kMaxRequestBytes;
+    if (top && (top->result || top->error) && !top->id.empty()) {
       // Its request is answered: forgotten now, so the tracker holds the requests in flight,
       // not the last 10,000 (a std::map of them, growing, was 4% of the wrap's CPU for 1 KB
       // round trips).
-      tracker_.take(dir, info.id);
-    } else if (info.valid && keys.method && line.size() <= kMaxRequestBytes) {
-      note_parsed(dir, line);
+      tracker_.take(dir, top->id);
+    } else if (top && request_size) {
+      remember(tracker_, dir, *top);  // what note_parsed would read, without parsing again
+    } else if (!top && info.valid && request_size) {
+      note_parsed(dir, line);  // a batch, or a message scanned on two threads
     }
     return ScanStatus::kOk;
   }

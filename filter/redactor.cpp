@@ -415,12 +415,7 @@ RedactStatus Redactor::Impl::json(std::string_view unit, std::string& out, Findi
   } else {
     simdjson::dom::element root;
     valid = !parser.parse(unit.data(), unit.size(), true).get(root);
-    simdjson::dom::object obj;
-    if (valid && info && info->want_envelope && depth == 0 && !root.get_object().get(obj)) {
-      simdjson::dom::element id;
-      if (!obj["id"].get(id)) info->id = simdjson::minify(id);
-      info->response = !obj["result"].error() || !obj["error"].error();
-    }
+    if (valid && info && info->on_parsed && depth == 0) info->on_parsed(root);
   }
   if (!valid) {  // (a large unit that is not JSON is scanned again, serially, by not_json)
     if (info) info->valid = false;

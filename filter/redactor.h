@@ -9,6 +9,7 @@
 // of the secret except the non-secret prefix kept by the `partial` style.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,20 +17,21 @@
 #include "filter/finding.h"
 #include "filter/scanner.h"
 
+namespace simdjson::dom {
+class element;
+}
+
 namespace scrub {
 
 enum class RedactStatus { kClean, kMasked, kError };
 
 struct JsonInfo {
   bool valid = true;  // false: the unit was not valid JSON and was redacted as text
-  // Asked for with `want_envelope`, read from the parse that validated the unit (no second
-  // parse): when the unit is a JSON object, its top-level "id" member as minified JSON ("" if it
-  // has none; the first of duplicate keys, keys compared unescaped) and whether it has a
-  // "result" or "error" member, as a JSON-RPC response does. Left empty for a unit large enough
-  // to be scanned on two threads (Redactor::set_parallel).
-  bool want_envelope = false;
-  std::string id;
-  bool response = false;
+  // Called with the document of the parse that validated the unit, while it is valid, so a
+  // caller can read the top-level fields without a second parse (McpFilter: the JSON-RPC id).
+  // Not called for a unit scanned on two threads (Redactor::set_parallel), nor for one that is
+  // not JSON.
+  std::function<void(const simdjson::dom::element&)> on_parsed;
 };
 
 class Redactor {
