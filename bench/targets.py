@@ -48,13 +48,10 @@ if s:
     # "End to end through pipes": judged on `cat | filter | cat` where the run has it; reading
     # the file itself is shown beside it.
     tp = s.get("text_pipes")
-    if tp:
-        judge("`filter --format text` >= 0.70 of raw `hs_scan`, through pipes", tp["ratio"] >= 0.70,
-              f"{tp['ratio']:.3f} (paired by round {tp['paired']:.3f}; {tp['mb_per_s']:.0f} of "
-              f"{tp['ceiling_mb_per_s']:.0f} MB/s); reading the file: {t['ratio']:.3f} (paired {t['paired']:.3f})")
-    else:
-        judge("`filter --format text` >= 0.70 of raw `hs_scan`", t["ratio"] >= 0.70,
-              f"{t['ratio']:.3f} (paired by round {t['paired']:.3f}; {t['mb_per_s']:.0f} of {t['ceiling_mb_per_s']:.0f} MB/s)")
+    x = tp or t
+    judge("`filter --format text` >= 0.70 of raw `hs_scan`" + (", through pipes" if tp else ""), x["ratio"] >= 0.70,
+          f"{x['ratio']:.3f} (paired by round {x['paired']:.3f}; {x['mb_per_s']:.0f} of {x['ceiling_mb_per_s']:.0f} MB/s)"
+          + (f"; reading the file: {t['ratio']:.3f} (paired {t['paired']:.3f})" if tp else ""))
     rg, rga = s["rg_same_rules"], s["rg_whole_pack"]
     judge("`filter --format text` >= 3x ripgrep", rg["filter_over_rg"] >= 3 or rga["filter_over_rg"] >= 3,
           f"{rga['filter_over_rg']:,.0f}x rg with the whole pack; {rg['filter_over_rg']:.2f}x rg with only "
