@@ -5,7 +5,7 @@
 
 using namespace scrub::test;
 
-TEST_CASE("config file: --config holds the options; the command line overrides it", "[e2e][config]") {
+TEST_CASE("config file: --config holds the options and the command line overrides it", "[e2e][config]") {
   TempDir d;
   const std::string v = "Cf9Hj2Kl7Mn4Bv8Cx3Zq";  // fake
   std::string cfg = d.file("scrub.toml",

@@ -294,7 +294,7 @@ TEST_CASE("split: every secret split across two reads of a TCP connection is mas
   for (const auto& c : all) CHECK(out.find(c.secret) == std::string::npos);
 }
 
-TEST_CASE("split: known values in MCP channels through the binary, raw and \\u-escaped", "[e2e][split]") {
+TEST_CASE("split: known values in MCP channels through the binary, raw and unicode-escaped", "[e2e][split]") {
   const std::vector<std::string> templates = {
       R"({"jsonrpc":"2.0","id":ID,"result":{"content":[{"type":"text","text":S}]}})",
       R"({"jsonrpc":"2.0","id":ID,"error":{"code":-32000,"message":S,"data":{"d":S}}})",

@@ -522,7 +522,7 @@ TEST_CASE("tcp: SIGTERM lets answers in flight arrive, then exits 0", "[tcp]") {
   CHECK(!Client::tcp(port).ok());  // no longer listening
 }
 
-TEST_CASE("tcp: after --grace what is left is closed; a stubborn child is killed", "[tcp]") {
+TEST_CASE("tcp: after --grace what is left is closed and a stubborn child is killed", "[tcp]") {
   Setup s;
   // Ignores SIGTERM and outlives its stdin.
   Proxy p(s.child({"--grace", "300ms"}, "127.0.0.1:0",

@@ -593,7 +593,7 @@ generic = true
 // ED A0 80 (a UTF-16 surrogate written as UTF-8, which is not UTF-8) was \ud800, which decodes to
 // something else. A value that is not UTF-8 gets no \u form (no encoder writes one for it); its
 // other forms stay.
-TEST_CASE("adversarial: no \\u form for a value that is not UTF-8", "[adversarial][literals]") {
+TEST_CASE("adversarial: no unicode-escaped form for a value that is not UTF-8", "[adversarial][literals]") {
   const std::string surrogate = "key-\xed\xa0\x80-value";
   const std::string overlong = "key-\xc0\xaf-value";
   const std::string fine = "key-\xc3\xa9-value";

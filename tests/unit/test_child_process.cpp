@@ -632,7 +632,7 @@ TEST_CASE("write_all: large writes arrive whole, blocking or not", "[child]") {
   }
 }
 
-TEST_CASE("write_all: head and tail, either one empty, arrive in order; a closed reader is EPIPE",
+TEST_CASE("write_all: head and tail, either one empty, arrive in order, and a closed reader is EPIPE",
           "[child]") {
   scrub::ignore_sigpipe();
   int fds[2];

@@ -158,7 +158,7 @@ TEST_CASE("masked output never triggers a rule again", "[engine]") {
   }
 }
 
-TEST_CASE("overlaps merge; specific beats generic; known literal beats all", "[engine]") {
+TEST_CASE("overlaps merge, specific beats generic, a known literal beats all", "[engine]") {
   SECTION("specific rule wins the label over a generic one on the same bytes") {
     Redactor r(make_set(kRules));
     auto res = redact_text(r, "token=" + kGhp);

@@ -178,7 +178,7 @@ TEST_CASE("secret-looking environment variables become known secrets", "[secrets
   CHECK(res.secrets[0].name == "env:PLAIN");
 }
 
-TEST_CASE("secret files and env files; an unreadable file is a clear error", "[secrets]") {
+TEST_CASE("secret files and env files, and an unreadable file is a clear error", "[secrets]") {
   std::string dir = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp");
   std::string sf = dir + "/scrub-unit-secrets.txt";
   std::ofstream(sf) << fake(20, 4) << "\n\n" << fake(20, 5) << "\r\nshort\n";
