@@ -14,6 +14,10 @@ namespace scrub {
 // Registers a subcommand; the returned function runs it (after parsing) and gives the exit code.
 using CommandRunner = std::function<int()>;
 
+// The whole command line (argv as main has it): sets up logging, parses, runs the subcommand or
+// the stdio wrap, and gives the process's exit code.
+int run_main(int argc, char** argv, char** envp);
+
 CommandRunner register_filter(CLI::App& app, char** envp);
 CommandRunner register_scan(CLI::App& app, char** envp);
 CommandRunner register_rules(CLI::App& app);
