@@ -9,8 +9,10 @@
 //   CLOSE out                            closes stdout (and keeps running: reads on)
 //   HANG                                 ignores stdin from now on and sleeps until killed
 //
-// SPLIT writes bytes [0, pos) (pos clamped to the length), sleeps SPLIT_SLEEP_MS (default 5) ms,
-// then writes the rest. Unknown or malformed commands are ignored. Exits 0 at stdin EOF.
+// SPLIT writes bytes [0, pos) (pos clamped to the length), sleeps SPLIT_SLEEP_MS (default 1) ms,
+// then writes the rest: time for mcp-scrub, waiting in its read, to take the first part alone
+// (the TCP variant in test_split.cpp pauses 0.5 ms). The split tests write thousands of lines;
+// at 5 ms their pauses were 17 of the stdio test's 22 s. Unknown or malformed commands are ignored. Exits 0 at stdin EOF.
 #include <unistd.h>
 
 #include <chrono>
@@ -58,7 +60,7 @@ void write_all(int fd, std::string_view data) {
 
 int main() {
   const char* s = std::getenv("SPLIT_SLEEP_MS");
-  const int sleep_ms = s ? std::atoi(s) : 5;
+  const int sleep_ms = s ? std::atoi(s) : 1;
   std::string line, cmd, stream, payload, bytes;
   while (std::getline(std::cin, line)) {
     std::istringstream in(line);
