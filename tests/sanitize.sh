@@ -5,7 +5,9 @@
 #   tests/sanitize.sh [STAGE...]      STAGE: asan, fuzz, tsan (default: all three, in that order)
 #
 # asan  clang build with AddressSanitizer + UndefinedBehaviorSanitizer (+ libFuzzer's coverage
-#       hooks, so the same build serves `fuzz`) in build-asan/, then the whole ctest suite on it.
+#       hooks, so the same build serves `fuzz`) in build-asan/: its unit tests, then the normal
+#       build's end-to-end tests against its mcp-scrub (they drive the binary from outside; the
+#       test drivers and servers are not built twice).
 # fuzz  every libFuzzer target of build-asan/ for FUZZ_SECONDS (default 10) each, seeds and
 #       regression inputs included (tests/fuzz/run.sh), with a fixed libFuzzer seed (FUZZ_ARGS,
 #       default -seed=1) so a submission's result does not hang on the dice; long exploring runs
@@ -38,16 +40,22 @@ for stage in "${stages[@]}"; do
   start=$SECONDS
   case "$stage" in
     asan)
+      [[ -x "$normal/tests/e2e_tests" ]] || { echo "sanitize: build $normal first" >&2; exit 2; }
       CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DSCRUB_FUZZ=ON -DSCRUB_BENCH=OFF "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O0 -g1" -DSCRUB_TEST_FLAGS= \
-        -DSCRUB_CORE_FLAGS=-O1 >/dev/null
+        -DSCRUB_FUZZ=ON -DSCRUB_BENCH=OFF -DSCRUB_E2E_TESTS=OFF \
+        "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O0 -g1" -DSCRUB_TEST_FLAGS= -DSCRUB_CORE_FLAGS=-O1 >/dev/null
       cmake --build build-asan -j"$jobs"
       rm -rf build-asan/sanitizer-reports && mkdir -p build-asan/sanitizer-reports
       reports=$(realpath build-asan/sanitizer-reports)
-      (cd build-asan &&
-        ASAN_OPTIONS="detect_leaks=1:malloc_context_size=8:log_path=$reports/asan" \
-        UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan" \
-        ctest --output-on-failure -j"$jobs")
+      export ASAN_OPTIONS="detect_leaks=1:malloc_context_size=8:log_path=$reports/asan"
+      export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan"
+      # The unit tests of this build, then the normal build's end-to-end tests driving this
+      # build's mcp-scrub (its ctest, whose recorded times start the longest tests first).
+      (cd build-asan && ctest --output-on-failure -j"$jobs")
+      asan_bin=$(realpath build-asan/mcp-scrub)
+      (cd "$normal" && MCP_SCRUB_TEST_BINARY=$asan_bin MCP_SCRUB_TEST_SANITIZER=address \
+        ctest --output-on-failure -j"$jobs" -L e2e)
+      unset ASAN_OPTIONS UBSAN_OPTIONS
       reports_clean "$reports"
       ;;
     fuzz)

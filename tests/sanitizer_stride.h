@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdlib>
 
 namespace scrub::test {
 
@@ -22,5 +23,13 @@ inline constexpr size_t kSanitizerStride = 3;
 #else
 inline constexpr size_t kSanitizerStride = 1;
 #endif
+
+// The stride for an end-to-end test, which may drive another build's binary: tests/sanitize.sh
+// runs the normal build's end-to-end tests against its sanitizer builds of mcp-scrub
+// (MCP_SCRUB_TEST_BINARY), and says which with MCP_SCRUB_TEST_SANITIZER.
+inline size_t e2e_stride() {
+  const char* other = std::getenv("MCP_SCRUB_TEST_SANITIZER");
+  return other != nullptr && *other != '\0' ? 3 : kSanitizerStride;
+}
 
 }  // namespace scrub::test
