@@ -22,9 +22,9 @@ using nlohmann::json;
 namespace {
 
 const std::string kKnown = "Zq8vR2xkPm4TnW7yL3bH";  // fake, registered as a known value
-const std::string kGhp = "ghp_" + fake(36, 3);       // fake, found by a rule
+const std::string kAdvGhp = "ghp_" + fake(36, 3);       // fake, found by a rule
 
-const char* kRules = R"(
+const char* kAdvRules = R"(
 [[rules]]
 id = "github-pat"
 regex = '''\b(ghp_[0-9A-Za-z]{36})\b'''
@@ -32,7 +32,7 @@ keywords = ["ghp_"]
 )";
 
 std::shared_ptr<const CompiledSet> small_set() {
-  static auto set = make_set(kRules, {{"env:KNOWN", kKnown}});
+  static auto set = make_set(kAdvRules, {{"env:KNOWN", kKnown}});
   return set;
 }
 
@@ -274,7 +274,7 @@ TEST_CASE("adversarial: 100,000 matches in one line are all masked in bounded ti
   Redactor r(small_set());
   auto t0 = std::chrono::steady_clock::now();
   std::string text;
-  for (int i = 0; i < 100000; ++i) text += (i % 2 ? kKnown : kGhp) + " ";
+  for (int i = 0; i < 100000; ++i) text += (i % 2 ? kKnown : kAdvGhp) + " ";
   auto res = redact_text(r, text);
   REQUIRE(res.status == RedactStatus::kMasked);
   CHECK(res.findings.size() == 100000);
@@ -424,7 +424,7 @@ TEST_CASE("adversarial: text around a private key's markers is scanned", "[adver
   FollowingRedactor following(holder);
   const std::string input = "key " + kKnown + " -----BEGIN RSA PRIVATE KEY-----MIIEow\n" +
                             "MIIEowIBAAKCAQEAv1234\n" +
-                            "xyz-----END RSA PRIVATE KEY----- then " + kGhp + "\n";
+                            "xyz-----END RSA PRIVATE KEY----- then " + kAdvGhp + "\n";
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
   REQUIRE(write_all(fds[1], input));
@@ -536,7 +536,7 @@ keepPrefix = 5
 // through (stderr, filter's text mode, a tool result quoting an upstream error).
 TEST_CASE("adversarial: a non-ASCII known value in ASCII-only JSON inside text is masked", "[adversarial][literals]") {
   const std::string value = "cl\xc3\xa9-secr\xc3\xa8te-42\xc3\xbcZ\xf0\x9f\x94\x91";
-  auto set = make_set(kRules, {{"env:KNOWN_UTF8", value}});
+  auto set = make_set(kAdvRules, {{"env:KNOWN_UTF8", value}});
   Redactor r(set);
   const std::string python = "cl\\u00e9-secr\\u00e8te-42\\u00fcZ\\ud83d\\udd11";
   const std::string dotnet = "cl\\u00E9-secr\\u00E8te-42\\u00FCZ\\uD83D\\uDD11";
@@ -716,7 +716,7 @@ TEST_CASE("adversarial: blob and method keys are found in messages large and sma
     CHECK(r.kind == MessageResult::Kind::kForward);
     const std::string answer =
         R"({"jsonrpc":"2.0","id":)" + id +
-        R"(,"result":{"role":"assistant","content":{"type":"text","text":"use )" + kGhp + R"("}}})";
+        R"(,"result":{"role":"assistant","content":{"type":"text","text":"use )" + kAdvGhp + R"("}}})";
     REQUIRE(filter.process(Direction::kClientToServer, answer, r) == ScanStatus::kOk);
     REQUIRE(r.findings.size() == 1);
     CHECK(r.ctx.method == "sampling/createMessage");
@@ -773,7 +773,7 @@ TEST_CASE("adversarial: a finding's context comes from the top-level fields, lar
     CHECK(r.ctx.id == "[" + n + ",1]");
     CHECK(r.ctx.tool.empty());
     const std::string answer = R"({"jsonrpc":"2.0","id":[)" + n + R"(,1],"result":{"text":"use )" +
-                               kGhp + R"("}})";
+                               kAdvGhp + R"("}})";
     REQUIRE(filter.process(Direction::kClientToServer, answer, r) == ScanStatus::kOk);
     REQUIRE(r.findings.size() == 1);
     CHECK(r.ctx.method == "sampling/createMessage");
@@ -788,7 +788,7 @@ TEST_CASE("adversarial: a finding's context comes from the top-level fields, lar
 TEST_CASE("adversarial: a line that is not JSON masks what the lenient walk leaves",
           "[adversarial][json]") {
   Redactor r(small_set());
-  const std::string line = R"({"n": )" + kGhp + R"(, "s": "\ud800 ok"})";
+  const std::string line = R"({"n": )" + kAdvGhp + R"(, "s": "\ud800 ok"})";
   auto res = redact_json(r, line);
   REQUIRE(res.status == RedactStatus::kMasked);
   CHECK_FALSE(res.valid_json);
@@ -796,9 +796,9 @@ TEST_CASE("adversarial: a line that is not JSON masks what the lenient walk leav
   REQUIRE(res.findings.size() == 1);
   CHECK(res.findings[0].rule_id == "github-pat");
   CHECK(res.findings[0].offset == 6);
-  CHECK(res.findings[0].length == kGhp.size());
+  CHECK(res.findings[0].length == kAdvGhp.size());
   // With a value in a string as well, the walk masks that and the text pass scans its output.
-  const std::string both = R"({"n": )" + kGhp + R"(, "s": "\ud800 )" + kKnown + R"("})";
+  const std::string both = R"({"n": )" + kAdvGhp + R"(, "s": "\ud800 )" + kKnown + R"("})";
   auto res2 = redact_json(r, both);
   CHECK(res2.out ==
         R"({"n": [REDACTED:github-pat], "s": "\ud800 [REDACTED:known-secret]"})");
@@ -875,7 +875,7 @@ TEST_CASE("adversarial: every response, clean or not, takes its request from the
   // With a finding: masked, reported with the request's method and tool, and taken too.
   REQUIRE(filter.process(Direction::kServerToClient,
                          R"({"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":")" +
-                             kGhp + R"("}]}})",
+                             kAdvGhp + R"("}]}})",
                          r) == ScanStatus::kOk);
   CHECK(r.kind == MessageResult::Kind::kReplace);
   CHECK(r.ctx.method == "tools/call");

@@ -12,7 +12,7 @@ using namespace scrub::test;
 namespace fs = std::filesystem;
 
 namespace {
-const char* kRules = R"(
+const char* kCacheRules = R"(
 [[rules]]
 id = "github-pat"
 regex = '''\b(ghp_[0-9A-Za-z]{36})\b'''
@@ -38,7 +38,7 @@ TEST_CASE("the compiled-database cache is reused, encrypted, and survives corrup
   const std::string want = "k=[REDACTED:known-secret] t=[REDACTED:github-pat]";
 
   {
-    Redactor r(make_set(kRules, {{"env:K_SECRET", secret}}, eo));
+    Redactor r(make_set(kCacheRules, {{"env:K_SECRET", secret}}, eo));
     CHECK(redact_text(r, line).out == want);
   }
   std::vector<fs::path> entries;
@@ -51,7 +51,7 @@ TEST_CASE("the compiled-database cache is reused, encrypted, and survives corrup
 
   SECTION("a second compile loads it and scans the same") {
     auto t = fs::last_write_time(entries[0]);
-    Redactor r(make_set(kRules, {{"env:K_SECRET", secret}}, eo));
+    Redactor r(make_set(kCacheRules, {{"env:K_SECRET", secret}}, eo));
     CHECK(redact_text(r, line).out == want);
     CHECK(fs::last_write_time(entries[0]) == t);  // not rewritten
   }
@@ -59,14 +59,14 @@ TEST_CASE("the compiled-database cache is reused, encrypted, and survives corrup
     std::string bad = file;
     bad[bad.size() / 2] ^= 0x55;
     std::ofstream(entries[0], std::ios::binary | std::ios::trunc) << bad;
-    Redactor r(make_set(kRules, {{"env:K_SECRET", secret}}, eo));
+    Redactor r(make_set(kCacheRules, {{"env:K_SECRET", secret}}, eo));
     CHECK(redact_text(r, line).out == want);
     CHECK(slurp(entries[0]) != bad);
   }
   SECTION("another key does not read it") {
     EngineOptions other = eo;
     other.fingerprint_key = "a-different-installation-key";
-    Redactor r(make_set(kRules, {{"env:K_SECRET", secret}}, other));
+    Redactor r(make_set(kCacheRules, {{"env:K_SECRET", secret}}, other));
     CHECK(redact_text(r, line).out == want);
     size_t n = 0;
     for (const auto& e : fs::directory_iterator(dir)) n += e.path().extension() == ".hsdb";

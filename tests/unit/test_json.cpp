@@ -8,7 +8,7 @@ using namespace scrub;
 using namespace scrub::test;
 
 namespace {
-const char* kRules = R"(
+const char* kJsonRules = R"(
 [[rules]]
 id = "github-pat"
 description = "GitHub token"
@@ -21,7 +21,7 @@ regex = '''(?i)(?:password|passwd)["']?\s*[:=]\s*["']?([^\s"',;\\]{6,128})'''
 entropy = 2.5
 keywords = ["pass"]
 )";
-const std::string kGhp = "ghp_" + fake(36, 1);
+const std::string kJsonGhp = "ghp_" + fake(36, 1);
 const std::string kSecret = fake(20, 2);
 
 std::string unicode_escape_all(const std::string& s) {
@@ -36,7 +36,7 @@ std::string unicode_escape_all(const std::string& s) {
 }  // namespace
 
 TEST_CASE("clean JSON passes byte-identical", "[json]") {
-  Redactor r(make_set(kRules, {{"env:X_SECRET", kSecret}}));
+  Redactor r(make_set(kJsonRules, {{"env:X_SECRET", kSecret}}));
   for (std::string line : {R"({"result":{"content":[{"type":"text","text":"hi \"there\" \\ /"}]},"jsonrpc":"2.0","id":3})",
                            R"([1,2.5e10,true,null,"x"])", R"(  {"a" : [ ] }  )"}) {
     auto res = redact_json(r, line);
@@ -47,8 +47,8 @@ TEST_CASE("clean JSON passes byte-identical", "[json]") {
 }
 
 TEST_CASE("a secret in a string value is masked in place", "[json]") {
-  Redactor r(make_set(kRules));
-  auto res = redact_json(r, R"({"result":{"content":[{"type":"text","text":"token )" + kGhp +
+  Redactor r(make_set(kJsonRules));
+  auto res = redact_json(r, R"({"result":{"content":[{"type":"text","text":"token )" + kJsonGhp +
                                 R"( here"}]},"jsonrpc":"2.0","id":7})");
   CHECK(res.out ==
         R"({"result":{"content":[{"type":"text","text":"token [REDACTED:github-pat] here"}]},"jsonrpc":"2.0","id":7})");
@@ -57,7 +57,7 @@ TEST_CASE("a secret in a string value is masked in place", "[json]") {
 }
 
 TEST_CASE("escaped secrets are decoded, found and mapped back", "[json]") {
-  Redactor r(make_set(kRules, {{"env:X_SECRET", kSecret}}));
+  Redactor r(make_set(kJsonRules, {{"env:X_SECRET", kSecret}}));
   SECTION("every character as \\uXXXX") {
     const std::string line = R"({"t":"k=)" + unicode_escape_all(kSecret) + R"( end"})";
     auto res = redact_json(r, line);
@@ -98,18 +98,18 @@ TEST_CASE("escaped secrets are decoded, found and mapped back", "[json]") {
 
 TEST_CASE("keys and numbers are masked and the result stays valid JSON", "[json]") {
   const std::string digits = "98765432109876";
-  Redactor r(make_set(kRules, {{"env:PIN_SECRET", digits}}));
-  auto res = redact_json(r, R"({")" + kGhp + R"(":1,"pin":)" + digits + R"(})");
+  Redactor r(make_set(kJsonRules, {{"env:PIN_SECRET", digits}}));
+  auto res = redact_json(r, R"({")" + kJsonGhp + R"(":1,"pin":)" + digits + R"(})");
   CHECK(res.out == R"({"[REDACTED:github-pat]":1,"pin":"[REDACTED:known-secret]"})");
   CHECK(nlohmann::json::accept(res.out));
   // A key holding a secret never appears in a path.
-  auto nested = redact_json(r, R"({")" + kGhp + R"(":{"x":")" + digits + R"("}})");
+  auto nested = redact_json(r, R"({")" + kJsonGhp + R"(":{"x":")" + digits + R"("}})");
   for (const auto& f : nested.findings) CHECK(f.json_path.find("ghp_") == std::string::npos);
 }
 
 TEST_CASE("invalid JSON is masked as text and reported", "[json]") {
-  Redactor r(make_set(kRules));
-  auto res = redact_json(r, "npm WARN " + kGhp + " {");
+  Redactor r(make_set(kJsonRules));
+  auto res = redact_json(r, "npm WARN " + kJsonGhp + " {");
   CHECK_FALSE(res.valid_json);
   CHECK(res.out == "npm WARN [REDACTED:github-pat] {");
 }
@@ -190,9 +190,9 @@ TEST_CASE("json_string_end finds the first quote no backslash escapes", "[json]"
 }
 
 TEST_CASE("deep nesting and long backslash runs have defined outcomes", "[json]") {
-  Redactor r(make_set(kRules));
+  Redactor r(make_set(kJsonRules));
   std::string deep(10000, '[');
-  deep += "\"" + kGhp + "\"";
+  deep += "\"" + kJsonGhp + "\"";
   deep += std::string(10000, ']');
   auto res = redact_json(r, deep);
   CHECK(res.status == RedactStatus::kMasked);
@@ -207,7 +207,7 @@ TEST_CASE("deep nesting and long backslash runs have defined outcomes", "[json]"
 // escaped text (decoded ahead of the walk), large JSON held in a string (walked in its turn),
 // small strings, a large string without escapes, and secrets only escapes reveal.
 TEST_CASE("a large unit scanned on two threads gives what one thread gives", "[json][threads]") {
-  auto set = make_set(kRules, {{"env:X_SECRET", kSecret}});
+  auto set = make_set(kJsonRules, {{"env:X_SECRET", kSecret}});
   std::string filler;
   for (int i = 0; filler.size() < 100000; ++i) filler += "line " + std::to_string(i) + R"(: \"ok\"\n)";
   std::string nested_filler;  // the same lines escaped twice: valid inside JSON held in a string
@@ -217,9 +217,9 @@ TEST_CASE("a large unit scanned on two threads gives what one thread gives", "[j
   while (plain.size() < 80000) plain += "plain words without escapes ";
   const std::string msg =
       R"({"result":{"content":[{"type":"text","text":"start )" + unicode_escape_all(kSecret) + R"(\n)" +
-      filler + R"({\"password\": \"Hunter2Secret9x\"}\n)" + filler + R"(\n)" + kGhp + R"("},)" +
+      filler + R"({\"password\": \"Hunter2Secret9x\"}\n)" + filler + R"(\n)" + kJsonGhp + R"("},)" +
       R"({"type":"text","text":"{\"log\": \")" + nested_filler + R"(\", \"k\": \")" + kSecret + R"(\"}"},)" +
-      R"({"type":"text","text":")" + plain + kGhp + R"( end"},)" +
+      R"({"type":"text","text":")" + plain + kJsonGhp + R"( end"},)" +
       R"({"type":"text","text":"small \u0041 )" + kSecret + R"("}]},"jsonrpc":"2.0","id":9})";
   REQUIRE(msg.size() > Redactor::kParallelBytes);
   REQUIRE(nlohmann::json::accept(msg));
@@ -247,7 +247,7 @@ TEST_CASE("a large unit scanned on two threads gives what one thread gives", "[j
                                           "github-pat@result.content[2].text",
                                           "known-secret@result.content[3].text"});
   CHECK(b.out.find(kSecret) == std::string::npos);
-  CHECK(b.out.find(kGhp) == std::string::npos);
+  CHECK(b.out.find(kJsonGhp) == std::string::npos);
   CHECK(b.out.find("Hunter2Secret9x") == std::string::npos);
   CHECK(b.out.find(R"(small \u0041 [REDACTED:known-secret]")") != std::string::npos);
   CHECK(nlohmann::json::accept(b.out));
@@ -262,7 +262,7 @@ TEST_CASE("a large unit scanned on two threads gives what one thread gives", "[j
   CHECK(d1.out == d2.out);
   CHECK(d1.findings.size() == d2.findings.size());
   CHECK(d2.out.find(kSecret) == std::string::npos);
-  CHECK(d2.out.find(kGhp) == std::string::npos);
+  CHECK(d2.out.find(kJsonGhp) == std::string::npos);
   // Below the threshold nothing changes either.
   auto c = redact_json(two, R"({"t":"k=)" + unicode_escape_all(kSecret) + R"( end"})");
   CHECK(c.out == R"({"t":"k=[REDACTED:known-secret] end"})");
@@ -273,7 +273,7 @@ TEST_CASE("a large unit scanned on two threads gives what one thread gives", "[j
 // a string too small to be scanned ahead or in JSON held in a string, must stop that shortcut.
 TEST_CASE("two threads: escapes that hide a secret outside the large strings still count",
           "[json][threads]") {
-  auto set = make_set(kRules, {{"env:X_SECRET", kSecret}});
+  auto set = make_set(kJsonRules, {{"env:X_SECRET", kSecret}});
   std::string filler;
   for (int i = 0; filler.size() < Redactor::kParallelBytes; ++i)
     filler += "line " + std::to_string(i) + R"(: \"ok\"\n)";
@@ -315,7 +315,7 @@ TEST_CASE("a key-value rule finds a value whose escapes break the match in the r
   // Python's json.dumps writes non-ASCII as \uXXXX, PHP's json_encode writes / as \/: in the raw
   // bytes the password rule's value stops at the backslash (too short here), and the decoded
   // value alone has no "password" before it. The value is also scanned after its key.
-  Redactor r(make_set(kRules, {}));
+  Redactor r(make_set(kJsonRules, {}));
   const std::string value = "s3cr" + std::string("\\u00e9") + "tPassw0rd";  // s3crétPassw0rd
   auto res = redact_json(r, R"({"user":"ana","password": ")" + value + R"("})");
   CHECK(res.out == R"({"user":"ana","password": "[REDACTED:generic-password]"})");
