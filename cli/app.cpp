@@ -1,6 +1,7 @@
 // The command line: parses it and dispatches to a subcommand; the default, with
 // `-- COMMAND [ARGS...]`, wraps a stdio MCP server. A library function (main.cpp only calls it),
 // so the CLI11 code is compiled once, with the subcommands.
+#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 

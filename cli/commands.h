@@ -1,8 +1,6 @@
 // The subcommands. Each registers its options on a CLI11 subcommand and runs after parsing.
 #pragma once
 
-#include <CLI/CLI.hpp>
-
 #include <functional>
 #include <string>
 #include <vector>

@@ -1,6 +1,7 @@
 // `mcp-scrub config check FILE`. Every command-line option can live in a TOML file given with
 // --config (CLI11's own config support: keys are the long option names, `[filter]`, `[scan]` and
 // `[tcp]` sections hold the subcommands' options; the command line overrides the file).
+#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
 #include <iostream>

@@ -1,5 +1,6 @@
 #include "cli/engine_config.h"
 
+#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
 #include "filter/db_cache.h"

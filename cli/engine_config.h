@@ -2,14 +2,16 @@
 // that turns them into a compiled engine. Control plane: errors are ConfigError, printed by main.
 #pragma once
 
-#include <CLI/CLI.hpp>
-
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "filter/compiled_set.h"
 #include "patterns/known_secrets.h"
+
+namespace CLI {
+class App;  // <CLI/CLI.hpp> only where options are registered: CLI11 costs 15 s a file to compile
+}
 
 namespace scrub {
 

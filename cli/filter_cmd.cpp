@@ -1,5 +1,6 @@
 // `mcp-scrub filter [FILE...]`: a log pipeline stage. Reads stdin or the files, writes the masked
 // stream to stdout (flushed whenever the input would block), alerts to --alerts.
+#include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <unistd.h>
 

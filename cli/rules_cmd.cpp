@@ -1,4 +1,5 @@
 // `mcp-scrub rules list` and `mcp-scrub rules check FILE`.
+#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
 #include <iostream>

@@ -1,6 +1,7 @@
 // `mcp-scrub scan [FILE...]`: reports findings without writing the stream. Exit 1 when anything
 // was found, 0 when clean, 2 on a usage or configuration error, 3 when an input was unreadable,
 // 4 when the engine failed.
+#include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <unistd.h>
 

@@ -7,6 +7,7 @@
 // calls, one McpHooks per connection: the same McpFilter handling as cli/wrap_cmd.cpp, line for
 // line (fail closed, oversized responses turned into JSON-RPC errors, stderr masked), with the
 // connection id in every alert's source ("conn 3 stdout") and a counters line per connection.
+#include <CLI/CLI.hpp>
 #include <sys/resource.h>
 #include <unistd.h>
 

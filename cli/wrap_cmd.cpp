@@ -6,6 +6,7 @@
 //   child stderr  -> line scanner (partial lines after 100 ms idle) -> our stderr
 // Signals are forwarded to the child's process group; the child dies with us (PDEATHSIG); we
 // exit with its status. Fail closed: a line the engine could not scan is never written.
+#include <CLI/CLI.hpp>
 #include <poll.h>
 #include <unistd.h>
 
