@@ -10,8 +10,8 @@
 #       test drivers and servers are not built twice).
 # fuzz  every libFuzzer target of build-asan/ for FUZZ_SECONDS (default 10) each, seeds and
 #       regression inputs included (tests/fuzz/run.sh), with a fixed libFuzzer seed (FUZZ_ARGS,
-#       default -seed=1) so a submission's result does not hang on the dice; long exploring runs
-#       are tests/fuzz/run.sh's job.
+#       default -seed=1) so a submission's result does not hang on the dice, one target per CPU
+#       at a time; long exploring runs are tests/fuzz/run.sh's job.
 # tsan  mcp-scrub built with ThreadSanitizer in build-tsan/; the tcp, reload and filter --threads
 #       end-to-end tests of the normal build (build/) then run against it (MCP_SCRUB_TEST_BINARY),
 #       in two processes at once (logs: build-tsan/e2e-0.log, e2e-1.log).
@@ -61,7 +61,8 @@ for stage in "${stages[@]}"; do
       ;;
     fuzz)
       [[ -f build-asan/CMakeCache.txt ]] || { echo "sanitize: run the asan stage first" >&2; exit 2; }
-      FUZZ_ARGS=${FUZZ_ARGS:--seed=1} bash tests/fuzz/run.sh "${FUZZ_SECONDS:-10}" build-asan
+      FUZZ_ARGS=${FUZZ_ARGS:--seed=1} FUZZ_JOBS=${FUZZ_JOBS:-$jobs} \
+        bash tests/fuzz/run.sh "${FUZZ_SECONDS:-10}" build-asan
       ;;
     tsan)
       cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCRUB_TSAN=ON \

@@ -13,11 +13,12 @@
 #
 # Reproduce a failure: BUILD_DIR/tests/fuzz/fuzz_<target> ARTIFACT
 # Environment: FUZZ_RULES=small (json_line, framer: scan with the extra rules only, faster);
-#              FUZZ_ARGS="..." extra libFuzzer flags.
+#              FUZZ_ARGS="..." extra libFuzzer flags; FUZZ_JOBS=N runs N targets at a time
+#              (default 1; each uses one CPU).
 set -euo pipefail
 
 if [[ $# -lt 2 ]]; then
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 secs=$1
@@ -38,23 +39,38 @@ cmake --build "$build" -j"$(nproc)" --target "${targets[@]/#/fuzz_}" >/dev/null
 declare -A max_len=([json_line]=4096 [framer]=8192 [decoders]=1024 [rules]=4096)
 declare -A dict=([json_line]=json.dict [framer]=json.dict [decoders]=json.dict [rules]=rules.dict)
 
-status=0
-for t in "${targets[@]}"; do
-  corpus="$build/fuzz/corpus/$t"
-  artifacts="$build/fuzz/artifacts/$t/"
-  log="$build/fuzz/$t.log"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+
+# One target: its libFuzzer run, its exit status in $build/fuzz/<target>.rc.
+fuzz_one() {
+  local t=$1 corpus="$build/fuzz/corpus/$1" artifacts="$build/fuzz/artifacts/$1/" rc=0
+  local regress=()
   mkdir -p "$corpus" "$artifacts"
-  rc=0
-  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
-  regress=()
   [[ -d "$here/regressions/$t" ]] && regress=("$here/regressions/$t")
   "$build/tests/fuzz/fuzz_$t" "$corpus" "$here/seeds/$t" "${regress[@]}" \
     -dict="$here/${dict[$t]}" -max_len="${max_len[$t]}" -max_total_time="$secs" \
     -timeout=30 -rss_limit_mb=2560 -print_final_stats=1 -artifact_prefix="$artifacts" \
-    ${FUZZ_ARGS:-} >"$log" 2>&1 || rc=$?
+    ${FUZZ_ARGS:-} >"$build/fuzz/$t.log" 2>&1 || rc=$?
+  echo "$rc" >"$build/fuzz/$t.rc"
+}
+
+# FUZZ_JOBS targets at a time (default 1); each is one process on one CPU.
+jobs_max=${FUZZ_JOBS:-1}
+mkdir -p "$build/fuzz"
+rm -f "$build/fuzz/"*.rc
+for t in "${targets[@]}"; do
+  while (( $(jobs -rp | wc -l) >= jobs_max )); do wait -n || true; done
+  fuzz_one "$t" &
+done
+wait
+
+status=0
+for t in "${targets[@]}"; do
+  log="$build/fuzz/$t.log"
+  rc=$(cat "$build/fuzz/$t.rc" 2>/dev/null || echo 1)
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
   speed=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
-  files=$(find "$corpus" -type f | wc -l)
+  files=$(find "$build/fuzz/corpus/$t" -type f | wc -l)
   if [[ $rc -ne 0 ]]; then
     status=1
     why=$(grep -m1 -E 'INVARIANT FAILED|ERROR: (AddressSanitizer|libFuzzer|LeakSanitizer)|runtime error' "$log" || true)
