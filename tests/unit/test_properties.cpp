@@ -80,7 +80,7 @@ TEST_CASE("properties: every secret split at every byte across two writes is fra
           "[properties][split]") {
   Redactor redactor(builtin_set());
   size_t checked = 0;
-  for (size_t ci = 0; ci < secret_cases().size(); ++ci) {
+  for (size_t ci = 0; ci < secret_cases().size(); ci += kSanitizerStride) {
     const SecretCase& sc = secret_cases()[ci];
     INFO("case " << ci << " rule " << sc.id);
     for (int mode = 0; mode < 2; ++mode) {
@@ -110,7 +110,7 @@ TEST_CASE("properties: every secret split at every byte across two writes is fra
       }
     }
   }
-  CHECK(checked > 100000);
+  CHECK(checked > 100000 / kSanitizerStride);
 }
 
 TEST_CASE("properties: a secret cut at every position by the overlong-line path is still masked",
