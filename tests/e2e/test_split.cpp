@@ -70,8 +70,11 @@ struct SplitWrap {
     a.push_back(tool("split_server"));
     return a;
   }
+  // Every split test runs the same rules, known values and key: they share one compiled-database
+  // cache in the build directory (the normal build's run fills it, the sanitizer builds' runs of
+  // these tests load it) instead of each compiling the pack at start-up (8 s under ASan).
   std::vector<std::string> env() const {
-    std::vector<std::string> e = {"HOME=" + dir.path};
+    std::vector<std::string> e = {"HOME=" + dir.path, "XDG_CACHE_HOME=" + tool("split-db-cache")};
     for (size_t i = 0; i < kKnown.size(); ++i) e.push_back("SPLIT_K" + std::to_string(i) + "=" + kKnown[i]);
     return e;
   }
