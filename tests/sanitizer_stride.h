@@ -18,8 +18,9 @@ namespace scrub::test {
 #define SCRUB_TEST_SANITIZED 1
 #endif
 #endif
+inline constexpr size_t kSanitizedStride = 3;  // the stride of a sanitizer build's run
 #ifdef SCRUB_TEST_SANITIZED
-inline constexpr size_t kSanitizerStride = 3;
+inline constexpr size_t kSanitizerStride = kSanitizedStride;
 #else
 inline constexpr size_t kSanitizerStride = 1;
 #endif
@@ -29,7 +30,7 @@ inline constexpr size_t kSanitizerStride = 1;
 // (MCP_SCRUB_TEST_BINARY), and says which with MCP_SCRUB_TEST_SANITIZER.
 inline size_t e2e_stride() {
   const char* other = std::getenv("MCP_SCRUB_TEST_SANITIZER");
-  return other != nullptr && *other != '\0' ? 3 : kSanitizerStride;
+  return other != nullptr && *other != '\0' ? kSanitizedStride : kSanitizerStride;
 }
 
 }  // namespace scrub::test
