@@ -2,11 +2,13 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "filter/db_cache.h"
 #include "filter/redactor.h"
 #include "patterns/rule_check.h"
 #include "patterns/rule_loader.h"
@@ -19,6 +21,7 @@ struct RulesOptions {
   std::vector<std::string> files;
   bool no_builtin = false;
   std::string check_file;
+  bool no_cache = false;
 };
 }  // namespace
 
@@ -33,6 +36,8 @@ CommandRunner register_rules(CLI::App& app) {
   CLI::App* check = sub->add_subcommand(
       "check", "Compile a rule file and run every rule's examples and negatives");
   check->add_option("file", opt->check_file, "Rule file (TOML)")->required();
+  check->add_flag("--no-cache", opt->no_cache,
+                  "Compile the set without the compiled-database cache (as MCP_SCRUB_NO_CACHE)");
   return [opt, list, check]() -> int {
     if (list->parsed()) {
       RuleSet rules;
@@ -60,7 +65,8 @@ CommandRunner register_rules(CLI::App& app) {
     if (check->parsed()) {
       RuleSet rules = load_rules_file(opt->check_file);
       for (const auto& w : rules.warnings) spdlog::warn("{}", w);
-      RuleCheckReport report = check_rules(rules);
+      const bool cache = !opt->no_cache && !std::getenv("MCP_SCRUB_NO_CACHE");
+      RuleCheckReport report = check_rules(rules, cache ? DbCache::default_dir().string() : "");
       for (const auto& f : report.failures) std::printf("FAIL %s: %s\n", f.rule_id.c_str(), f.reason.c_str());
       std::printf("%zu rules, %zu examples, %zu negatives checked: %zu failure%s\n", report.rules,
                   report.examples, report.negatives, report.failures.size(),

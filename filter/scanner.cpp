@@ -500,6 +500,11 @@ ScanStatus Scanner::confirm(std::string_view unit, std::vector<SecretSpan>& out)
   const auto& impl = set_->impl();
   State& st = *state_;
   try {
+    if (only_source_ != kAllSources)
+      std::erase_if(st.events.runs, [&](const Event& e) {
+        const PatternInfo& p = impl.patterns[e.id];
+        return (p.literal ? impl.rules.size() + p.index : p.index) != only_source_;
+      });
     if (st.events.runs.empty()) return ScanStatus::kOk;
 
     // Known literals: fixed width, so the start is end - width.

@@ -58,6 +58,13 @@ class Scanner {
   bool lines_prefilter() const;
   ScanStatus lines_with_events(std::string_view block, const std::vector<size_t>& line_ends,
                                std::vector<uint8_t>& hit);
+  // Reports only what one source finds (a CompiledSet source index: a rule's index, or
+  // rule_count() + a known literal's); kAllSources, the default, reports every source. For
+  // `rules check`, which checks each rule of a set alone without compiling it alone: Hyperscan
+  // reports each expression's matches independently of the others (and every hit is confirmed by
+  // RE2), so one rule's events in the set are the events a database of that rule alone reports.
+  static constexpr uint32_t kAllSources = UINT32_MAX;
+  void only_source(uint32_t source) { only_source_ = source; }
   // Last Hyperscan error code (0 = none) for error messages.
   int last_error() const { return last_error_; }
   const CompiledSet& set() const { return *set_; }
@@ -75,6 +82,7 @@ class Scanner {
   std::unique_ptr<State> state_;
   int last_error_ = 0;
   uint64_t match_events_ = 0;
+  uint32_t only_source_ = kAllSources;
 };
 
 }  // namespace scrub
