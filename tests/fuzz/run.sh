@@ -13,12 +13,15 @@
 #
 # Reproduce a failure: BUILD_DIR/tests/fuzz/fuzz_<target> ARTIFACT
 # Environment: FUZZ_RULES=small (json_line, framer: scan with the extra rules only, faster);
+#              SCRUB_FUZZ_CACHE=DIR (json_line, framer: load their engine from this compiled-
+#              database cache, filled by a normal build's tests/fuzz_set_cache; tests/sanitize.sh
+#              does both);
 #              FUZZ_ARGS="..." extra libFuzzer flags; FUZZ_JOBS=N runs N targets at a time
 #              (default 1; each uses one CPU).
 set -euo pipefail
 
 if [[ $# -lt 2 ]]; then
-  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 secs=$1
