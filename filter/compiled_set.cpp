@@ -1,9 +1,11 @@
 #include "filter/compiled_set.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <map>
 
+#include "filter/char_run.h"
 #include "filter/compiled_set_impl.h"
 #include "filter/db_cache.h"
 #include "filter/fingerprint.h"
@@ -103,6 +105,8 @@ HsInfo expression_info(const std::string& expr, unsigned flags) {
 CompiledSet::CompiledSet(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 CompiledSet::~CompiledSet() = default;
 const hs_database* CompiledSet::database() const { return impl_->db.get(); }
+const hs_database* CompiledSet::gated_database() const { return impl_->gated_db.get(); }
+bool CompiledSet::gate_open(std::string_view unit) const { return impl_->gate_open(unit); }
 const EngineOptions& CompiledSet::options() const { return impl_->options; }
 size_t CompiledSet::rule_count() const { return impl_->rules.size(); }
 size_t CompiledSet::literal_count() const { return impl_->known_values; }
@@ -223,20 +227,90 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
     return std::shared_ptr<const CompiledSet>(new CompiledSet(std::move(impl)));
   }
 
+  // Rules with a required run (filter/char_run.h) go to a database of their own, scanned only
+  // over units that hold one; not when nothing else would be left for the main database.
+  std::vector<unsigned> main_ids, side_ids;
+  for (size_t id = 0; id < impl->patterns.size(); ++id) {
+    const PatternInfo& p = impl->patterns[id];
+    if (!p.literal && !impl->rules[p.index].rule.required_run.empty()) side_ids.push_back(id);
+    else main_ids.push_back(id);
+  }
+  if (main_ids.empty()) {
+    main_ids.swap(side_ids);
+  }
+  impl->gated.assign(impl->patterns.size(), 0);
+  for (unsigned id : side_ids) {
+    CompiledRule& cr = impl->rules[impl->patterns[id].index];
+    std::string why;
+    auto run = CharRun::parse(cr.rule.required_run, why);
+    if (!run)
+      throw ConfigError((cr.rule.origin.empty() ? "rule '" + cr.rule.id + "'" : cr.rule.origin) +
+                        ": 'requiredRun' " + why);
+    impl->gated[id] = 1;
+    if (std::find(impl->gates.begin(), impl->gates.end(), *run) == impl->gates.end())
+      impl->gates.push_back(*run);
+  }
+  auto id_list = [](const char* what, const std::vector<unsigned>& ids) {
+    std::string out = what;
+    for (unsigned id : ids) {
+      out += ' ';
+      out += std::to_string(id);
+    }
+    return out;
+  };
+
   DbCache cache(options.cache_dir, options.fingerprint_key);
   // Besides the expressions, the entry's name holds the allowlist regexes (a hit proves they
   // compiled before) and the regex of each rule Hyperscan knows by its prefilter (it still
-  // decides the cached group count).
+  // decides the cached group count), and which expressions have a database of their own.
   std::vector<std::string> also;
   for (const auto& [text, re] : pool.by_text) also.push_back(text);
   for (const CompiledRule& cr : impl->rules)
     if (!cr.rule.prefilter.empty()) also.push_back("regex of " + cr.rule.id + ": " + cr.rule.regex);
+  if (!side_ids.empty()) also.push_back(id_list("gated ids", side_ids));
   cache.set_identity(expressions, flags, also);
   auto check_group = [](const CompiledRule& cr) {
     if (cr.rule.secret_group > cr.groups)
       throw ConfigError((cr.rule.origin.empty() ? "rule '" + cr.rule.id + "'" : cr.rule.origin) +
                         ": secretGroup " + std::to_string(cr.rule.secret_group) +
                         " but the regex has " + std::to_string(cr.groups) + " capture group(s)");
+  };
+  // Compiles the expressions `which` (ids) into one database; an expression too large or too
+  // complex for an exact compile falls back to its prefilter form.
+  auto compile_db = [&](const std::vector<unsigned>& which) {
+    for (;;) {
+      std::vector<const char*> ptrs;
+      std::vector<unsigned> sub_flags;
+      for (unsigned id : which) {
+        ptrs.push_back(expressions[id].c_str());
+        sub_flags.push_back(flags[id]);
+      }
+      hs_database_t* db = nullptr;
+      hs_compile_error_t* err = nullptr;
+      if (hs_compile_multi(ptrs.data(), sub_flags.data(), which.data(),
+                           static_cast<unsigned>(ptrs.size()), HS_MODE_BLOCK, nullptr, &db,
+                           &err) == HS_SUCCESS)
+        return HsDatabasePtr(db);
+      std::string msg = err && err->message ? err->message : "unknown error";
+      int bad = err ? err->expression : -1;
+      hs_free_compile_error(err);
+      if (bad < 0 || static_cast<size_t>(bad) >= which.size())
+        throw ConfigError("Hyperscan cannot compile the pattern set: " + msg);
+      const unsigned id = which[bad];
+      const PatternInfo& p = impl->patterns[id];
+      if (p.literal)
+        throw ConfigError("Hyperscan cannot compile known secret '" +
+                          impl->literals[p.index].name + "': " + msg);
+      CompiledRule& cr = impl->rules[p.index];
+      if (cr.prefilter)
+        throw ConfigError((cr.rule.origin.empty() ? "rule '" + cr.rule.id + "'" : cr.rule.origin) +
+                          ": Hyperscan rejects the " +
+                          (cr.rule.prefilter.empty() ? "regex: " : "prefilter: ") + msg);
+      cr.prefilter = true;
+      flags[id] |= HS_FLAG_PREFILTER;
+      HsInfo info = expression_info(cr.rule.regex, HS_FLAG_PREFILTER);
+      if (info.ok) cr.max_width = std::max(cr.max_width, info.max_width);
+    }
   };
   if (auto hit = cache.load(); hit && hit->second.size() == impl->rules.size()) {
     impl->db = std::move(hit->first);
@@ -246,6 +320,7 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
       cr.max_width = hit->second[i].max_width;
       cr.prefilter = hit->second[i].prefilter;
       cr.groups = hit->second[i].groups;
+      flags[i] = HS_FLAG_MULTILINE | cr.hs_flags();  // rule i is expression i
       check_group(cr);  // RE2 itself is built on the rule's first hit
     }
   } else {
@@ -286,49 +361,36 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
       cr.min_width = info.min_width;
       cr.max_width = info.max_width;
     }
-    std::vector<const char*> ptrs;
-    std::vector<unsigned> ids;
-    for (size_t i = 0; i < expressions.size(); ++i) {
-      ptrs.push_back(expressions[i].c_str());
-      ids.push_back(static_cast<unsigned>(i));
-    }
-    for (;;) {
-      hs_database_t* db = nullptr;
-      hs_compile_error_t* err = nullptr;
-      if (hs_compile_multi(ptrs.data(), flags.data(), ids.data(),
-                           static_cast<unsigned>(ptrs.size()), HS_MODE_BLOCK, nullptr, &db,
-                           &err) == HS_SUCCESS) {
-        impl->db.reset(db);
-        break;
-      }
-      std::string msg = err && err->message ? err->message : "unknown error";
-      int bad = err ? err->expression : -1;
-      hs_free_compile_error(err);
-      if (bad < 0 || static_cast<size_t>(bad) >= impl->patterns.size())
-        throw ConfigError("Hyperscan cannot compile the pattern set: " + msg);
-      const PatternInfo& p = impl->patterns[bad];
-      if (p.literal)
-        throw ConfigError("Hyperscan cannot compile known secret '" +
-                          impl->literals[p.index].name + "': " + msg);
-      CompiledRule& cr = impl->rules[p.index];
-      if (cr.prefilter)
-        throw ConfigError((cr.rule.origin.empty() ? "rule '" + cr.rule.id + "'" : cr.rule.origin) +
-                          ": Hyperscan rejects the " +
-                          (cr.rule.prefilter.empty() ? "regex: " : "prefilter: ") + msg);
-      // Too large or too complex for an exact compile: fall back to the prefilter form.
-      cr.prefilter = true;
-      flags[bad] |= HS_FLAG_PREFILTER;
-      HsInfo info = expression_info(cr.rule.regex, HS_FLAG_PREFILTER);
-      if (info.ok) cr.max_width = std::max(cr.max_width, info.max_width);
-    }
+    impl->db = compile_db(main_ids);
+    // Before the widths are stored: a fallback to a prefilter changes a gated rule's too.
+    if (!side_ids.empty()) impl->gated_db = compile_db(side_ids);
     std::vector<CachedWidths> widths;
     for (const auto& cr : impl->rules)
       widths.push_back({cr.min_width, cr.max_width, cr.prefilter, cr.groups});
     cache.store(impl->db.get(), widths);
   }
+  if (!side_ids.empty()) {
+    std::vector<std::string> side_expressions;
+    std::vector<unsigned> side_flags;
+    for (unsigned id : side_ids) {
+      side_expressions.push_back(expressions[id]);
+      side_flags.push_back(flags[id]);
+    }
+    DbCache side_cache(options.cache_dir, options.fingerprint_key);
+    side_cache.set_identity(side_expressions, side_flags, {id_list("gated database ids", side_ids)});
+    if (impl->gated_db) {
+      side_cache.store(impl->gated_db.get(), {});
+    } else if (auto hit = side_cache.load(); hit && hit->second.empty()) {
+      impl->gated_db = std::move(hit->first);
+    } else {
+      impl->gated_db = compile_db(side_ids);
+      side_cache.store(impl->gated_db.get(), {});
+    }
+  }
   impl->unbounded.assign(impl->patterns.size(), 0);
   for (size_t id = 0; id < impl->patterns.size(); ++id) {
     const PatternInfo& p = impl->patterns[id];
+    if (impl->gated[id]) continue;  // find_split scans the gated database over the whole unit
     if (p.literal) {
       impl->max_bounded_width = std::max(impl->max_bounded_width, p.width);
       continue;
@@ -338,8 +400,11 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
     else impl->max_bounded_width = std::max(impl->max_bounded_width, cr.max_width);
   }
   hs_scratch_t* scratch = nullptr;
-  if (hs_alloc_scratch(impl->db.get(), &scratch) != HS_SUCCESS)
+  if (hs_alloc_scratch(impl->db.get(), &scratch) != HS_SUCCESS ||
+      (impl->gated_db && hs_alloc_scratch(impl->gated_db.get(), &scratch) != HS_SUCCESS)) {
+    if (scratch) hs_free_scratch(scratch);
     throw ConfigError("Hyperscan: cannot allocate scratch space");
+  }
   impl->proto_scratch.reset(scratch);
   return std::shared_ptr<const CompiledSet>(new CompiledSet(std::move(impl)));
 }

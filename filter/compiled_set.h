@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "filter/rule.h"
@@ -37,7 +38,11 @@ class CompiledSet {
   CompiledSet(const CompiledSet&) = delete;
   CompiledSet& operator=(const CompiledSet&) = delete;
 
+  // The main database, and the one of the rules with a required run (null when none has one),
+  // which a unit is also scanned with when gate_open(unit): it holds one of their runs.
   const hs_database* database() const;
+  const hs_database* gated_database() const;
+  bool gate_open(std::string_view unit) const;
   const EngineOptions& options() const;
   size_t rule_count() const;
   size_t literal_count() const;   // known values registered (before variants)

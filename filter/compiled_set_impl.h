@@ -9,8 +9,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "filter/char_run.h"
 #include "filter/compiled_set.h"
 #include "filter/rule_match.h"
 
@@ -128,6 +130,17 @@ struct PatternInfo {
 struct CompiledSet::Impl {
   EngineOptions options;
   HsDatabasePtr db;
+  // The rules with a required run (filter/char_run.h), by expression id, in a database of their
+  // own that a unit is scanned with too when it holds one of `gates` (the distinct runs); null
+  // when no rule has one. `proto_scratch` serves both databases.
+  HsDatabasePtr gated_db;
+  std::vector<uint8_t> gated;  // per expression id: 1 if it is in gated_db, not in db
+  std::vector<CharRun> gates;
+  bool gate_open(std::string_view unit) const {
+    for (const CharRun& g : gates)
+      if (g.found_in(unit)) return true;
+    return false;
+  }
   HsScratchPtr proto_scratch;
   std::vector<CompiledRule> rules;
   std::vector<CompiledLiteral> literals;

@@ -55,6 +55,10 @@ struct Rule {
   // (`"whole-unit"`): the prefilter need only match somewhere inside every match of `regex` (its
   // rare opening words), and a hit has RE2 search the whole line (message, decoded string).
   bool prefilter_whole_unit = false;
+  // Optional (this tool's extension, TOML `requiredRun`): `[class]{N}`, N consecutive bytes of
+  // the class that every match holds (filter/char_run.h). The rule is then scanned only over
+  // units that hold such a run.
+  std::string required_run;
   int secret_group = 0;   // 0: first non-empty capture group, else the whole match (gitleaks)
   double entropy = 0.0;   // minimum Shannon entropy of the secret, exclusive (gitleaks)
   std::vector<std::string> keywords;  // any must occur (case-insensitive) in the scanned unit

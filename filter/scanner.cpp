@@ -370,6 +370,10 @@ ScanStatus Scanner::lines_with_events(std::string_view block, const std::vector<
   LineHits lh{&line_ends, &hit};
   hs_error_t rc = hs_scan(impl.db.get(), block.data(), static_cast<unsigned>(block.size()), 0,
                           st.scratch.get(), on_block_match, &lh);
+  // The gated rules only where the block holds one of their runs (a line without one cannot).
+  if (rc == HS_SUCCESS && impl.gated_db && impl.gate_open(block))
+    rc = hs_scan(impl.gated_db.get(), block.data(), static_cast<unsigned>(block.size()), 0,
+                 st.scratch.get(), on_block_match, &lh);
   match_events_ = lh.events;
   if (rc != HS_SUCCESS) {
     last_error_ = rc;
@@ -401,6 +405,9 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
     }
     hs_error_t rc = hs_scan(impl.db.get(), unit.data(), static_cast<unsigned>(unit.size()), 0,
                             st.scratch.get(), on_match, &st.events);
+    if (rc == HS_SUCCESS && impl.gated_db && impl.gate_open(unit))
+      rc = hs_scan(impl.gated_db.get(), unit.data(), static_cast<unsigned>(unit.size()), 0,
+                   st.scratch.get(), on_match, &st.events);
     match_events_ = st.events.ends;
     if (rc != HS_SUCCESS) {
       last_error_ = rc;
@@ -427,7 +434,8 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
 //    where the unit does: B reports e. Conversely a match B reports ending past m + W starts past
 //    m, not at B's first byte (where ^ \A \b might hold falsely).
 // So A's ends up to m + W and B's ends past it are exactly the unit's. Unbounded expressions are
-// scanned over the whole unit by a database of their own. (An end reported falsely would cost
+// scanned over the whole unit by a database of their own, the gated ones (filter/char_run.h) by
+// theirs. (An end reported falsely would cost
 // only time: confirm() checks every match with RE2 over the whole unit. A missed end would lose
 // a match: that is what the overlap is for; tests/unit/test_split_scan.cpp checks both.)
 ScanStatus Scanner::find_split(std::string_view unit, Scanner& helper, std::vector<SecretSpan>& out,
@@ -471,13 +479,18 @@ ScanStatus Scanner::find_split(std::string_view unit, Scanner& helper, std::vect
     if (rc_a == HS_SUCCESS && split.db)
       rc_u = hs_scan(split.db.get(), unit.data(), static_cast<unsigned>(n), 0,
                      st.split_scratch.get(), on_match, &st.unbounded);
+    // The gated rules (in neither half's database nor the split one) over the whole unit.
+    if (rc_a == HS_SUCCESS && rc_u == HS_SUCCESS && impl.gated_db && impl.gate_open(unit))
+      rc_u = hs_scan(impl.gated_db.get(), unit.data(), static_cast<unsigned>(n), 0,
+                     st.scratch.get(), on_match, &st.unbounded);
     const hs_error_t rc_b = b.valid() ? b.get() : scan_b();  // joins
     for (hs_error_t rc : {rc_a, rc_u, rc_b})
       if (rc != HS_SUCCESS) {
         last_error_ = rc;
         return ScanStatus::kError;
       }
-    // A's ends up to m + w, B's past it (B's offsets are from m), every end of the unbounded.
+    // A's ends up to m + w, B's past it (B's offsets are from m), every end of the unbounded
+    // and gated expressions.
     const size_t cut = m + w;
     for (const Event& r : st.half_a.runs)
       if (!impl.unbounded[r.id] && r.first_end <= cut)

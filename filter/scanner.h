@@ -38,7 +38,10 @@ class Scanner {
   Scanner(const Scanner&) = delete;
   Scanner& operator=(const Scanner&) = delete;
 
-  // Appends merged, sorted, non-overlapping secret spans of `unit` to `out`.
+  // Appends merged, sorted, non-overlapping secret spans of `unit` to `out`. The rules with a
+  // required run (filter/char_run.h) are looked for only when `unit` holds one of their runs,
+  // here and in find_split() and lines_with_events() (a block that holds none has no line that
+  // does).
   ScanStatus find(std::string_view unit, std::vector<SecretSpan>& out);
   // The same spans as find(), with Hyperscan's pass over the unit shared by two threads: this one
   // scans the first half (and the whole unit for the expressions of unbounded width, with a small

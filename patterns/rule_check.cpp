@@ -3,6 +3,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "filter/char_run.h"
 #include "filter/redactor.h"
 #include "filter/scanner.h"
 
@@ -43,6 +44,14 @@ std::string spans_of(const Findings& findings) {
 }
 
 // Rule `rule` alone (the only source `redactor` reports) against its examples and negatives.
+// The example holds its rule's required run, or the rule has none.
+bool holds_run(const Rule& rule, const std::string& text) {
+  if (rule.required_run.empty()) return true;
+  std::string why;
+  auto run = CharRun::parse(rule.required_run, why);
+  return run && run->found_in(text);
+}
+
 void check_one(const Rule& rule, Redactor& redactor, RuleCheckReport& report) {
   auto fail = [&](std::string why) { report.failures.push_back({rule.id, std::move(why)}); };
   for (size_t i = 0; i < rule.examples.size(); ++i) {
@@ -51,6 +60,10 @@ void check_one(const Rule& rule, Redactor& redactor, RuleCheckReport& report) {
     const std::string which = "example " + std::to_string(i + 1);
     if (ex.secret.empty() || ex.text.find(ex.secret) == std::string::npos) {
       fail(which + ": its secret does not occur in its text");
+      continue;
+    }
+    if (!holds_run(rule, ex.text)) {  // the rule is not even looked for there
+      fail(which + ": its text holds no run of " + rule.required_run + " (requiredRun)");
       continue;
     }
     std::string out;
@@ -117,7 +130,7 @@ RuleCheckReport check_with(const RuleSet& rules, std::shared_ptr<const CompiledS
   for (const Rule& rule : rules.rules) {
     for (size_t i = 0; i < rule.examples.size(); ++i) {
       const RuleExample& ex = rule.examples[i];
-      if (ex.secret.empty()) continue;
+      if (ex.secret.empty() || !holds_run(rule, ex.text)) continue;  // reported above
       std::string out;
       Findings findings;
       RedactStatus st = shared->redact_text(ex.text, out, findings);

@@ -8,7 +8,7 @@ namespace scrub {
 namespace {
 
 // The version is part of the magic: a layout change bumps it.
-constexpr std::string_view kCodecMagic = "SCRUBRS3";
+constexpr std::string_view kCodecMagic = "SCRUBRS4";
 
 class Writer {
  public:
@@ -48,6 +48,7 @@ class Writer {
     str(r.regex);
     str(r.prefilter);
     u8(r.prefilter_whole_unit);
+    str(r.required_run);
     i32(r.secret_group);
     f64(r.entropy);
     strs(r.keywords);
@@ -154,6 +155,7 @@ class Reader {
     r.regex = str();
     r.prefilter = str();
     r.prefilter_whole_unit = flag();
+    r.required_run = str();
     r.secret_group = i32();
     r.entropy = f64();
     r.keywords = strs();

@@ -5,6 +5,8 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "filter/char_run.h"
+
 namespace scrub {
 
 namespace {
@@ -16,7 +18,7 @@ const std::set<std::string> kRuleKeys = {
     "id",       "description", "regex",    "secretGroup", "entropy",  "keywords",
     "allowlist", "allowlists", "examples", "negatives",   "mask",     "severity",
     "generic",  "keepPrefix",  "action",   "path",        "tags",     "skipReport",
-    "prefilter", "prefilterSearch"};
+    "prefilter", "prefilterSearch", "requiredRun"};
 
 class Loader {
  public:
@@ -106,6 +108,13 @@ class Loader {
         fail(where, "'prefilterSearch' must be \"up-to-hit\" or \"whole-unit\"");
       if (r.prefilter.empty()) fail(where, "'prefilterSearch' needs a 'prefilter'");
       r.prefilter_whole_unit = *s == "whole-unit";
+    }
+    if (t.contains("requiredRun")) {
+      auto rr = t["requiredRun"].value<std::string>();
+      std::string why;
+      if (!rr) fail(where, "'requiredRun' must be a string like '[0-9a-f]{64}'");
+      if (!CharRun::parse(*rr, why)) fail(where, "'requiredRun' " + why);
+      r.required_run = *rr;
     }
     if (t.contains("secretGroup")) {
       auto g = t["secretGroup"].value<int64_t>();

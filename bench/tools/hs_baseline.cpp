@@ -1,8 +1,9 @@
 // hs_baseline: the ceiling for `mcp-scrub filter`. Compiles exactly the configuration the filter
 // would (built-in rules, --rules files, known values from --secrets-file, no environment secrets),
 // reads a whole file into memory and runs raw single-threaded hs_scan over the compiled database
-// with a callback that only counts, N times. No RE2 confirmation, no masking, no output: whatever
-// the filter adds on top of this is its overhead.
+// (and over the database of the rules with a required run where a unit holds one, as the
+// scanner does) with a callback that only counts, N times. No RE2 confirmation, no masking, no
+// output: whatever the filter adds on top of this is its overhead.
 //
 //   hs_baseline [--secrets-file F]... [--rules F]... [--no-builtin-rules] [--runs N]
 //               [--whole] [--rule-cost [--rule-cost-top K] [--rule-cost-id ID]...] FILE
@@ -118,12 +119,32 @@ int count_event(unsigned int, unsigned long long, unsigned long long, unsigned i
 
 // One pass over `data`; returns the match events. Line mode cuts at '\n' like the filter's
 // LineReader and drops a trailing '\r' as process_stream does.
-unsigned long long scan_once(const hs_database_t* db, hs_scratch_t* scratch, std::string_view data,
-                             bool whole) {
+// One unit as the scanner scans it: the main database, then the gated rules' (a required run,
+// filter/char_run.h) where the unit holds one of their runs.
+hs_error_t scan_unit(const scrub::CompiledSet& set, hs_scratch_t* scratch, const char* p, size_t len,
+                     match_event_handler on, void* ctx) {
+  hs_error_t rc = hs_scan(set.database(), p, static_cast<unsigned>(len), 0, scratch, on, ctx);
+  if (rc == HS_SUCCESS && set.gated_database() && set.gate_open(std::string_view(p, len)))
+    rc = hs_scan(set.gated_database(), p, static_cast<unsigned>(len), 0, scratch, on, ctx);
+  return rc;
+}
+
+// Scratch for both of the set's databases; exits on failure.
+hs_scratch_t* alloc_scratch(const scrub::CompiledSet& set) {
+  hs_scratch_t* raw = nullptr;
+  if (hs_alloc_scratch(set.database(), &raw) != HS_SUCCESS ||
+      (set.gated_database() && hs_alloc_scratch(set.gated_database(), &raw) != HS_SUCCESS)) {
+    std::fprintf(stderr, "hs_baseline: hs_alloc_scratch failed\n");
+    std::exit(4);
+  }
+  return raw;
+}
+
+unsigned long long scan_once(const scrub::CompiledSet& set, hs_scratch_t* scratch,
+                             std::string_view data, bool whole) {
   unsigned long long events = 0;
   if (whole) {
-    if (hs_scan(db, data.data(), static_cast<unsigned>(data.size()), 0, scratch, count_event,
-                &events) != HS_SUCCESS) {
+    if (scan_unit(set, scratch, data.data(), data.size(), count_event, &events) != HS_SUCCESS) {
       std::fprintf(stderr, "hs_baseline: hs_scan failed\n");
       std::exit(4);
     }
@@ -136,7 +157,7 @@ unsigned long long scan_once(const hs_database_t* db, hs_scratch_t* scratch, std
     const char* e = nl ? nl : end;
     size_t len = e - p;
     if (len && p[len - 1] == '\r') --len;
-    if (hs_scan(db, p, static_cast<unsigned>(len), 0, scratch, count_event, &events) != HS_SUCCESS) {
+    if (scan_unit(set, scratch, p, len, count_event, &events) != HS_SUCCESS) {
       std::fprintf(stderr, "hs_baseline: hs_scan failed\n");
       std::exit(4);
     }
@@ -177,16 +198,11 @@ RunResult measure(const scrub::CompiledSet& set, std::string_view data, bool who
     r.cpu_mbps.assign(runs, 0.0);
     return r;
   }
-  hs_scratch_t* raw = nullptr;
-  if (hs_alloc_scratch(db, &raw) != HS_SUCCESS) {
-    std::fprintf(stderr, "hs_baseline: hs_alloc_scratch failed\n");
-    std::exit(4);
-  }
-  std::unique_ptr<hs_scratch_t, ScratchDeleter> scratch(raw);
+  std::unique_ptr<hs_scratch_t, ScratchDeleter> scratch(alloc_scratch(set));
   for (int i = 0; i < runs; ++i) {
     auto t0 = Clock::now();
     double c0 = cpu_seconds();
-    r.events = scan_once(db, scratch.get(), data, whole);
+    r.events = scan_once(set, scratch.get(), data, whole);
     double c = cpu_seconds() - c0;
     double s = std::chrono::duration<double>(Clock::now() - t0).count();
     r.mbps.push_back(static_cast<double>(data.size()) / 1e6 / s);
@@ -255,9 +271,8 @@ int main(int argc, char** argv) {
         }
         return 0;
       };
-      hs_scratch_t* raw = nullptr;
-      if (!set->database() || hs_alloc_scratch(set->database(), &raw) != HS_SUCCESS) return 4;
-      std::unique_ptr<hs_scratch_t, ScratchDeleter> scratch(raw);
+      if (!set->database()) return 4;
+      std::unique_ptr<hs_scratch_t, ScratchDeleter> scratch(alloc_scratch(*set));
       const char* p = data.data();
       const char* end = p + data.size();
       while (p < end) {
@@ -266,7 +281,7 @@ int main(int argc, char** argv) {
         size_t len = e - p;
         if (len && p[len - 1] == '\r') --len;
         ctx.line_len = len;
-        hs_scan(set->database(), p, static_cast<unsigned>(len), 0, scratch.get(), on_event, &ctx);
+        scan_unit(*set, scratch.get(), p, len, on_event, &ctx);
         ++ctx.line;
         p = nl ? nl + 1 : end;
       }

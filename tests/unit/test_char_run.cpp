@@ -1,0 +1,232 @@
+// Required runs (filter/char_run.h): the class parser, the run finder against a naive one over
+// every short string, and the engine with a gated rule: found where its run is, in find(),
+// find_split() and the batch prefilter; and the built-in pack, whose airtable-pat is gated,
+// finding exactly what the same pack without gates finds.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "engine_fixture.h"
+#include "filter/char_run.h"
+#include "filter/scanner.h"
+#include "patterns/rule_check.h"
+#include "property_cases.h"
+
+using namespace scrub;
+using namespace scrub::test;
+
+namespace {
+
+CharRun parse_run(const std::string& text) {
+  std::string why;
+  auto run = CharRun::parse(text, why);
+  INFO(text << ": " << why);
+  REQUIRE(run.has_value());
+  return *run;
+}
+
+std::string run_error(const std::string& text) {
+  std::string why;
+  CHECK_FALSE(CharRun::parse(text, why).has_value());
+  return why;
+}
+
+bool naive_run(const CharRun& r, const std::string& s) {
+  size_t cur = 0;
+  for (unsigned char c : s) {
+    cur = r.in[c] ? cur + 1 : 0;
+    if (cur >= r.length) return true;
+  }
+  return r.length == 0;
+}
+
+const char* kGatedRules = R"(
+[[rules]]
+id = "gated-token"
+regex = '''\b(tok[A-Za-z0-9]{6}\.[0-9a-f]{16})\b'''
+requiredRun = '''[0-9a-f]{16}'''
+[[rules]]
+id = "plain-token"
+regex = '''\bplain_([A-Za-z0-9]{12})\b'''
+)";
+
+std::string gated_secret() { return "tokAb12Cd." + std::string("0123456789abcdef"); }
+
+}  // namespace
+
+TEST_CASE("requiredRun classes parse like regex brackets, and bad ones are refused", "[char_run]") {
+  CharRun hex = parse_run("[0-9a-f]{64}");
+  CHECK(hex.length == 64);
+  CHECK(hex.size() == 16);
+  CHECK(hex.in['0']);
+  CHECK(hex.in['f']);
+  CHECK_FALSE(hex.in['g']);
+  CHECK_FALSE(hex.in['A']);
+  CharRun neg = parse_run("[^a-z]{8}");
+  CHECK(neg.size() == 256 - 26);
+  CHECK_FALSE(neg.in['q']);
+  CharRun esc = parse_run(R"([\]\-x-z\\]{10})");
+  CHECK(esc.size() == 6);
+  for (char c : std::string("]-xyz\\")) CHECK(esc.in[static_cast<unsigned char>(c)]);
+  CharRun dash = parse_run("[a-]{8}");  // a trailing dash is itself
+  CHECK(dash.size() == 2);
+
+  CHECK(run_error("[a-z]") == "must be a bracketed class and a count, like [0-9a-f]{64}");
+  CHECK(run_error("a-z{8}") == "must be a bracketed class and a count, like [0-9a-f]{64}");
+  CHECK(run_error("[]{8}") == "must be a bracketed class and a count, like [0-9a-f]{64}");
+  CHECK(run_error("[a-z]{7}") == "the count must be a number from 8 to 100000");
+  CHECK(run_error("[a-z]{x}") == "the count must be a number from 8 to 100000");
+  CHECK(run_error("[a-z]{1000000}") == "the count must be a number from 8 to 100000");
+  CHECK(run_error("[z-a]{8}") == "the class has a range that runs backwards");
+  CHECK(run_error("[a\\]{8}") == "the class ends in a lone backslash");
+}
+
+TEST_CASE("found_in agrees with a byte-by-byte count on every short string", "[char_run]") {
+  for (size_t len = 0; len <= 7; ++len) {
+    CharRun r;
+    r.in['a'] = true;
+    r.length = len;
+    for (size_t n = 0; n <= 13; ++n) {
+      for (unsigned bits = 0; bits < (1u << n); ++bits) {
+        std::string s;
+        for (size_t i = 0; i < n; ++i) s += (bits >> i) & 1 ? 'a' : 'x';
+        INFO("length " << len << " in '" << s << "'");
+        REQUIRE(r.found_in(s) == naive_run(r, s));
+      }
+    }
+  }
+}
+
+TEST_CASE("a gated rule is found where its run is, by every scan path", "[char_run][engine]") {
+  auto set = make_set(kGatedRules);
+  REQUIRE(set->gated_database() != nullptr);
+  const std::string secret = gated_secret();
+  Scanner scanner(set);
+
+  // Alone and in a line: found, with the plain rule beside it.
+  const std::string plain = "plain_" + fake(12, 3);
+  const std::string line = "x path pattern " + secret + " and " + plain + " end";
+  CHECK(set->gate_open(line));
+  std::vector<SecretSpan> spans;
+  REQUIRE(scanner.find(line, spans) == ScanStatus::kOk);
+  REQUIRE(spans.size() == 2);
+  CHECK(line.substr(spans[0].begin, spans[0].end - spans[0].begin) == secret);
+  CHECK(line.substr(spans[1].begin, spans[1].end - spans[1].begin) == plain.substr(6));
+
+  // Its run one hex digit short: the gate stays shut and only the plain rule is looked for.
+  const std::string short_run = "tokAb12Cd.0123456789abcde " + plain;
+  CHECK_FALSE(set->gate_open(short_run));
+  spans.clear();
+  REQUIRE(scanner.find(short_run, spans) == ScanStatus::kOk);
+  REQUIRE(spans.size() == 1);
+  CHECK(spans[0].source == 1);
+
+  // The batch prefilter marks the line that holds it (and the plain rule's), not the others.
+  std::string block;
+  std::vector<size_t> ends;
+  for (const std::string& l : {std::string("path and pattern"), "a " + secret, std::string("nothing"),
+                               plain}) {
+    block += l;
+    ends.push_back(block.size());
+    block += "\n";
+  }
+  std::vector<uint8_t> hit;
+  REQUIRE(scanner.lines_with_events(block, ends, hit) == ScanStatus::kOk);
+  CHECK(hit == std::vector<uint8_t>{0, 1, 0, 1});
+
+  // A unit large enough to be split across two threads, the secret at the split and away from it.
+  Scanner helper(set);
+  std::string big;
+  while (big.size() < Scanner::kSplitBytes + 4096) big += "path /var/lib/app status ok 12ms\n";
+  for (size_t at : {big.size() / 2 - 8, size_t{100}, big.size() - 200}) {
+    std::string unit = big;
+    unit.replace(at, secret.size() + 2, " " + secret + " ");
+    std::vector<SecretSpan> whole, split;
+    REQUIRE(scanner.find(unit, whole) == ScanStatus::kOk);
+    REQUIRE(scanner.find_split(unit, helper, split) == ScanStatus::kOk);
+    REQUIRE(whole.size() == 1);
+    CHECK(unit.substr(whole[0].begin, whole[0].end - whole[0].begin) == secret);
+    CHECK(split == whole);
+  }
+}
+
+TEST_CASE("rules check and the loader hold a gated rule to its run", "[char_run][loader]") {
+  RuleSet set = load_rules_string(R"(
+[[rules]]
+id = "gated-token"
+regex = '''\b(tok[A-Za-z0-9]{6}\.[0-9a-f]{8,16})\b'''
+requiredRun = '''[0-9a-f]{16}'''
+examples = [{ text = "tokAb12Cd.0123456789abcdef", secret = "tokAb12Cd.0123456789abcdef" },
+            { text = "tokAb12Cd.01234567", secret = "tokAb12Cd.01234567" }]
+negatives = ["tokAb12Cd.xyz"]
+)",
+                                  "g.toml");
+  RuleCheckReport report = check_rules(set);
+  REQUIRE(report.failures.size() == 1);
+  CHECK(report.failures[0].rule_id == "gated-token");
+  CHECK(report.failures[0].reason ==
+        "example 2: its text holds no run of [0-9a-f]{16} (requiredRun)");
+  CHECK(report.examples == 2);
+  CHECK_THROWS_WITH(load_rules_string(R"(
+[[rules]]
+id = "bad-run"
+regex = '''x[0-9]{8}'''
+requiredRun = '''[0-9]{8'''
+)",
+                                      "b.toml"),
+                    "b.toml: rule 'bad-run': 'requiredRun' must be a bracketed class and a count, "
+                    "like [0-9a-f]{64}");
+}
+
+// The gate must change how much is scanned, never what is found: the pack as shipped (with its
+// gated rules) against the same pack without any requiredRun, over every example and negative
+// and the end-to-end corpus, by find() and by the batch prefilter.
+TEST_CASE("the built-in pack finds the same with its gates as without them", "[char_run][builtin]") {
+  RuleSet rules = builtin_rules();
+  size_t gated = 0;
+  for (Rule& r : rules.rules)
+    if (!r.required_run.empty()) {
+      ++gated;
+      r.required_run.clear();
+    }
+  REQUIRE(gated >= 1);
+  EngineOptions eo = test_options();
+  eo.cache_dir = SCRUB_TEST_CACHE_DIR;
+  auto ungated = CompiledSet::compile(rules, known_secrets(), eo);
+  auto shipped = builtin_set();
+  REQUIRE(shipped->gated_database() != nullptr);
+  REQUIRE(ungated->gated_database() == nullptr);
+  Scanner a(shipped), b(ungated);
+
+  std::vector<std::string> units;
+  for (const Rule& r : rules.rules) {
+    for (const auto& ex : r.examples) units.push_back(ex.text);
+    for (const auto& neg : r.negatives) units.push_back(neg);
+  }
+  for (const char* f : {"corpus/e2e/app.log", "corpus/e2e/clean.txt", "corpus/e2e/rpc.jsonl"}) {
+    std::ifstream in(std::string(SCRUB_SOURCE_DIR) + "/" + f);
+    REQUIRE(in);
+    std::string line;
+    while (std::getline(in, line)) units.push_back(line);
+  }
+  size_t found = 0;
+  std::string block;
+  std::vector<size_t> ends;
+  for (const std::string& u : units) {
+    std::vector<SecretSpan> sa, sb;
+    REQUIRE(a.find(u, sa) == ScanStatus::kOk);
+    REQUIRE(b.find(u, sb) == ScanStatus::kOk);
+    INFO("unit of " << u.size() << " bytes");
+    CHECK(sa == sb);
+    found += sa.size();
+    block += u;
+    ends.push_back(block.size());
+    block += "\n";
+  }
+  CHECK(found > 500);
+  std::vector<uint8_t> ha, hb;
+  REQUIRE(a.lines_with_events(block, ends, ha) == ScanStatus::kOk);
+  REQUIRE(b.lines_with_events(block, ends, hb) == ScanStatus::kOk);
+  CHECK(ha == hb);
+}
