@@ -119,12 +119,13 @@ int count_event(unsigned int, unsigned long long, unsigned long long, unsigned i
 
 // One pass over `data`; returns the match events. Line mode cuts at '\n' like the filter's
 // LineReader and drops a trailing '\r' as process_stream does.
-// One unit as the scanner scans it: the main database, then the gated rules' (a required run,
-// filter/char_run.h) where the unit holds one of their runs.
+// One unit as the scanner scans it: the gate (does it hold a required run, filter/char_run.h),
+// the main database, then the gated rules' database where the gate is open.
 hs_error_t scan_unit(const scrub::CompiledSet& set, hs_scratch_t* scratch, const char* p, size_t len,
                      match_event_handler on, void* ctx) {
+  const bool gate = set.gated_database() && set.gate_open(std::string_view(p, len));
   hs_error_t rc = hs_scan(set.database(), p, static_cast<unsigned>(len), 0, scratch, on, ctx);
-  if (rc == HS_SUCCESS && set.gated_database() && set.gate_open(std::string_view(p, len)))
+  if (rc == HS_SUCCESS && gate)
     rc = hs_scan(set.gated_database(), p, static_cast<unsigned>(len), 0, scratch, on, ctx);
   return rc;
 }
