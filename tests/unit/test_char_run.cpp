@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "engine_fixture.h"
@@ -94,6 +95,28 @@ TEST_CASE("found_in agrees with a byte-by-byte count on every short string", "[c
         INFO("length " << len << " in '" << s << "'");
         REQUIRE(r.found_in(s) == naive_run(r, s));
       }
+    }
+  }
+}
+
+TEST_CASE("found_in agrees with a byte-by-byte count on long runs and long windows", "[char_run]") {
+  // Runs of the class up to 80 long, broken by one byte outside it, at every window length the
+  // skips treat differently (shorter, equal to, longer than the runs around it).
+  CharRun r = parse_run("[0-9a-f]{64}");
+  std::mt19937 rng(20261127);
+  const std::string inside = "0123456789abcdef", outside = "gz .:/Q\n\"";
+  for (int i = 0; i < 4000; ++i) {
+    std::string s;
+    const size_t parts = 1 + rng() % 8;
+    for (size_t p = 0; p < parts; ++p) {
+      size_t run = rng() % 81;
+      for (size_t k = 0; k < run; ++k) s += inside[rng() % inside.size()];
+      s += outside[rng() % outside.size()];
+    }
+    for (size_t len : {8, 15, 16, 17, 31, 63, 64, 65, 80}) {
+      r.length = len;
+      INFO("window " << len << " over " << s.size() << " bytes, case " << i);
+      REQUIRE(r.found_in(s) == naive_run(r, s));
     }
   }
 }
