@@ -78,6 +78,11 @@ CompiledAllowlist compile_allowlist(const Allowlist& a, const std::string& where
   return c;
 }
 
+// How messages name a rule: its file and id when it came from a file.
+std::string where_of(const Rule& rule) {
+  return rule.origin.empty() ? "rule '" + rule.id + "'" : rule.origin;
+}
+
 struct HsInfo {
   bool ok = false;
   unsigned min_width = 0, max_width = UINT_MAX;
@@ -107,6 +112,15 @@ CompiledSet::~CompiledSet() = default;
 const hs_database* CompiledSet::database() const { return impl_->db.get(); }
 const hs_database* CompiledSet::gated_database() const { return impl_->gated_db.get(); }
 bool CompiledSet::gate_open(std::string_view unit) const { return impl_->gate_open(unit); }
+int CompiledSet::scan(std::string_view unit, hs_scratch* scratch, MatchHandler on, void* ctx) const {
+  return impl_->scan(unit, scratch, on, ctx);
+}
+hs_scratch* CompiledSet::new_scratch() const {
+  hs_scratch_t* s = nullptr;
+  if (!impl_->proto_scratch || hs_clone_scratch(impl_->proto_scratch.get(), &s) != HS_SUCCESS)
+    return nullptr;
+  return s;
+}
 const EngineOptions& CompiledSet::options() const { return impl_->options; }
 size_t CompiledSet::rule_count() const { return impl_->rules.size(); }
 size_t CompiledSet::literal_count() const { return impl_->known_values; }
@@ -164,7 +178,7 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
   for (const Rule& rule : rules.rules) {
     CompiledRule cr;
     cr.rule = rule;
-    const std::string where = rule.origin.empty() ? "rule '" + rule.id + "'" : rule.origin;
+    const std::string where = where_of(rule);
     cr.tier = rule.generic ? 2 : 1;
     cr.mask = rule.mask.value_or(options.mask);
     cr.action = rule.action.value_or(options.action);
@@ -244,7 +258,7 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
     std::string why;
     auto run = CharRun::parse(cr.rule.required_run, why);
     if (!run)
-      throw ConfigError((cr.rule.origin.empty() ? "rule '" + cr.rule.id + "'" : cr.rule.origin) +
+      throw ConfigError(where_of(cr.rule) +
                         ": 'requiredRun' " + why);
     impl->gated[id] = 1;
     if (std::find(impl->gates.begin(), impl->gates.end(), *run) == impl->gates.end())
@@ -271,7 +285,7 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
   cache.set_identity(expressions, flags, also);
   auto check_group = [](const CompiledRule& cr) {
     if (cr.rule.secret_group > cr.groups)
-      throw ConfigError((cr.rule.origin.empty() ? "rule '" + cr.rule.id + "'" : cr.rule.origin) +
+      throw ConfigError(where_of(cr.rule) +
                         ": secretGroup " + std::to_string(cr.rule.secret_group) +
                         " but the regex has " + std::to_string(cr.groups) + " capture group(s)");
   };
@@ -303,7 +317,7 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
                           impl->literals[p.index].name + "': " + msg);
       CompiledRule& cr = impl->rules[p.index];
       if (cr.prefilter)
-        throw ConfigError((cr.rule.origin.empty() ? "rule '" + cr.rule.id + "'" : cr.rule.origin) +
+        throw ConfigError(where_of(cr.rule) +
                           ": Hyperscan rejects the " +
                           (cr.rule.prefilter.empty() ? "regex: " : "prefilter: ") + msg);
       cr.prefilter = true;
@@ -326,7 +340,7 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
   } else {
     pool.validate();
     for (CompiledRule& cr : impl->rules) {
-      const std::string where = cr.rule.origin.empty() ? "rule '" + cr.rule.id + "'" : cr.rule.origin;
+      const std::string where = where_of(cr.rule);
       const RE2& re = cr.re();
       if (!re.ok()) throw ConfigError(where + ": regex is invalid: " + re.error());
       cr.groups = re.NumberOfCapturingGroups();
@@ -337,7 +351,7 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
     // hits RE2 confirms (every hit is confirmed by RE2 anyway, to extract the secret group).
     for (size_t i = 0; i < impl->rules.size(); ++i) {
       CompiledRule& cr = impl->rules[i];
-      const std::string where = cr.rule.origin.empty() ? "rule '" + cr.rule.id + "'" : cr.rule.origin;
+      const std::string where = where_of(cr.rule);
       if (!cr.rule.prefilter.empty()) {
         // Its own prefilter, compiled exactly; its hits stand for matches of any width.
         HsInfo info = expression_info(cr.rule.prefilter, 0);

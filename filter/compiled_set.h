@@ -14,6 +14,7 @@
 #include "patterns/known_secrets.h"
 
 struct hs_database;
+struct hs_scratch;
 
 namespace scrub {
 
@@ -43,6 +44,14 @@ class CompiledSet {
   const hs_database* database() const;
   const hs_database* gated_database() const;
   bool gate_open(std::string_view unit) const;
+  // For benchmarks: one unit's Hyperscan pass as a Scanner makes it (the main database, and the
+  // gated one where gate_open), with a scratch from new_scratch(), which serves both databases
+  // (hs_free_scratch it; nullptr when none could be made or nothing is configured). Returns
+  // Hyperscan's status.
+  using MatchHandler = int (*)(unsigned id, unsigned long long from, unsigned long long to,
+                               unsigned flags, void* ctx);
+  int scan(std::string_view unit, hs_scratch* scratch, MatchHandler on, void* ctx) const;
+  hs_scratch* new_scratch() const;
   const EngineOptions& options() const;
   size_t rule_count() const;
   size_t literal_count() const;   // known values registered (before variants)

@@ -141,6 +141,17 @@ struct CompiledSet::Impl {
       if (g.found_in(unit)) return true;
     return false;
   }
+  // One unit's Hyperscan pass: the gate first (its reads bring the unit into the cache for
+  // Hyperscan, not the reverse), the main database, then the gated one where the gate is open.
+  // `scratch` must serve both (proto_scratch and its clones do).
+  hs_error_t scan(std::string_view unit, hs_scratch_t* scratch, match_event_handler on,
+                  void* ctx) const {
+    const bool gate = gated_db && gate_open(unit);
+    const auto len = static_cast<unsigned>(unit.size());
+    hs_error_t rc = hs_scan(db.get(), unit.data(), len, 0, scratch, on, ctx);
+    if (rc == HS_SUCCESS && gate) rc = hs_scan(gated_db.get(), unit.data(), len, 0, scratch, on, ctx);
+    return rc;
+  }
   HsScratchPtr proto_scratch;
   std::vector<CompiledRule> rules;
   std::vector<CompiledLiteral> literals;

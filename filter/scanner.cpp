@@ -369,13 +369,7 @@ ScanStatus Scanner::lines_with_events(std::string_view block, const std::vector<
   }
   LineHits lh{&line_ends, &hit};
   // The gated rules only where the block holds one of their runs (a line without one cannot).
-  // Looked at first: its reads bring the block into the cache for Hyperscan, not the reverse.
-  const bool gate = impl.gated_db && impl.gate_open(block);
-  hs_error_t rc = hs_scan(impl.db.get(), block.data(), static_cast<unsigned>(block.size()), 0,
-                          st.scratch.get(), on_block_match, &lh);
-  if (rc == HS_SUCCESS && gate)
-    rc = hs_scan(impl.gated_db.get(), block.data(), static_cast<unsigned>(block.size()), 0,
-                 st.scratch.get(), on_block_match, &lh);
+  hs_error_t rc = impl.scan(block, st.scratch.get(), on_block_match, &lh);
   match_events_ = lh.events;
   if (rc != HS_SUCCESS) {
     last_error_ = rc;
@@ -405,12 +399,7 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
       last_error_ = HS_INVALID;
       return ScanStatus::kError;
     }
-    const bool gate = impl.gated_db && impl.gate_open(unit);  // first: it warms the cache
-    hs_error_t rc = hs_scan(impl.db.get(), unit.data(), static_cast<unsigned>(unit.size()), 0,
-                            st.scratch.get(), on_match, &st.events);
-    if (rc == HS_SUCCESS && gate)
-      rc = hs_scan(impl.gated_db.get(), unit.data(), static_cast<unsigned>(unit.size()), 0,
-                   st.scratch.get(), on_match, &st.events);
+    hs_error_t rc = impl.scan(unit, st.scratch.get(), on_match, &st.events);
     match_events_ = st.events.ends;
     if (rc != HS_SUCCESS) {
       last_error_ = rc;

@@ -119,23 +119,11 @@ int count_event(unsigned int, unsigned long long, unsigned long long, unsigned i
 
 // One pass over `data`; returns the match events. Line mode cuts at '\n' like the filter's
 // LineReader and drops a trailing '\r' as process_stream does.
-// One unit as the scanner scans it: the gate (does it hold a required run, filter/char_run.h),
-// the main database, then the gated rules' database where the gate is open.
-hs_error_t scan_unit(const scrub::CompiledSet& set, hs_scratch_t* scratch, const char* p, size_t len,
-                     match_event_handler on, void* ctx) {
-  const bool gate = set.gated_database() && set.gate_open(std::string_view(p, len));
-  hs_error_t rc = hs_scan(set.database(), p, static_cast<unsigned>(len), 0, scratch, on, ctx);
-  if (rc == HS_SUCCESS && gate)
-    rc = hs_scan(set.gated_database(), p, static_cast<unsigned>(len), 0, scratch, on, ctx);
-  return rc;
-}
-
-// Scratch for both of the set's databases; exits on failure.
+// Scratch for the set's databases (CompiledSet::scan); exits on failure.
 hs_scratch_t* alloc_scratch(const scrub::CompiledSet& set) {
-  hs_scratch_t* raw = nullptr;
-  if (hs_alloc_scratch(set.database(), &raw) != HS_SUCCESS ||
-      (set.gated_database() && hs_alloc_scratch(set.gated_database(), &raw) != HS_SUCCESS)) {
-    std::fprintf(stderr, "hs_baseline: hs_alloc_scratch failed\n");
+  hs_scratch_t* raw = set.new_scratch();
+  if (!raw) {
+    std::fprintf(stderr, "hs_baseline: cannot allocate Hyperscan scratch\n");
     std::exit(4);
   }
   return raw;
@@ -145,7 +133,7 @@ unsigned long long scan_once(const scrub::CompiledSet& set, hs_scratch_t* scratc
                              std::string_view data, bool whole) {
   unsigned long long events = 0;
   if (whole) {
-    if (scan_unit(set, scratch, data.data(), data.size(), count_event, &events) != HS_SUCCESS) {
+    if (set.scan(data, scratch, count_event, &events) != HS_SUCCESS) {
       std::fprintf(stderr, "hs_baseline: hs_scan failed\n");
       std::exit(4);
     }
@@ -158,7 +146,7 @@ unsigned long long scan_once(const scrub::CompiledSet& set, hs_scratch_t* scratc
     const char* e = nl ? nl : end;
     size_t len = e - p;
     if (len && p[len - 1] == '\r') --len;
-    if (scan_unit(set, scratch, p, len, count_event, &events) != HS_SUCCESS) {
+    if (set.scan(std::string_view(p, len), scratch, count_event, &events) != HS_SUCCESS) {
       std::fprintf(stderr, "hs_baseline: hs_scan failed\n");
       std::exit(4);
     }
@@ -193,8 +181,7 @@ struct RunResult {
 
 RunResult measure(const scrub::CompiledSet& set, std::string_view data, bool whole, int runs) {
   RunResult r;
-  const hs_database_t* db = set.database();
-  if (!db) {  // nothing configured: an empty pass
+  if (!set.database()) {  // nothing configured: an empty pass
     r.mbps.assign(runs, 0.0);
     r.cpu_mbps.assign(runs, 0.0);
     return r;
@@ -282,7 +269,7 @@ int main(int argc, char** argv) {
         size_t len = e - p;
         if (len && p[len - 1] == '\r') --len;
         ctx.line_len = len;
-        scan_unit(*set, scratch.get(), p, len, on_event, &ctx);
+        set->scan(std::string_view(p, len), scratch.get(), on_event, &ctx);
         ++ctx.line;
         p = nl ? nl + 1 : end;
       }
