@@ -32,10 +32,6 @@ EngineOptions check_options() {
   return eo;
 }
 
-}  // namespace
-
-namespace {
-
 std::string spans_of(const Findings& findings) {
   std::string spans;
   for (const Finding& f : findings)
@@ -43,16 +39,21 @@ std::string spans_of(const Findings& findings) {
   return spans;
 }
 
-// Rule `rule` alone (the only source `redactor` reports) against its examples and negatives.
-// The example holds its rule's required run, or the rule has none.
-bool holds_run(const Rule& rule, const std::string& text) {
-  if (rule.required_run.empty()) return true;
+// For each example of `rule`: whether its text holds the rule's required run (always, for a
+// rule without one; never, for one that does not parse: its compile reports why).
+std::vector<bool> examples_holding_run(const Rule& rule) {
+  std::vector<bool> holds(rule.examples.size(), true);
+  if (rule.required_run.empty()) return holds;
   std::string why;
-  auto run = CharRun::parse(rule.required_run, why);
-  return run && run->found_in(text);
+  const auto run = CharRun::parse(rule.required_run, why);
+  for (size_t i = 0; i < holds.size(); ++i) holds[i] = run && run->found_in(rule.examples[i].text);
+  return holds;
 }
 
-void check_one(const Rule& rule, Redactor& redactor, RuleCheckReport& report) {
+// Rule `rule` alone (the only source `redactor` reports) against its examples and negatives;
+// `holds` from examples_holding_run.
+void check_one(const Rule& rule, const std::vector<bool>& holds, Redactor& redactor,
+               RuleCheckReport& report) {
   auto fail = [&](std::string why) { report.failures.push_back({rule.id, std::move(why)}); };
   for (size_t i = 0; i < rule.examples.size(); ++i) {
     ++report.examples;
@@ -62,7 +63,7 @@ void check_one(const Rule& rule, Redactor& redactor, RuleCheckReport& report) {
       fail(which + ": its secret does not occur in its text");
       continue;
     }
-    if (!holds_run(rule, ex.text)) {  // the rule is not even looked for there
+    if (!holds[i]) {  // the rule is not even looked for there
       fail(which + ": its text holds no run of " + rule.required_run + " (requiredRun)");
       continue;
     }
@@ -88,10 +89,6 @@ void check_one(const Rule& rule, Redactor& redactor, RuleCheckReport& report) {
   }
 }
 
-}  // namespace
-
-namespace {
-
 // Each rule against its own cases: through `shared` (the whole set, reporting one rule at a time)
 // when the set compiled, else compiled alone. Then the whole set against every example.
 RuleCheckReport check_with(const RuleSet& rules, std::shared_ptr<const CompiledSet> all,
@@ -100,6 +97,8 @@ RuleCheckReport check_with(const RuleSet& rules, std::shared_ptr<const CompiledS
   const EngineOptions eo = check_options();
   std::unique_ptr<Redactor> shared;
   if (all) shared = std::make_unique<Redactor>(std::move(all));
+  std::vector<std::vector<bool>> holds;
+  for (const Rule& rule : rules.rules) holds.push_back(examples_holding_run(rule));
   for (size_t r = 0; r < rules.rules.size(); ++r) {
     const Rule& rule = rules.rules[r];
     ++report.rules;
@@ -108,7 +107,7 @@ RuleCheckReport check_with(const RuleSet& rules, std::shared_ptr<const CompiledS
     if (rule.negatives.empty()) fail("has no negative");
     if (shared) {
       shared->scanner().only_source(static_cast<uint32_t>(r));
-      check_one(rule, *shared, report);
+      check_one(rule, holds[r], *shared, report);
       continue;
     }
     RuleSet one;
@@ -116,7 +115,7 @@ RuleCheckReport check_with(const RuleSet& rules, std::shared_ptr<const CompiledS
     one.global_allowlists = rules.global_allowlists;
     try {
       Redactor alone(CompiledSet::compile(one, {}, eo));
-      check_one(rule, alone, report);
+      check_one(rule, holds[r], alone, report);
     } catch (const ConfigError& e) {
       fail(e.what());
     }
@@ -127,10 +126,11 @@ RuleCheckReport check_with(const RuleSet& rules, std::shared_ptr<const CompiledS
   }
   // All rules together: every example's secret must still be masked entirely.
   shared->scanner().only_source(Scanner::kAllSources);
-  for (const Rule& rule : rules.rules) {
+  for (size_t r = 0; r < rules.rules.size(); ++r) {
+    const Rule& rule = rules.rules[r];
     for (size_t i = 0; i < rule.examples.size(); ++i) {
       const RuleExample& ex = rule.examples[i];
-      if (ex.secret.empty() || !holds_run(rule, ex.text)) continue;  // reported above
+      if (ex.secret.empty() || !holds[r][i]) continue;  // reported above
       std::string out;
       Findings findings;
       RedactStatus st = shared->redact_text(ex.text, out, findings);
