@@ -114,6 +114,11 @@ CollectedSecrets collect_configured_secrets(const EngineConfig& c, char** enviro
   return out;
 }
 
+std::string cache_dir_unless(bool no_cache) {
+  if (no_cache || std::getenv("MCP_SCRUB_NO_CACHE")) return {};
+  return DbCache::default_dir().string();
+}
+
 std::shared_ptr<const CompiledSet> compile_configured(const EngineConfig& c, const RuleSet& rules,
                                                       const std::vector<KnownSecret>& secrets) {
   EngineOptions eo;
@@ -136,7 +141,7 @@ std::shared_ptr<const CompiledSet> compile_configured(const EngineConfig& c, con
     eo.fingerprint_key = it->second.key;
   }
   eo.base64_variants = !c.no_base64_variants;
-  if (!c.no_cache && !std::getenv("MCP_SCRUB_NO_CACHE")) eo.cache_dir = DbCache::default_dir().string();
+  eo.cache_dir = cache_dir_unless(c.no_cache);
   auto set = CompiledSet::compile(rules, secrets, eo);
   for (const auto& id : set->prefilter_rules())
     spdlog::info("rule '{}' runs as a Hyperscan prefilter confirmed by RE2", id);

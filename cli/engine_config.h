@@ -44,6 +44,10 @@ struct Engine {
 // the rule loader and, by name only, secret values skipped for being short. Throws ConfigError.
 Engine build_engine(const EngineConfig& config, char** environ_vars);
 
+// The compiled-database cache directory (DbCache::default_dir), or "" when `no_cache` (the
+// --no-cache flag) or MCP_SCRUB_NO_CACHE is set.
+std::string cache_dir_unless(bool no_cache);
+
 // The pieces of build_engine, for the reloader.
 RuleSet load_configured_rules(const EngineConfig& config, bool log_warnings);
 struct CollectedSecrets {

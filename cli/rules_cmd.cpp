@@ -2,13 +2,12 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
-#include <cstdlib>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "filter/db_cache.h"
+#include "cli/engine_config.h"
 #include "filter/redactor.h"
 #include "patterns/rule_check.h"
 #include "patterns/rule_loader.h"
@@ -65,8 +64,7 @@ CommandRunner register_rules(CLI::App& app) {
     if (check->parsed()) {
       RuleSet rules = load_rules_file(opt->check_file);
       for (const auto& w : rules.warnings) spdlog::warn("{}", w);
-      const bool cache = !opt->no_cache && !std::getenv("MCP_SCRUB_NO_CACHE");
-      RuleCheckReport report = check_rules(rules, cache ? DbCache::default_dir().string() : "");
+      RuleCheckReport report = check_rules(rules, cache_dir_unless(opt->no_cache));
       for (const auto& f : report.failures) std::printf("FAIL %s: %s\n", f.rule_id.c_str(), f.reason.c_str());
       std::printf("%zu rules, %zu examples, %zu negatives checked: %zu failure%s\n", report.rules,
                   report.examples, report.negatives, report.failures.size(),
