@@ -15,6 +15,35 @@
 namespace scrub {
 
 namespace {
+// One rule as `rules list --format json` prints it: every field that decides what the rule
+// matches and does, null where the rule leaves it to the default. Keys are fixed: a script can
+// read any of them from any rule.
+nlohmann::ordered_json rule_json(const Rule& r) {
+  using J = nlohmann::ordered_json;
+  auto or_null = [](const std::string& s) { return s.empty() ? J() : J(s); };
+  J j = J::object();
+  j["id"] = r.id;
+  j["description"] = r.description;
+  j["severity"] = to_string(r.severity);
+  j["tier"] = r.generic ? "generic" : "specific";
+  j["keywords"] = r.keywords;
+  j["regex"] = r.regex;
+  j["secret_group"] = r.secret_group;
+  j["entropy"] = r.entropy;
+  j["prefilter"] = or_null(r.prefilter);
+  j["prefilter_search"] =
+      r.prefilter.empty() ? J() : J(r.prefilter_whole_unit ? "whole-unit" : "up-to-hit");
+  j["required_run"] = or_null(r.required_run);
+  j["allowlists"] = r.allowlists.size();
+  j["mask"] = r.mask ? J(to_string(*r.mask)) : J();
+  j["action"] = r.action ? J(to_string(*r.action)) : J();
+  j["keep_prefix"] = r.keep_prefix >= 0 ? J(r.keep_prefix) : J();
+  j["examples"] = r.examples.size();
+  j["negatives"] = r.negatives.size();
+  j["origin"] = r.origin;
+  return j;
+}
+
 struct RulesOptions {
   std::string format = "table";
   std::vector<std::string> files;
@@ -44,14 +73,7 @@ CommandRunner register_rules(CLI::App& app) {
       for (const auto& f : opt->files) merge_rules(rules, load_rules_file(f));
       if (opt->format == "json") {
         nlohmann::ordered_json arr = nlohmann::ordered_json::array();
-        for (const Rule& r : rules.rules)
-          arr.push_back({{"id", r.id},
-                         {"description", r.description},
-                         {"severity", to_string(r.severity)},
-                         {"tier", r.generic ? "generic" : "specific"},
-                         {"keywords", r.keywords},
-                         {"examples", r.examples.size()},
-                         {"negatives", r.negatives.size()}});
+        for (const Rule& r : rules.rules) arr.push_back(rule_json(r));
         std::cout << arr.dump(2) << "\n";
       } else {
         for (const Rule& r : rules.rules)

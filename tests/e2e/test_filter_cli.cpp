@@ -396,16 +396,47 @@ regex = '''key_[a-z]{4}'''
 examples = [{ text = "key_abcd", secret = "key_abcd" }]
 negatives = ["key_wxyz"]
 )");
+  std::string every = f.dir.file("every.toml", R"(
+[[rules]]
+id = "every-field"
+description = "all that decides a match"
+regex = '''(?i)zz_([0-9a-f]{32})'''
+secretGroup = 1
+entropy = 2.5
+keywords = ["zz_"]
+prefilter = '''zz_'''
+prefilterSearch = "whole-unit"
+requiredRun = '''[0-9a-f]{32}'''
+severity = "critical"
+mask = "partial"
+keepPrefix = 4
+action = "alert"
+generic = true
+[[rules.allowlists]]
+stopwords = ["example"]
+)");
   RunResult r = run({bin(), "rules", "check", rules});
   CHECK(r.status == 1);
   CHECK(r.out == "FAIL bad-negative: negative 1: the rule fires at [0,8)\n"
                  "2 rules, 2 examples, 2 negatives checked: 1 failure\n");
-  RunResult list = run({bin(), "rules", "list", "--no-builtin-rules", "--rules", rules, "--format", "json"});
+  RunResult list = run({bin(), "rules", "list", "--no-builtin-rules", "--rules", rules, "--rules",
+                        every, "--format", "json"});
   CHECK(list.status == 0);
   auto j = nlohmann::json::parse(list.out);
-  REQUIRE(j.size() == 2);
-  CHECK(j[0]["id"] == "good");
-  CHECK(j[1]["tier"] == "specific");
+  REQUIRE(j.size() == 3);
+  // Every field that decides what a rule matches and does; null where the rule leaves the default.
+  CHECK(j[0] == nlohmann::json::parse(R"J({"id":"good","description":"fine","severity":"high",
+      "tier":"specific","keywords":[],"regex":"tok_([0-9]{6})","secret_group":0,"entropy":0.0,
+      "prefilter":null,"prefilter_search":null,"required_run":null,"allowlists":0,"mask":null,
+      "action":null,"keep_prefix":null,"examples":1,"negatives":1,
+      "origin":")J" + rules + R"J(: rule 'good'"})J"));
+  CHECK(j[2] == nlohmann::json::parse(R"J({"id":"every-field","description":"all that decides a match",
+      "severity":"critical","tier":"generic","keywords":["zz_"],"regex":"(?i)zz_([0-9a-f]{32})",
+      "secret_group":1,"entropy":2.5,"prefilter":"zz_","prefilter_search":"whole-unit",
+      "required_run":"[0-9a-f]{32}","allowlists":1,"mask":"partial","action":"alert",
+      "keep_prefix":4,"examples":0,"negatives":0,"origin":")J" + every + R"J(: rule 'every-field'"})J"));
+  // The keys come in the same order for every rule, the first as before.
+  CHECK(list.out.find("{\n    \"id\": \"every-field\",\n    \"description\"") != std::string::npos);
 }
 
 TEST_CASE("ordinary text passes the whole built-in pack untouched", "[e2e][filter][false-positives]") {
