@@ -375,7 +375,12 @@ struct Frame {
   bool expect_key;
   size_t index;
   std::string key;     // display form of the current key
-  std::string member;  // the current key as written, when it has no escape (else empty)
+  // The current key, decoded, for the rules that read a key and its value together (empty when
+  // longer than kPairKeyBytes or malformed).
+  std::string member;
+  // It was written with escapes (`"pass\u0077ord"`, `"db\/password"`): the raw scan never saw
+  // it before its value, so every value after it is scanned after it too (pair_spans).
+  bool member_escaped = false;
 };
 
 // Whether unit[from, to) is a member's colon: JSON blanks around one ':'.
@@ -550,7 +555,14 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
       std::string_view raw = unit.substr(tb, te - tb);
       bool tainted = false;
       PreScan* ps = nullptr;  // set with the decoded text when the string was scanned ahead
-      if (!escaped) {
+      bool decoded_ok = false;  // `decoded` holds this string, unescaped
+      // A value without escapes after a key with some: it takes the decoding path (its decoded
+      // text is itself) for the scan after its key there.
+      const bool after_escaped_key = !escaped && !is_key && !stack.empty() &&
+                                     stack.back().object && stack.back().member_escaped &&
+                                     !stack.back().member.empty() &&
+                                     pair_key(stack.back().member);
+      if (!escaped && !after_escaped_key) {
         if (!hit.empty()) {
           tainted = true;
           std::string path = path_of(stack, path_prefix);
@@ -567,6 +579,7 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
                  json_unescape_mapped(raw, decoded, hit.empty() ? nullptr : &offs)) {
         // (A malformed escape occurs only in a unit that is not JSON: its bytes were scanned as
         // text.) The offset map is only needed when something is found; most strings are clean.
+        decoded_ok = true;
         bool have_offs = ps || !hit.empty();
         auto need_offs = [&] {
           if (!have_offs) {
@@ -583,7 +596,9 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
         };
         RedactStatus st = RedactStatus::kClean;
         bool nested = false;
-        if (depth < kMaxNesting && looks_like_json(decoded)) {
+        // (A value as written, after an escaped key, is scanned only after the key: the raw scan
+        // covered it, and JSON inside a string needs escapes.)
+        if (escaped && depth < kMaxNesting && looks_like_json(decoded)) {
           JsonInfo ni;
           st = json(decoded, masked, local, &ni, depth + 1, need_path() + ">");
           if (st == RedactStatus::kError) return st;
@@ -620,7 +635,8 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
         if (!nested) {
           spans.clear();
           if (ps) spans = std::move(ps->spans);
-          else if (scanner.find(decoded, spans) != ScanStatus::kOk) return RedactStatus::kError;
+          else if (escaped && scanner.find(decoded, spans) != ScanStatus::kOk)
+            return RedactStatus::kError;
           if (!is_key && !stack.empty() && stack.back().object && !stack.back().member.empty() &&
               pair_key(stack.back().member) && !pair_spans(stack.back().member, decoded, spans))
             return RedactStatus::kError;
@@ -654,7 +670,7 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
             // from; the rest of the string stays byte for byte as it was written (spans lie on
             // character boundaries, and each character comes from whole escape sequences).
             std::vector<Edit> decoded_edits;
-            span_edits(decoded, merged, local, need_path(), tb, &offs, true, decoded_edits);
+            span_edits(decoded, merged, local, need_path(), tb, &offs, escaped, decoded_edits);
             for (const Edit& de : decoded_edits) {
               std::string enc;
               json_escape_append(de.text, enc);
@@ -674,8 +690,14 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
       }
       if (is_key) {
         std::string_view k = raw;
-        stack.back().key = (!tainted && !escaped && identifier_like(k)) ? std::string(k) : "?";
-        stack.back().member = !escaped && k.size() <= kPairKeyBytes ? std::string(k) : "";
+        const std::string_view member = escaped ? std::string_view(decoded) : k;
+        stack.back().key =
+            (!tainted && (!escaped || decoded_ok) && identifier_like(member)) ? std::string(member)
+                                                                               : "?";
+        stack.back().member_escaped = escaped;
+        stack.back().member = (!escaped || decoded_ok) && member.size() <= kPairKeyBytes
+                                  ? std::string(member)
+                                  : "";
       }
       continue;
     }
@@ -719,23 +741,42 @@ bool Redactor::json_escaped_strings(std::string_view unit, std::string& block,
     ends.push_back(block.size());
     block.push_back('\n');
   };
-  // The string before, when it has no escape: the key, if a colon follows it.
-  size_t prev_b = std::string_view::npos, prev_e = 0;
+  // The string before, the key if a colon follows it: where it is written when it has no
+  // escape, else decoded into `prev_decoded`; empty when too long for a key-value scan.
+  size_t prev_e = 0;
+  bool prev_escaped = false;
+  std::string_view prev;
+  std::string prev_decoded;
   const bool covered = for_each_string(unit, [&](size_t tb, size_t te, bool escaped) {
-    const size_t kb = prev_b, ke = prev_e;
-    prev_b = escaped ? std::string_view::npos : tb;
+    const size_t ke = prev_e;
+    const bool key_escaped = prev_escaped;
+    const std::string_view key = prev;
+    auto pair = [&] {
+      return !key.empty() && colon_between(unit, ke + 1, tb - 1) && impl_->pair_key(key);
+    };
+    prev_escaped = escaped;
     prev_e = te;
-    if (!escaped) return true;
+    if (!escaped) {
+      // After a key without escapes the raw scan saw `"key": "value"` as it is written.
+      if (key_escaped && pair()) {
+        append_pair_unit(key, unit.substr(tb, te - tb), block);  // what Impl::pair_spans scans
+        unit_end();
+      }
+      prev = te - tb <= kPairKeyBytes ? unit.substr(tb, te - tb) : std::string_view();
+      return true;
+    }
     if (!json_unescape_mapped(unit.substr(tb, te - tb), decoded, nullptr) ||
         (looks_like_json(decoded) && std::memchr(decoded.data(), '\\', decoded.size())))
       return false;
     block += decoded;
     unit_end();
-    if (kb != std::string_view::npos && ke - kb <= kPairKeyBytes &&
-        colon_between(unit, ke + 1, tb - 1) && impl_->pair_key(unit.substr(kb, ke - kb))) {
-      append_pair_unit(unit.substr(kb, ke - kb), decoded, block);  // what Impl::pair_spans scans
+    if (pair()) {
+      append_pair_unit(key, decoded, block);  // what Impl::pair_spans scans
       unit_end();
     }
+    // `key` may point into prev_decoded: it is not read after this.
+    prev_decoded.assign(decoded.size() <= kPairKeyBytes ? std::string_view(decoded) : "");
+    prev = prev_decoded;
     return true;
   });
   if (!covered) {

@@ -69,9 +69,10 @@ class Redactor {
   // the offset of that "\n". When the scanner finds no match event in `unit` as it stands, none
   // in any of these strings as units of their own, and `unit` is valid JSON (json_valid),
   // redact_json finds nothing in `unit`: it decodes exactly these strings and scans each, and
-  // nothing else can differ from the raw scan. A value after a key without escapes is also
-  // scanned as `"key": "value"`, the value decoded (its first kPairValueBytes), as redact_json
-  // scans it for the rules that read a key and its value together. Strings that decode to JSON
+  // nothing else can differ from the raw scan. A value with escapes after a key, and any value
+  // after a key with escapes, is also scanned as `"key": "value"`, both decoded (the value's
+  // first kPairValueBytes), as redact_json scans it for the rules that read a key and its value
+  // together. Strings that decode to JSON
   // are walked as JSON by redact_json; with no escapes of their own, that walk scans only the
   // string itself. False
   // (`block` and `ends` as they were) when this does not cover the unit: a malformed escape, or a

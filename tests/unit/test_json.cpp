@@ -310,6 +310,35 @@ TEST_CASE("two threads: escapes that hide a secret outside the large strings sti
   CHECK(c.findings.empty());
 }
 
+TEST_CASE("a key written with escapes still reads with its value", "[json]") {
+  // A serializer that escapes a key's characters (`\u0077` for w; `\/` for a slash, as PHP
+  // writes it) hides the key from the raw scan, and the rules that read a key and its value
+  // together saw the value alone. The value is scanned after its decoded key.
+  Redactor r(make_set(kJsonRules, {}));
+  const std::string pw = "Qm7vR2xK9pLw4Z";  // a made-up value with digits, as the rule wants
+  auto res = redact_json(r, R"({"user":"ana","pass\u0077ord":")" + pw + R"("})");
+  CHECK(res.out == R"({"user":"ana","pass\u0077ord":"[REDACTED:generic-password]"})");
+  REQUIRE(res.findings.size() == 1);
+  CHECK(res.findings[0].rule_id == "generic-password");
+  CHECK(res.findings[0].json_path == "password");  // the decoded key
+  CHECK(res.findings[0].offset == 31);
+  CHECK(res.findings[0].length == pw.size());
+  CHECK_FALSE(res.findings[0].encoded);  // the value itself is as written
+
+  // Nested, blanks around the colon, the value with an escape of its own.
+  auto nested = redact_json(r, R"({"db":{"PASS\u0057ORD" : "ab\/)" + pw + R"("}})");
+  CHECK(nested.out == R"({"db":{"PASS\u0057ORD" : "[REDACTED:generic-password]"}})");
+  REQUIRE(nested.findings.size() == 1);
+  CHECK(nested.findings[0].json_path == "db.PASSWORD");
+  CHECK(nested.findings[0].encoded);
+
+  // The same escaped text as a value, not a key: nothing reads it with the next member.
+  const std::string not_key = R"({"note":"pass\u0077ord","x":")" + pw + R"("})";
+  CHECK(redact_json(r, not_key).status == RedactStatus::kClean);
+  // A key the rules' keywords do not name: its value is not scanned again.
+  CHECK(redact_json(r, R"({"n\u0061me":")" + pw + R"("})").status == RedactStatus::kClean);
+}
+
 TEST_CASE("a key-value rule finds a value whose escapes break the match in the raw bytes",
           "[json]") {
   // Python's json.dumps writes non-ASCII as \uXXXX, PHP's json_encode writes / as \/: in the raw

@@ -417,11 +417,11 @@ TEST_CASE("properties: a large message on two threads gives one thread's result 
 // lines as a second batch; only lines with an event there are redacted one by one. Whatever the
 // batch, each line must come out as redact_json makes it alone, with the same findings and the
 // same invalid-JSON verdict: every secret case in several JSON forms (as it stands, \uXXXX,
-// \/, JSON held in a string, in a key, after a key, in a line that is not JSON), between clean
-// lines with and without escapes, on one thread and on two.
+// \/, JSON held in a string, in a key, after a key as written and escaped, in a line that is not
+// JSON), between clean lines with and without escapes, on one thread and on two.
 TEST_CASE("properties: filter --format json gives each line what redact_json gives it alone",
           "[properties][json]") {
-  constexpr size_t kForms = 13;  // lines per secret case, below
+  constexpr size_t kForms = 15;  // lines per secret case, below
   std::vector<std::string> lines;
   for (size_t ci = 0; ci < secret_cases().size(); ci += kSanitizerStride) {
     const SecretCase& sc = secret_cases()[ci];
@@ -444,6 +444,10 @@ TEST_CASE("properties: filter --format json gives each line what redact_json giv
     lines.push_back(R"({"password": )" + json_str_uescaped(sc.secret, sc.secret.substr(mid, 1)) +
                     "}");
     lines.push_back(R"({"api_key": )" + json_str_slashes(text) + R"(, "n": 2})");
+    // The same after a key written with escapes: the value as it stands, then \u-escaped.
+    lines.push_back(R"({"pass\u0077ord": )" + json_str(sc.secret) + "}");
+    lines.push_back(R"({"api\u005fkey": )" + json_str_uescaped(sc.secret, sc.secret.substr(mid, 1)) +
+                    R"(, "n": 3})");
     lines.push_back(R"({"msg":"clean\tline","at":"a\\b"})");
     lines.push_back(R"({"msg":"plain line )" + std::to_string(ci) + R"("})");
     REQUIRE(lines.size() % kForms == 0);
