@@ -724,6 +724,38 @@ TEST_CASE("adversarial: blob and method keys are found in messages large and sma
   }
 }
 
+// A key written with escapes hides nothing from the rules that read a key and its value
+// together, in a message of the wrap (structuredContent, a server's own JSON), small and large
+// enough for the two-thread scan (the line's scan on a helper while large strings are decoded).
+TEST_CASE("adversarial: an escaped key's value is masked in a tool result, one thread or two",
+          "[adversarial][mcp][json]") {
+  EngineHolder holder(builtin_set());
+  RequestTracker tracker;
+  const std::string pw = "Qm7vR2xK9pLw4Zt";  // made up
+  for (bool parallel : {false, true}) {
+    McpFilter filter(holder, tracker, {Action::kMask, parallel});
+    MessageResult r;
+    for (size_t pad : {size_t{10}, Redactor::kParallelBytes + 1000}) {
+      INFO("parallel " << parallel << ", padding " << pad);
+      // The padding escaped too, so the large string is one the helper's pass decodes.
+      std::string filler;
+      while (filler.size() < pad) filler += "log line\\n";
+      const std::string msg =
+          R"({"jsonrpc":"2.0","id":9,"result":{"content":[{"type":"text","text":")" + filler +
+          R"("}],"structuredContent":{"db":{"host":"db1","pass\u0077ord":")" + pw + R"("}}}})";
+      REQUIRE(filter.process(Direction::kServerToClient, msg, r) == ScanStatus::kOk);
+      REQUIRE(r.kind == MessageResult::Kind::kReplace);
+      std::string want = msg;
+      want.replace(want.find(pw), pw.size(), "[REDACTED:config-password-assignment]");
+      CHECK(r.out == want);
+      REQUIRE(r.findings.size() == 1);
+      CHECK(r.findings[0].json_path == "result.structuredContent.db.password");
+      CHECK(r.findings[0].offset == msg.find(pw));
+      CHECK(r.findings[0].length == pw.size());
+    }
+  }
+}
+
 // A finding's context (id, method, tool) is read from the message's top-level fields without a
 // DOM of the whole message. It must read them as the DOM does: keys compared unescaped, the first
 // of duplicate keys, the id in the form the request was remembered in, and the fields after a
