@@ -1,6 +1,7 @@
 #include "filter/compiled_set.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -44,6 +45,28 @@ std::string escape_literal_for_hs(std::string_view bytes) {
     }
   }
   return out;
+}
+
+// Whether a rule's regex reads something before its secret: it does not begin (after \b, ^ and
+// inline flags) with a capturing group.
+bool reads_before_secret(std::string_view re) {
+  for (bool again = true; again;) {
+    again = false;
+    for (std::string_view lead : {std::string_view("\\b"), std::string_view("^")})
+      if (re.substr(0, lead.size()) == lead) {
+        re.remove_prefix(lead.size());
+        again = true;
+      }
+    if (re.size() > 3 && re.substr(0, 2) == "(?") {  // (?i) and the like, not (?: or (?i:
+      size_t i = 2;
+      while (i < re.size() && std::isalpha(static_cast<unsigned char>(re[i]))) ++i;
+      if (i > 2 && i < re.size() && re[i] == ')') {
+        re.remove_prefix(i + 1);
+        again = true;
+      }
+    }
+  }
+  return !(re.size() > 1 && re[0] == '(' && re[1] != '?');
 }
 
 // Allowlist regexes by their text, each built once per set and only when first needed. `first_use`
@@ -232,6 +255,11 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
             return true;
         return false;
       });
+
+  for (const CompiledRule& r : impl->rules)
+    if (reads_before_secret(r.rule.regex))
+      for (const std::string& k : r.rule.keywords)
+        if (!k.empty()) impl->context_keywords.push_back(k);
 
   impl->mask_token = std::make_unique<LazyRegex>(
       "\\[REDACTED(?::[A-Za-z0-9._:#-]{0,200})?\\]|" + RE2::QuoteMeta(options.fixed_text));

@@ -163,6 +163,11 @@ struct CompiledSet::Impl {
   // No rule may anchor on the whole buffer (\A, \z, \Z), so many lines can be scanned in one
   // Hyperscan call as a prefilter (Scanner::lines_with_events). Decided once, at compile.
   bool lines_prefilter = false;
+  // The keywords of the rules whose regex reads something before its secret (`password=`,
+  // `"api_key": `; not a self-identifying format such as `AC` + 32 hex, whose regex begins with
+  // its secret): a JSON key that holds one may take part in such a rule's match with its value
+  // (Redactor's key-value scan). Lowercase, as rules hold them; decided once, at compile.
+  std::vector<std::string> context_keywords;
 
   // For Scanner::find_split, which scans a unit's two halves on two threads. An expression is
   // "bounded" when Hyperscan knows its longest match: every known literal, and every rule with a

@@ -62,28 +62,6 @@ size_t append_pair_unit(std::string_view key, std::string_view value, std::strin
   return at;
 }
 
-// Whether a rule's regex reads something before its secret: it does not begin (after \b, ^ and
-// inline flags) with a capturing group.
-bool reads_before_secret(std::string_view re) {
-  for (bool again = true; again;) {
-    again = false;
-    for (std::string_view lead : {std::string_view("\\b"), std::string_view("^")})
-      if (re.substr(0, lead.size()) == lead) {
-        re.remove_prefix(lead.size());
-        again = true;
-      }
-    if (re.size() > 3 && re.substr(0, 2) == "(?") {  // (?i) and the like, not (?: or (?i:
-      size_t i = 2;
-      while (i < re.size() && std::isalpha(static_cast<unsigned char>(re[i]))) ++i;
-      if (i > 2 && i < re.size() && re[i] == ')') {
-        re.remove_prefix(i + 1);
-        again = true;
-      }
-    }
-  }
-  return !(re.size() > 1 && re[0] == '(' && re[1] != '?');
-}
-
 bool looks_like_json(std::string_view s) {
   for (char c : s) {
     if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
@@ -180,24 +158,15 @@ struct Redactor::Impl {
   // Keys such as "text", "content", "msg" or "stack" hold none, and their values (an MCP tool
   // result, a stack trace) are not scanned twice. Answers are kept per key.
   bool pair_key(std::string_view key) {
-    if (!context_keywords_ready) {
-      for (const CompiledRule& r : set().rules)
-        if (reads_before_secret(r.rule.regex))
-          for (const std::string& k : r.rule.keywords)
-            if (!k.empty()) context_keywords.push_back(k);
-      context_keywords_ready = true;
-    }
     if (pair_keys.size() > 4096) pair_keys.clear();
     auto [it, fresh] = pair_keys.try_emplace(std::string(key), false);
     if (!fresh) return it->second;
     std::string lower(key);
     for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    for (const std::string& k : context_keywords)
+    for (const std::string& k : set().context_keywords)
       if (lower.find(k) != std::string::npos) return it->second = true;
     return false;
   }
-  std::vector<std::string> context_keywords;  // lowercase, as rules hold them
-  bool context_keywords_ready = false;
 
   // A rule that reads a key and its value together (`"password": "..."`) meets an escape inside
   // the value in the raw bytes (a non-ASCII character written \u00e9, as Python's json.dumps
