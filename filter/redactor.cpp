@@ -161,10 +161,8 @@ struct Redactor::Impl {
     if (pair_keys.size() > 4096) pair_keys.clear();
     auto [it, fresh] = pair_keys.try_emplace(std::string(key), false);
     if (!fresh) return it->second;
-    std::string lower(key);
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     for (const std::string& k : set().context_keywords)
-      if (lower.find(k) != std::string::npos) return it->second = true;
+      if (contains_ci(key, k)) return it->second = true;
     return false;
   }
 

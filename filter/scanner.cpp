@@ -16,6 +16,33 @@
 
 namespace scrub {
 
+bool contains_ci(std::string_view haystack, std::string_view lower_needle) {
+  if (lower_needle.empty()) return true;
+  if (haystack.size() < lower_needle.size()) return false;
+  const unsigned char first = static_cast<unsigned char>(lower_needle[0]);
+  const unsigned char first_upper = static_cast<unsigned char>(std::toupper(first));
+  const char* base = haystack.data();
+  const size_t last = haystack.size() - lower_needle.size();  // last possible start
+  // Jump between candidate first bytes with memchr (both cases), then compare the rest.
+  for (unsigned char f : {first, first_upper}) {
+    size_t pos = 0;
+    while (pos <= last) {
+      const void* hit = std::memchr(base + pos, f, last - pos + 1);
+      if (!hit) break;
+      size_t i = static_cast<size_t>(static_cast<const char*>(hit) - base);
+      size_t j = 1;
+      while (j < lower_needle.size() &&
+             std::tolower(static_cast<unsigned char>(base[i + j])) ==
+                 static_cast<unsigned char>(lower_needle[j]))
+        ++j;
+      if (j == lower_needle.size()) return true;
+      pos = i + 1;
+    }
+    if (first_upper == first) break;
+  }
+  return false;
+}
+
 namespace {
 
 struct Event {
@@ -70,32 +97,6 @@ struct Candidate {
   size_t match_begin;  // start of the rule match (the secret's context); begin for a literal
 };
 
-bool contains_ci(std::string_view haystack, std::string_view lower_needle) {
-  if (lower_needle.empty()) return true;
-  if (haystack.size() < lower_needle.size()) return false;
-  const unsigned char first = static_cast<unsigned char>(lower_needle[0]);
-  const unsigned char first_upper = static_cast<unsigned char>(std::toupper(first));
-  const char* base = haystack.data();
-  const size_t last = haystack.size() - lower_needle.size();  // last possible start
-  // Jump between candidate first bytes with memchr (both cases), then compare the rest.
-  for (unsigned char f : {first, first_upper}) {
-    size_t pos = 0;
-    while (pos <= last) {
-      const void* hit = std::memchr(base + pos, f, last - pos + 1);
-      if (!hit) break;
-      size_t i = static_cast<size_t>(static_cast<const char*>(hit) - base);
-      size_t j = 1;
-      while (j < lower_needle.size() &&
-             std::tolower(static_cast<unsigned char>(base[i + j])) ==
-                 static_cast<unsigned char>(lower_needle[j]))
-        ++j;
-      if (j == lower_needle.size()) return true;
-      pos = i + 1;
-    }
-    if (first_upper == first) break;
-  }
-  return false;
-}
 
 std::string_view line_around(std::string_view unit, size_t begin, size_t end) {
   size_t b = 0;

@@ -23,6 +23,10 @@ namespace scrub {
 
 enum class ScanStatus { kOk, kError };
 
+// Whether `haystack` holds `lower_needle` (lowercase) with ASCII case ignored, as gitleaks
+// compares a rule's keywords and an allowlist's stopwords. An empty needle is always held.
+bool contains_ci(std::string_view haystack, std::string_view lower_needle);
+
 struct SecretSpan {
   size_t begin = 0;    // byte offsets in the unit of the secret (not the whole rule match)
   size_t end = 0;
