@@ -17,6 +17,7 @@
 #include "patterns/rule_loader.h"
 #include "run.h"
 #include "tcp_harness.h"
+#include "tests/unit/json_probe.h"
 #include "tests/sanitizer_stride.h"
 
 using namespace scrub::test;
@@ -82,29 +83,6 @@ struct SplitWrap {
 
 std::string split(const char* stream, size_t pos, const std::string& line) {
   return std::string("SPLIT ") + stream + " " + std::to_string(pos) + " " + scrub::base64_encode(line) + "\n";
-}
-
-// The secret, or JSON's escaped form of it, anywhere in `text` or in a decoded string of it.
-bool leaks(const std::string& text, const std::string& secret) {
-  if (text.find(secret) != std::string::npos) return true;
-  std::string body = json_str(secret);
-  if (text.find(body.substr(1, body.size() - 2)) != std::string::npos) return true;
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded()) return false;
-  std::vector<const json*> stack{&j};
-  while (!stack.empty()) {
-    const json* n = stack.back();
-    stack.pop_back();
-    if (n->is_string() && n->get_ref<const std::string&>().find(secret) != std::string::npos) return true;
-    if (n->is_object())
-      for (auto it = n->begin(); it != n->end(); ++it) {
-        if (it.key().find(secret) != std::string::npos) return true;
-        stack.push_back(&it.value());
-      }
-    if (n->is_array())
-      for (const auto& c : *n) stack.push_back(&c);
-  }
-  return false;
 }
 
 // The stdout messages of the split property: a tools/call result per split, its text holding the

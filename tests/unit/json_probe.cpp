@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <string_view>
 #include <vector>
 
 namespace scrub::test {
@@ -57,6 +58,11 @@ MessageProbe probe_message(const std::string& text, const std::string& secret) {
 
 bool leaks(const std::string& text, const std::string& secret) {
   if (text.find(secret) != std::string::npos) return true;
+  // As JSON writes it inside a string (quotes and backslashes escaped), in text that is not JSON.
+  const std::string body =
+      nlohmann::json(secret).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (text.find(std::string_view(body).substr(1, body.size() - 2)) != std::string::npos)
+    return true;
   auto j = nlohmann::json::parse(text, nullptr, false);
   return !j.is_discarded() && leaks_decoded(j, secret);
 }

@@ -19,8 +19,8 @@ struct MessageProbe {
 // `text` read as a JSON-RPC message, and whether `secret` is in any string it decodes to.
 MessageProbe probe_message(const std::string& text, const std::string& secret);
 
-// `secret` in `text` as it stands or, when `text` is JSON, in any decoded string (keys too, and
-// JSON documents held in strings, six levels deep).
+// `secret` in `text` as it stands or as JSON escapes it inside a string, or, when `text` is
+// JSON, in any decoded string (keys too, and JSON documents held in strings, six levels deep).
 bool leaks(const std::string& text, const std::string& secret);
 
 }  // namespace scrub::test
