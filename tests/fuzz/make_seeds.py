@@ -62,6 +62,9 @@ def json_seeds():
     write("json_line", json.dumps({"text": json.dumps({"n": inner})}))
     write("json_line", '{"password": "Hunter2Hunter2x9", "token": "ghp_' + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8" + '"}')
     write("json_line", '{"k":"fzk_\u00e9\u00e9\u00e9\u00e9abc"}')
+    # Keys written with escapes: a key-value rule reads the decoded key with the value.
+    write("json_line", '{"pass\\u0077ord": "Hunter2Hunter2x9", "db\\/password": "a\\/' + PLAIN + '"}')
+    write("json_line", '{"x":{"api\\u005fkey":"' + uescape(PLAIN[:4]) + PLAIN[4:] + '"}}')
     write("json_line", '[1,2,{"blob":"' + base64.b64encode(PLAIN.encode()).decode() + '","mimeType":"text/plain"}]')
     write("json_line", '{"s":"\\ud800\\udc00\\ud800x\\\\\\"q"}')
     write("json_line", "npm WARN " + PLAIN + " {")
