@@ -675,6 +675,16 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
       ++i;
     hit.clear();
     spans_in(tb, i, hit);
+    // After a key written with escapes the raw scan never read the key with this value: it is
+    // scanned after its decoded key, as a string value is (json_escaped_strings does the same).
+    if (hit.empty() && !lenient && i > tb && !stack.empty() && stack.back().object &&
+        stack.back().member_escaped && !stack.back().member.empty() &&
+        pair_key(stack.back().member)) {
+      std::vector<SecretSpan> paired;
+      if (!pair_spans(stack.back().member, unit.substr(tb, i - tb), paired))
+        return RedactStatus::kError;
+      if (!paired.empty()) hit.push_back(paired[0]);
+    }
     if (!hit.empty() && !lenient) {
       // A secret in a number: the number becomes a masked string (the value must not survive).
       std::string_view secret = unit.substr(tb, i - tb);
@@ -744,6 +754,28 @@ bool Redactor::json_escaped_strings(std::string_view unit, std::string& block,
     // `key` may point into prev_decoded: it is not read after this.
     prev_decoded.assign(decoded.size() <= kPairKeyBytes ? std::string_view(decoded) : "");
     prev = prev_decoded;
+    // A member's value that is not a string (a number, true, false, null) after this key: the
+    // walk scans it after the key too. (Strings come next in this loop; objects and arrays are
+    // not values a key is read with.)
+    if (!prev.empty()) {
+      auto blank = [&](size_t p) {
+        return p < unit.size() &&
+               (unit[p] == ' ' || unit[p] == '\t' || unit[p] == '\n' || unit[p] == '\r');
+      };
+      size_t p = te + 1;
+      while (blank(p)) ++p;
+      if (p < unit.size() && unit[p] == ':') {
+        for (++p; blank(p);) ++p;
+        size_t e = p;
+        while (e < unit.size() && unit[e] != '"' && unit[e] != '{' && unit[e] != '[' &&
+               unit[e] != ',' && unit[e] != '}' && unit[e] != ']' && !blank(e))
+          ++e;
+        if (e > p && (e == unit.size() || unit[e] != '"') && impl_->pair_key(prev)) {
+          append_pair_unit(prev, unit.substr(p, e - p), block);
+          unit_end();
+        }
+      }
+    }
     return true;
   });
   if (!covered) {

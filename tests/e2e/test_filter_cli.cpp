@@ -499,6 +499,7 @@ TEST_CASE("filter --format json: lines with escapes, each decoded string checked
   // 19: a key written with escapes, its value not: only the pair scan of the decoded key and the
   // value finds it, and the batch must send the line to the full redaction for it.
   in.push_back(R"({"pass\u0077ord":"Qm7vR2xK9pLw4Zt"})");
+  in.push_back(R"({"pass\u0077ord": 48213907655, "n": 1})");  // 20: a number after it
   std::string input;
   for (const auto& l : in) input += l + "\n";
   RunResult r = f.filter_json_file(input);
@@ -513,6 +514,7 @@ TEST_CASE("filter --format json: lines with escapes, each decoded string checked
   CHECK(out[16] == R"({x"y "[REDACTED:known-secret]"})");
   CHECK(out[17] == in[17]);
   CHECK(out[18] == R"({"pass\u0077ord":"[REDACTED:generic-password]"})");
+  CHECK(out[19] == R"({"pass\u0077ord": "[REDACTED:generic-password]", "n": 1})");
   // Each at the escaped value's place in its own line: line, path, offset, length.
   std::vector<std::string> got;
   for (const auto& a : f.read_alerts())
@@ -524,5 +526,6 @@ TEST_CASE("filter --format json: lines with escapes, each decoded string checked
   CHECK(got == std::vector<std::string>{"finding 13 b 21+25", "finding 14 inner>t 19+26",
                                         "finding 15 ? 3+25", "invalid-json 16",
                                         "finding 16 msg 12+25", "invalid-json 17",
-                                        "finding 17 ? 6+25", "finding 19 password 18+15"});
+                                        "finding 17 ? 6+25", "finding 19 password 18+15",
+                                        "finding 20 password 18+11"});
 }

@@ -332,6 +332,17 @@ TEST_CASE("a key written with escapes still reads with its value", "[json]") {
   CHECK(nested.findings[0].json_path == "db.PASSWORD");
   CHECK(nested.findings[0].encoded);
 
+  // A number after such a key, as the raw scan reads one after a plain key: it becomes a
+  // masked string. Not inside an array, not true/false/null (as after a plain key).
+  auto number = redact_json(r, R"({"pass\u0077ord": 48213907655, "n": 1})");
+  CHECK(number.out == R"({"pass\u0077ord": "[REDACTED:generic-password]", "n": 1})");
+  REQUIRE(number.findings.size() == 1);
+  CHECK(number.findings[0].json_path == "password");
+  CHECK(number.findings[0].offset == 18);
+  CHECK(number.findings[0].length == 11);
+  CHECK(redact_json(r, R"({"pass\u0077ord": [48213907655]})").status == RedactStatus::kClean);
+  CHECK(redact_json(r, R"({"pass\u0077ord": true})").status == RedactStatus::kClean);
+
   // The same escaped text as a value, not a key: nothing reads it with the next member.
   const std::string not_key = R"({"note":"pass\u0077ord","x":")" + pw + R"("})";
   CHECK(redact_json(r, not_key).status == RedactStatus::kClean);
