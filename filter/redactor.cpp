@@ -351,14 +351,25 @@ struct Frame {
 };
 
 // Whether unit[from, to) is a member's colon: JSON blanks around one ':'.
+bool json_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
 bool colon_between(std::string_view unit, size_t from, size_t to) {
   bool colon = false;
   for (size_t i = from; i < to; ++i) {
     const char c = unit[i];
     if (c == ':' && !colon) colon = true;
-    else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') return false;
+    else if (!json_blank(c)) return false;
   }
   return colon;
+}
+
+// The end of the scalar token (a number, true, false, null) that starts at unit[i]: the next
+// ',', '}', ']' or blank, or the unit's end.
+size_t scalar_end(std::string_view unit, size_t i) {
+  while (i < unit.size() && unit[i] != ',' && unit[i] != '}' && unit[i] != ']' &&
+         !json_blank(unit[i]))
+    ++i;
+  return i;
 }
 
 std::string path_of(const std::vector<Frame>& stack, const std::string& prefix) {
@@ -492,6 +503,16 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
     floor = te;
   };
 
+  // The key the current value is read with by the key-value rules (pair_spans), or null: the
+  // key of an object member that holds such a rule's keyword and, with `escaped_only`, was
+  // written with escapes (the raw scan read any other key with its value as they stand).
+  auto pair_member = [&](bool escaped_only) -> const std::string* {
+    if (stack.empty() || !stack.back().object || stack.back().member.empty() ||
+        (escaped_only && !stack.back().member_escaped))
+      return nullptr;
+    return pair_key(stack.back().member) ? &stack.back().member : nullptr;
+  };
+
   std::vector<SecretSpan> hit;
   while (i < n) {
     char c = unit[i];
@@ -525,10 +546,7 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
       bool decoded_ok = false;  // `decoded` holds this string, unescaped
       // A value without escapes after a key with some: it takes the decoding path (its decoded
       // text is itself) for the scan after its key there.
-      const bool after_escaped_key = !escaped && !is_key && !stack.empty() &&
-                                     stack.back().object && stack.back().member_escaped &&
-                                     !stack.back().member.empty() &&
-                                     pair_key(stack.back().member);
+      const bool after_escaped_key = !escaped && !is_key && pair_member(true);
       if (!escaped && !after_escaped_key) {
         if (!hit.empty()) {
           tainted = true;
@@ -604,9 +622,8 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
           if (ps) spans = std::move(ps->spans);
           else if (escaped && scanner.find(decoded, spans) != ScanStatus::kOk)
             return RedactStatus::kError;
-          if (!is_key && !stack.empty() && stack.back().object && !stack.back().member.empty() &&
-              pair_key(stack.back().member) && !pair_spans(stack.back().member, decoded, spans))
-            return RedactStatus::kError;
+          const std::string* key = is_key ? nullptr : pair_member(false);
+          if (key && !pair_spans(*key, decoded, spans)) return RedactStatus::kError;
           // Spans the raw scan found inside this token (an escaped form of a known value),
           // moved to decoded offsets.
           if (!hit.empty()) need_offs();
@@ -670,19 +687,15 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
     }
     // A number, true, false or null.
     size_t tb = i;
-    while (i < n && unit[i] != ',' && unit[i] != '}' && unit[i] != ']' && unit[i] != ' ' &&
-           unit[i] != '\n' && unit[i] != '\r' && unit[i] != '\t')
-      ++i;
+    i = scalar_end(unit, i);
     hit.clear();
     spans_in(tb, i, hit);
     // After a key written with escapes the raw scan never read the key with this value: it is
     // scanned after its decoded key, as a string value is (json_escaped_strings does the same).
-    if (hit.empty() && !lenient && i > tb && !stack.empty() && stack.back().object &&
-        stack.back().member_escaped && !stack.back().member.empty() &&
-        pair_key(stack.back().member)) {
+    const std::string* key = hit.empty() && !lenient && i > tb ? pair_member(true) : nullptr;
+    if (key) {
       std::vector<SecretSpan> paired;
-      if (!pair_spans(stack.back().member, unit.substr(tb, i - tb), paired))
-        return RedactStatus::kError;
+      if (!pair_spans(*key, unit.substr(tb, i - tb), paired)) return RedactStatus::kError;
       if (!paired.empty()) hit.push_back(paired[0]);
     }
     if (!hit.empty() && !lenient) {
@@ -757,23 +770,18 @@ bool Redactor::json_escaped_strings(std::string_view unit, std::string& block,
     // A member's value that is not a string (a number, true, false, null) after this key: the
     // walk scans it after the key too. (Strings come next in this loop; objects and arrays are
     // not values a key is read with.)
-    if (!prev.empty()) {
-      auto blank = [&](size_t p) {
-        return p < unit.size() &&
-               (unit[p] == ' ' || unit[p] == '\t' || unit[p] == '\n' || unit[p] == '\r');
-      };
-      size_t p = te + 1;
-      while (blank(p)) ++p;
-      if (p < unit.size() && unit[p] == ':') {
-        for (++p; blank(p);) ++p;
-        size_t e = p;
-        while (e < unit.size() && unit[e] != '"' && unit[e] != '{' && unit[e] != '[' &&
-               unit[e] != ',' && unit[e] != '}' && unit[e] != ']' && !blank(e))
-          ++e;
-        if (e > p && (e == unit.size() || unit[e] != '"') && impl_->pair_key(prev)) {
-          append_pair_unit(prev, unit.substr(p, e - p), block);
-          unit_end();
-        }
+    // (Only a line that is JSON is judged by this prefilter, so the walk's scalar token is
+    // found the same way here.)
+    size_t p = te + 1;
+    while (p < unit.size() && json_blank(unit[p])) ++p;
+    if (!prev.empty() && p < unit.size() && unit[p] == ':') {
+      for (++p; p < unit.size() && json_blank(unit[p]);) ++p;
+      const size_t e = p < unit.size() && unit[p] != '"' && unit[p] != '{' && unit[p] != '['
+                           ? scalar_end(unit, p)
+                           : p;
+      if (e > p && impl_->pair_key(prev)) {
+        append_pair_unit(prev, unit.substr(p, e - p), block);
+        unit_end();
       }
     }
     return true;
