@@ -12,6 +12,7 @@
 namespace scrub {
 
 // Hex of HMAC-SHA256(key, data), truncated to `hex_digits`.
+// Each thread keeps one context keyed with the last key it saw.
 std::string hmac_fingerprint(std::string_view key, std::string_view data, size_t hex_digits);
 
 struct FingerprintKey {
