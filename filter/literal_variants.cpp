@@ -18,6 +18,7 @@ enum JsonStyle { kStandard, kSlash, kDotNet, kGo };
 std::string json_escape_ascii(std::string_view s, bool dotnet) {
   const char* hex = dotnet ? kHexUpper : kHexLower;
   std::string out;
+  out.reserve(s.size() + 16);
   auto u = [&](uint32_t v) {
     out += "\\u";
     for (int shift = 12; shift >= 0; shift -= 4) out += hex[(v >> shift) & 15];
@@ -99,6 +100,7 @@ std::string json_escape_style(std::string_view s, JsonStyle style) {
 
 std::string url_encode(std::string_view s, bool lower_hex, bool form) {
   std::string out;
+  out.reserve(s.size() + 16);
   const char* hex = lower_hex ? kHexLower : kHexUpper;
   for (unsigned char c : s) {
     if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
@@ -117,6 +119,7 @@ std::string url_encode(std::string_view s, bool lower_hex, bool form) {
 
 std::string xml_escape(std::string_view s) {
   std::string out;
+  out.reserve(s.size() + 16);
   for (char c : s) {
     switch (c) {
       case '&': out += "&amp;"; break;
@@ -208,10 +211,14 @@ bool base64_decode(std::string_view in, std::string& out) {
 }
 
 std::vector<LiteralVariant> literal_variants(std::string_view value, size_t min_length) {
+  // About 20 candidates a value, most of them equal to the raw value: a linear search of the
+  // few kept so far is cheaper than a set (start-up computes these for every known value).
   std::vector<LiteralVariant> out;
-  std::set<std::string> seen;
+  out.reserve(20);
   auto add = [&](std::string bytes, const char* kind) {
-    if (bytes.size() < min_length || !seen.insert(bytes).second) return;
+    if (bytes.size() < min_length) return;
+    for (const LiteralVariant& v : out)
+      if (v.bytes == bytes) return;
     out.push_back({std::move(bytes), kind});
   };
   add(std::string(value), "raw");
