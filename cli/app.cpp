@@ -5,11 +5,25 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <iostream>
 
 #include "cli/commands.h"
 
 namespace scrub {
+
+int exit_without_teardown(int rc) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return rc;
+#else
+  spdlog::default_logger()->flush();
+  std::cout.flush();
+  std::fflush(nullptr);
+  std::_Exit(rc);
+#endif
+}
 
 int run_main(int argc, char** argv, char** envp) {
   auto logger = std::make_shared<spdlog::logger>("mcp-scrub",

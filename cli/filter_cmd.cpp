@@ -126,7 +126,7 @@ CommandRunner register_filter(CLI::App& app, char** envp) {
     }
     spdlog::info("{} lines, {} bytes, {} findings, {} lines masked", stats.lines, stats.bytes,
                  stats.findings, stats.masked_lines);
-    return rc;
+    return exit_without_teardown(rc);
   };
 }
 

@@ -137,7 +137,7 @@ CommandRunner register_scan(CLI::App& app, char** envp) {
     }
     std::fflush(stdout);
     if (rc != kExitOk) return rc;
-    return hits.empty() ? kExitOk : kExitFindings;
+    return exit_without_teardown(hits.empty() ? kExitOk : kExitFindings);
   };
 }
 
