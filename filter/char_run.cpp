@@ -1,5 +1,8 @@
 #include "filter/char_run.h"
 
+#include <immintrin.h>
+
+#include <algorithm>
 #include <cstdint>
 
 namespace scrub {
@@ -64,7 +67,36 @@ std::optional<CharRun> CharRun::parse(std::string_view text, std::string& error)
     error = "the class is empty";
     return std::nullopt;
   }
+  run.build_tables();
   return run;
+}
+
+void CharRun::build_tables() {
+  lo.fill(0);
+  hi.fill(0);
+  tables = false;
+  unsigned sets[8];
+  size_t distinct = 0;
+  for (unsigned h = 0; h < 16; ++h) {
+    unsigned set = 0;
+    for (unsigned l = 0; l < 16; ++l)
+      if (in[h * 16 + l]) set |= 1u << l;
+    if (set == 0) continue;
+    size_t k = 0;
+    while (k < distinct && sets[k] != set) ++k;
+    if (k == distinct) {
+      if (distinct == 8) return;  // more than a byte of bits: the scalar walk
+      sets[distinct++] = set;
+    }
+    hi[h] = hi[h + 16] = static_cast<unsigned char>(1u << k);
+  }
+  for (size_t k = 0; k < distinct; ++k)
+    for (unsigned l = 0; l < 16; ++l)
+      if ((sets[k] >> l) & 1) {
+        lo[l] |= static_cast<unsigned char>(1u << k);
+        lo[l + 16] |= static_cast<unsigned char>(1u << k);
+      }
+  tables = true;
 }
 
 size_t CharRun::size() const {
@@ -73,9 +105,55 @@ size_t CharRun::size() const {
   return n;
 }
 
+namespace {
+
+bool cpu_has_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+}
+
+// Whether all 32 bytes at p are in the class of the tables.
+__attribute__((target("avx2"))) inline bool block_in_class(const unsigned char* lo,
+                                                          const unsigned char* hi, const char* p) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  const __m256i nibble = _mm256_set1_epi8(0x0f);
+  const __m256i l = _mm256_shuffle_epi8(
+      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lo)), _mm256_and_si256(v, nibble));
+  const __m256i h = _mm256_shuffle_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi)),
+                                        _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble));
+  const __m256i out = _mm256_cmpeq_epi8(_mm256_and_si256(l, h), _mm256_setzero_si256());
+  return _mm256_testz_si256(out, out);
+}
+
+// A run of len >= 63 starting at o holds the 32-byte block at every multiple p of 32 in
+// [o, o + len - 32], len - 31 places: one of them is a multiple of `stride` when stride <= len - 31.
+__attribute__((target("avx2"))) bool found_by_blocks(const CharRun& r, std::string_view s) {
+  const size_t n = s.size(), len = r.length;
+  const char* d = s.data();
+  const size_t stride = 32 * std::max<size_t>(1, (len - 31) / 32);
+  for (size_t p = 0; p + 32 <= n;) {
+    if (!block_in_class(r.lo.data(), r.hi.data(), d + p)) {
+      p += stride;
+      continue;
+    }
+    // The whole run around the block, or enough of it.
+    size_t left = p, right = p + 32;
+    while (left > 0 && right - left < len && r.in[static_cast<unsigned char>(d[left - 1])]) --left;
+    while (right < n && right - left < len && r.in[static_cast<unsigned char>(d[right])]) ++right;
+    if (right - left >= len) return true;
+    p = (right + stride - 1) / stride * stride;  // [left, right) is the whole run, too short
+  }
+  return false;
+}
+
+}  // namespace
+
+bool CharRun::vectorised() const { return tables && cpu_has_avx2(); }
+
 bool CharRun::found_in(std::string_view s) const {
   const size_t n = s.size(), len = length;
   if (len == 0) return true;
+  if (len >= 63 && vectorised()) return found_by_blocks(*this, s);
   // The window s[start, start + len) could hold a run; s[start, known) is read and in the class.
   size_t start = 0, known = 0;
   while (start + len <= n) {

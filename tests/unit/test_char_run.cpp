@@ -121,6 +121,51 @@ TEST_CASE("found_in agrees with a byte-by-byte count on long runs and long windo
   }
 }
 
+TEST_CASE("found_in by 32-byte blocks agrees with a byte-by-byte count", "[char_run]") {
+  // Runs of 63 and more take the vector path where the CPU has AVX2: classes that fit the nibble
+  // tables (hex, a negated class, classes spread over many rows) and one that does not (nine
+  // distinct sets of low nibbles), at the lengths where the block stride changes.
+  CharRun hex = parse_run("[0-9a-f]{64}");
+  CHECK(hex.tables);
+  CHECK(hex.vectorised() == static_cast<bool>(__builtin_cpu_supports("avx2")));
+  CharRun nine;
+  std::string nine_bytes;
+  for (int c : {0x01, 0x12, 0x23, 0x34, 0x45, 0x56, 0x67, 0x78, 0x89}) {
+    nine_bytes += static_cast<char>(c);
+    nine.in[c] = true;
+  }
+  nine.build_tables();
+  CHECK_FALSE(nine.tables);
+  const std::vector<std::pair<CharRun, std::string>> classes = {
+      {hex, "0123456789abcdef"},
+      {parse_run("[^ \n\"]{64}"), "aZ0/+=-_.~"},
+      {parse_run("[A-Za-z0-9+/=]{64}"), "AZaz09+/="},
+      {nine, nine_bytes},
+  };
+  for (size_t i = 0; i + 1 < classes.size(); ++i) CHECK(classes[i].first.tables);
+  const std::string outside = "gz .:\n\"Q";
+  std::mt19937 rng(20261128);
+  for (const auto& [cls, inside] : classes) {
+    CharRun r = cls;
+    for (int i = 0; i < 1500; ++i) {
+      std::string s;
+      const size_t parts = 1 + rng() % 6;
+      for (size_t p = 0; p < parts; ++p) {
+        size_t run = rng() % 3 == 0 ? 50 + rng() % 220 : rng() % 40;
+        for (size_t k = 0; k < run; ++k) s += inside[rng() % inside.size()];
+        char out = outside[rng() % outside.size()];
+        s += r.in[static_cast<unsigned char>(out)] ? ' ' : out;  // the negated class holds most
+      }
+      for (size_t len : {63, 64, 65, 94, 95, 96, 127, 128, 160, 200, 257}) {
+        r.length = len;
+        INFO("class of '" << inside << "', window " << len << " over " << s.size()
+                          << " bytes, case " << i);
+        REQUIRE(r.found_in(s) == naive_run(r, s));
+      }
+    }
+  }
+}
+
 TEST_CASE("a gated rule is found where its run is, by every scan path", "[char_run][engine]") {
   auto set = make_set(kGatedRules);
   REQUIRE(set->gated_database() != nullptr);
