@@ -168,16 +168,21 @@ void CompiledRule::build_re() const {
   if (!loose) return;  // no counted repeat worth loosening: the rule alone
   auto loc = std::make_unique<RE2>(*loose, ro);
   if (!loc->ok()) return;
-  // The capped form only with the locator, and only when it agrees with the rule on its groups
-  // (a regex RE2 rejects yields neither: the rule itself then reports the error).
+  // The capped form only with the locator (a regex RE2 rejects yields neither: the rule itself
+  // then reports the error); compiled on first use.
   if (auto capped = cap_counted_repeats(rule.regex)) {
-    auto cre = std::make_unique<RE2>(capped->regex, ro);
-    if (cre->ok() && cre->NumberOfCapturingGroups() == groups) {
-      capped_ = std::move(cre);
-      cap_len_ = capped->max_len;
-    }
+    capped_regex_ = std::move(capped->regex);
+    cap_len_ = capped->max_len;
   }
   locator_ = std::move(loc);
+}
+
+void CompiledRule::build_capped() const {
+  RE2::Options ro;
+  ro.set_log_errors(false);
+  // Used only when it agrees with the rule on its groups; else the rule decides alone.
+  auto cre = std::make_unique<RE2>(capped_regex_, ro);
+  if (cre->ok() && cre->NumberOfCapturingGroups() == groups) capped_ = std::move(cre);
 }
 
 std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,

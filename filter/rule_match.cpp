@@ -130,8 +130,8 @@ bool rule_match(const RulePrograms& p, re2::StringPiece text, size_t pos, size_t
   // Anchored at s: the capped form decides when it does not match (it matches a superset) and
   // when its match is short enough to be the rule's own (filter/rule_match.h); else the rule.
   auto anchored = [&](size_t s) {
-    if (p.capped && ngroups >= 1) {
-      if (!p.capped->Match(text, s, endpos, RE2::ANCHOR_START, groups, ngroups)) return false;
+    if (const RE2* capped = ngroups >= 1 ? p.capped() : nullptr) {
+      if (!capped->Match(text, s, endpos, RE2::ANCHOR_START, groups, ngroups)) return false;
       if (groups[0].size() <= p.cap_len) return true;
     }
     return p.full().Match(text, s, endpos, RE2::ANCHOR_START, groups, ngroups);

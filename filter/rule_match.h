@@ -44,20 +44,23 @@ struct CappedRegex {
 };
 std::optional<CappedRegex> cap_counted_repeats(std::string_view regex, long min_bound = 100);
 
-// What confirms a rule: its own regex (`full`, through `full_of(owner)`, so it can be built on
-// first use) and, each optional, a locator and a capped form (above).
+// What confirms a rule: its own regex (`full`, through `full_of(owner)`) and, each optional, a
+// locator and a capped form (above, through `capped_of(owner)`, null when there is none). The
+// two through the owner can be built on first use: the capped form only once the locator has
+// found a start, which in a log most locators never do.
 struct RulePrograms {
   const RE2& (*full_of)(const void* owner) = nullptr;
+  const RE2* (*capped_of)(const void* owner) = nullptr;
   const void* owner = nullptr;
   const RE2* locator = nullptr;
-  const RE2* capped = nullptr;
   size_t cap_len = 0;
   const RE2& full() const { return full_of(owner); }
+  const RE2* capped() const { return capped_of ? capped_of(owner) : nullptr; }
 };
 
 // RE2::Match(text, pos, endpos, UNANCHORED, groups, ngroups) for the rule `p.full()`, via
 // `p.locator` when it is not null (a regex from loosen_counted_repeats of the rule), the anchored
-// checks through `p.capped` when there is one (ngroups >= 1). After `max_misses` candidate starts
+// checks through `p.capped()` when there is one (ngroups >= 1). After `max_misses` candidate starts
 // where the rule does not match, the rest is one plain search, so a locator that matches nearly
 // everywhere costs a bounded amount.
 bool rule_match(const RulePrograms& p, re2::StringPiece text, size_t pos, size_t endpos,

@@ -73,7 +73,7 @@ TEST_CASE("rule_match finds exactly what RE2's unanchored search finds, for ever
   size_t with_locator = 0, with_capped = 0, compared = 0, matched = 0;
   for (const CompiledRule& cr : set->impl().rules) {
     if (cr.locator()) ++with_locator;
-    if (cr.programs().capped) ++with_capped;
+    if (cr.programs().capped()) ++with_capped;
     // The rule's examples and negatives, and shapes that stress the bounds: an example twice
     // over, run together, its secret cut short, and its secret run on past any bound.
     std::vector<std::string> units;
@@ -125,10 +125,15 @@ TEST_CASE("rule_match: a capped match longer than the bound is checked with the 
   cr.rule.regex = "k([a-z]{10,120})!";
   cr.groups = 1;
   const RulePrograms p = cr.programs();
-  REQUIRE(p.capped != nullptr);
-  CHECK(p.capped->pattern() == "k([a-z]{10,})!");
+  REQUIRE(p.capped_of != nullptr);
   CHECK(p.cap_len == 120);
   re2::StringPiece g[2];
+  // Built when the locator first finds a start, not before: a text without one leaves it unbuilt.
+  const std::string none = "xx k" + std::string(50, 'a') + " k!";
+  CHECK_FALSE(rule_match(p, none, 0, none.size(), g, 2));
+  CHECK(cr.capped_ == nullptr);
+  REQUIRE(p.capped() != nullptr);
+  CHECK(p.capped()->pattern() == "k([a-z]{10,})!");
   const std::string ok = "xx k" + std::string(100, 'a') + "!";
   REQUIRE(rule_match(p, ok, 0, ok.size(), g, 2));
   CHECK(g[1].size() == 100);
@@ -149,7 +154,7 @@ TEST_CASE("rule_match: a locator that matches where the rule does not gives up a
   const RulePrograms p = cr.programs();
   REQUIRE(p.locator != nullptr);
   CHECK(p.locator->pattern() == "k([a-z]+)!");
-  CHECK(p.capped == nullptr);  // bound 40: below the capped form's 100
+  CHECK(p.capped() == nullptr);  // bound 40: below the capped form's 100
   std::string text;
   for (int i = 0; i < 50; ++i) text += "ka";
   text += "!";
