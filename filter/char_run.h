@@ -32,11 +32,12 @@ struct CharRun {
   // True when `s` holds `length` consecutive bytes of the class.
   //
   // With AVX2, a run of 63 or more and a class made by parse() whose bytes fit the nibble
-  // tables below (most do: [0-9a-f] takes two of their eight rows): such a run holds a whole
-  // 32-byte block at a multiple of `stride` (32 for 63-95, more for longer runs), so only those
-  // blocks are classified, 32 bytes at a time, and a full one is grown byte by byte to the run
-  // around it. 0.043-0.050 ms per MB of log (JSON log lines, the mixed log, the wrap
-  // benchmark's tool result), where the scalar walk below took 0.061-0.139.
+  // tables below (most do: [0-9a-f] takes two of their eight bits): such a run holds a whole
+  // 32-byte block at a multiple of `stride` (32 for runs of 63-94, more for longer ones), so
+  // only those blocks are classified, 32 bytes at a time, and a full one is grown byte by byte
+  // to the run around it. 0.043-0.058 ms per MB of log (JSON log lines, the mixed log, the wrap
+  // benchmark's tool result), where the scalar walk below took 0.061-0.148 (in cache, 256 KiB
+  // at a time).
   //
   // Otherwise reads the last byte of each window where a run could end and, while they are in
   // the class, the bytes before it not yet read: a byte outside the class moves the window past
