@@ -100,6 +100,7 @@ for stage in "${stages[@]}"; do
       pids=()
       for i in 0 1; do
         MCP_SCRUB_TEST_BINARY=$(realpath build-tsan/mcp-scrub) MCP_SCRUB_TEST_SANITIZER=thread \
+        XDG_CACHE_HOME=$(realpath -m build-tsan/e2e-cache) \
         TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$reports/tsan" \
           "$e2e" "${halves[$i]}" --warn NoTests >"build-tsan/e2e-$i.log" 2>&1 &
         pids+=($!)
