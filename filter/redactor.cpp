@@ -62,12 +62,18 @@ size_t append_pair_unit(std::string_view key, std::string_view value, std::strin
   return at;
 }
 
+// The four bytes JSON allows between tokens.
+bool json_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// The first index at or after `i` that is not a JSON blank (or the unit's end).
+size_t skip_json_blanks(std::string_view unit, size_t i) {
+  while (i < unit.size() && json_blank(unit[i])) ++i;
+  return i;
+}
+
 bool looks_like_json(std::string_view s) {
-  for (char c : s) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-    return c == '{' || c == '[';
-  }
-  return false;
+  const size_t i = skip_json_blanks(s, 0);
+  return i < s.size() && (s[i] == '{' || s[i] == '[');
 }
 
 bool identifier_like(std::string_view k) {
@@ -351,8 +357,6 @@ struct Frame {
 };
 
 // Whether unit[from, to) is a member's colon: JSON blanks around one ':'.
-bool json_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
 bool colon_between(std::string_view unit, size_t from, size_t to) {
   bool colon = false;
   for (size_t i = from; i < to; ++i) {
@@ -772,10 +776,9 @@ bool Redactor::json_escaped_strings(std::string_view unit, std::string& block,
     // not values a key is read with.)
     // (Only a line that is JSON is judged by this prefilter, so the walk's scalar token is
     // found the same way here.)
-    size_t p = te + 1;
-    while (p < unit.size() && json_blank(unit[p])) ++p;
+    size_t p = skip_json_blanks(unit, te + 1);
     if (!prev.empty() && p < unit.size() && unit[p] == ':') {
-      for (++p; p < unit.size() && json_blank(unit[p]);) ++p;
+      p = skip_json_blanks(unit, p + 1);
       const size_t e = p < unit.size() && unit[p] != '"' && unit[p] != '{' && unit[p] != '['
                            ? scalar_end(unit, p)
                            : p;

@@ -97,7 +97,6 @@ struct Candidate {
   size_t match_begin;  // start of the rule match (the secret's context); begin for a literal
 };
 
-
 std::string_view line_around(std::string_view unit, size_t begin, size_t end) {
   size_t b = 0;
   if (begin > 0) {
