@@ -88,6 +88,28 @@ constexpr auto kSimpleEscape = [] {
   return t;
 }();
 
+// The `\\u` escape at raw[i] (raw[i + 1] is 'u'): its code point in `cp` (U+FFFD for a lone
+// surrogate) and its length in `raw` (6, or 12 for a surrogate pair); 0 when it is malformed.
+size_t u_escape(std::string_view raw, size_t i, uint32_t& cp) {
+  const int v = hex4(raw, i + 2);
+  if (v < 0) return 0;
+  cp = static_cast<uint32_t>(v);
+  if (cp >= 0xD800 && cp <= 0xDBFF) {
+    const size_t j = i + 6;
+    const int lo = (j + 1 < raw.size() && raw[j] == '\\' && raw[j + 1] == 'u') ? hex4(raw, j + 2) : -1;
+    if (lo >= 0xDC00 && lo <= 0xDFFF) {
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (static_cast<uint32_t>(lo) - 0xDC00);
+      return 12;
+    }
+    cp = 0xFFFD;
+  } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+    cp = 0xFFFD;
+  }
+  return 6;
+}
+
+size_t utf8_length(uint32_t cp) { return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4; }
+
 // The decoder, reporting each run of plain bytes and each escape to `sink` (offset maps).
 // Decoded text is never longer than its raw form (each escape is at least as long as what it
 // decodes to: `\n` -> 1 byte, `\uXXXX` -> at most 3, a surrogate pair's 12 -> 4), so it is
@@ -121,34 +143,14 @@ bool decode(std::string_view raw, std::string& decoded, Sink& sink) {
       sink.escape(before, from, 1);
       continue;
     }
-    switch (in[i + 1]) {
-      case 'u': {
-        int v = hex4(raw, i + 2);
-        if (v < 0) {
-          ok = false;
-          break;
-        }
-        uint32_t cp = static_cast<uint32_t>(v);
-        i += 6;
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-          int lo = (i + 1 < n && in[i] == '\\' && in[i + 1] == 'u') ? hex4(raw, i + 2) : -1;
-          if (lo >= 0xDC00 && lo <= 0xDFFF) {
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (static_cast<uint32_t>(lo) - 0xDC00);
-            i += 6;
-          } else {
-            cp = 0xFFFD;
-          }
-        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-          cp = 0xFFFD;
-        }
-        o += put_utf8(cp, out + o);
-        break;
-      }
-      default:
-        ok = false;
-        break;
+    uint32_t cp = 0;
+    const size_t len = in[i + 1] == 'u' ? u_escape(raw, i, cp) : 0;
+    if (len == 0) {
+      ok = false;
+      break;
     }
-    if (!ok) break;
+    i += len;
+    o += put_utf8(cp, out + o);
     sink.escape(before, from, o - before);
   }
   decoded.resize(o);
@@ -292,6 +294,64 @@ bool json_unescape_mapped(std::string_view raw, std::string& decoded, OffsetMap*
   bool ok = decode(raw, decoded, sparse);
   map->decoded_size_ = static_cast<uint32_t>(decoded.size());
   map->raw_size_ = static_cast<uint32_t>(raw.size());
+  return ok;
+}
+
+bool json_offset_map(std::string_view raw, OffsetMap* map) {
+  // What json_unescape_mapped reports to its SparseMap, without writing the decoded bytes: each
+  // 64-byte block's backslashes as a mask, a step per escape. The decoded text of a large string
+  // is simdjson's (Redactor::set_parallel); its map is wanted only where it holds a secret.
+  std::vector<OffsetMap::Segment>& segs = map->segs_;
+  segs.clear();
+  segs.reserve(raw.size() / 8 + 2);
+  const char* p = raw.data();
+  const size_t n = raw.size();
+  size_t i = 0, o = 0;  // the next raw byte not mapped, and its decoded offset
+  bool ok = true;
+  for (size_t b = 0; ok && b < n; b += 64) {
+    uint64_t m;
+    if (b + 64 <= n) {
+      m = eq_mask64(p + b, '\\');
+    } else {
+      char tail[64] = {};
+      std::memcpy(tail, p + b, n - b);
+      m = eq_mask64(tail, '\\');
+    }
+    if (i > b) m = i - b >= 64 ? 0 : m & (~uint64_t{0} << (i - b));
+    while (m) {
+      const size_t j = b + static_cast<size_t>(__builtin_ctzll(m));
+      if (j > i) {
+        segs.push_back({static_cast<uint32_t>(o), static_cast<uint32_t>(i), true});
+        o += j - i;
+      }
+      if (j + 1 >= n) {
+        ok = false;
+        i = n;
+        break;
+      }
+      size_t len = 2, out = 1;
+      if (!kSimpleEscape[static_cast<unsigned char>(p[j + 1])]) {
+        uint32_t cp = 0;
+        len = p[j + 1] == 'u' ? u_escape(raw, j, cp) : 0;
+        if (len == 0) {
+          ok = false;
+          i = n;
+          break;
+        }
+        out = utf8_length(cp);
+      }
+      segs.push_back({static_cast<uint32_t>(o), static_cast<uint32_t>(j), false});
+      o += out;
+      i = j + len;
+      m = i - b >= 64 ? 0 : m & (~uint64_t{0} << (i - b));
+    }
+  }
+  if (i < n) {
+    segs.push_back({static_cast<uint32_t>(o), static_cast<uint32_t>(i), true});
+    o += n - i;
+  }
+  map->decoded_size_ = static_cast<uint32_t>(o);
+  map->raw_size_ = static_cast<uint32_t>(n);
   return ok;
 }
 

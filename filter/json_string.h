@@ -36,6 +36,7 @@ class OffsetMap {
 
  private:
   friend bool json_unescape_mapped(std::string_view, std::string&, OffsetMap*);
+  friend bool json_offset_map(std::string_view, OffsetMap*);
   uint32_t last_raw(size_t i) const;  // the raw offset of segment i's last decoded byte
   std::vector<Segment> segs_;
   uint32_t decoded_size_ = 0, raw_size_ = 0;
@@ -43,6 +44,10 @@ class OffsetMap {
 
 // json_unescape with the segment map; `map` may be null (no map wanted).
 bool json_unescape_mapped(std::string_view raw, std::string& decoded, OffsetMap* map);
+
+// The map json_unescape_mapped makes, without decoding: the same segments and sizes, the same
+// answer, for a fraction of the time (no byte written, one step per escape).
+bool json_offset_map(std::string_view raw, OffsetMap* map);
 
 // The end of the string token whose content starts at `begin` in `text`: the offset of its
 // closing quote (the first '"' not escaped by a backslash), or text.size() if it has none.
