@@ -495,7 +495,7 @@ ScanStatus McpFilter::process(Direction dir, std::string_view line, MessageResul
     } else if (top && request_size) {
       remember(tracker_, dir, *top);  // what note_parsed would read, without parsing again
     } else if (!top && info.valid && request_size) {
-      note_parsed(dir, line);  // a batch, or a message scanned on two threads
+      note_parsed(dir, line);  // a batch
     }
     return ScanStatus::kOk;
   }

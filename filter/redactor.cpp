@@ -49,6 +49,40 @@ bool for_each_string(std::string_view unit, Fn&& fn) {
   return true;
 }
 
+// Appends to `out` the decoded text of the strings of `e` numbered `wanted` (ascending), counting
+// from `k` every string, keys too, in document order: the order for_each_string meets them in
+// the unit, when the unit is valid JSON. Views into the parser's buffer.
+void dom_strings(simdjson::dom::element e, const std::vector<size_t>& wanted, size_t& k,
+                 std::vector<std::string_view>& out) {
+  auto take = [&](std::string_view s) {
+    if (out.size() < wanted.size() && k++ == wanted[out.size()]) out.push_back(s);
+  };
+  switch (e.type()) {
+    case simdjson::dom::element_type::STRING:
+      take(e.get_string().value_unsafe());
+      break;
+    case simdjson::dom::element_type::ARRAY: {
+      const simdjson::dom::array a = e.get_array().value_unsafe();
+      for (simdjson::dom::element v : a) {
+        if (out.size() == wanted.size()) return;
+        dom_strings(v, wanted, k, out);
+      }
+      break;
+    }
+    case simdjson::dom::element_type::OBJECT: {
+      const simdjson::dom::object o = e.get_object().value_unsafe();
+      for (simdjson::dom::key_value_pair kv : o) {
+        if (out.size() == wanted.size()) return;
+        take(kv.key);
+        dom_strings(kv.value, wanted, k, out);
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
 // Appends the unit a value is scanned as after its key, `"key": "value"` (the value's first
 // kPairValueBytes); returns where the value starts in `out`. Redactor::Impl::pair_spans and
 // Redactor::json_escaped_strings scan exactly this.
@@ -123,9 +157,10 @@ size_t derived_prefix(std::string_view secret) {
 // (Redactor::set_parallel).
 struct PreScan {
   size_t tb = 0, te = 0;  // the string's content in the unit, quotes excluded
-  std::string decoded;
-  OffsetMap offs;  // made on the way: masking needs it, and a second decode would cost more
+  std::string decoded;    // held only when the walk runs (KnownScan::all_clean is false)
   std::vector<SecretSpan> spans;
+  OffsetMap offs;         // decoded -> raw, when has_offs (else the walk maps it if it must)
+  bool has_offs = false;
 };
 
 // What is known of a unit's scan before its walk: its own spans, and large strings decoded and
@@ -196,39 +231,102 @@ struct Redactor::Impl {
     return true;
   }
 
-  // Strings this large are decoded and scanned ahead while the helper scans the unit.
+  // Strings this large (as written) are scanned ahead, decoded, while the walk has not begun.
   static constexpr size_t kPreScanBytes = 64 * 1024;
 
-  // On a helper thread: whether the unit is JSON (`valid`) and its own scan into `known.raw`;
-  // meanwhile, the large escaped strings that do not hold JSON are decoded and scanned into
-  // `known.pre` (ordered by position). False on a scan error (fail closed, as a serial scan).
-  bool scan_parallel(std::string_view unit, KnownScan& known, bool& valid) {
+  // Whether the unit is JSON (`valid`), its own scan into `known.raw`, and the large escaped
+  // strings that do not hold JSON scanned decoded into `known.pre` (ordered by position), on two
+  // threads: the helper scans the unit as it stands and finds its strings while this thread
+  // parses it; then this thread scans the large strings as that parse decoded them, so none is
+  // decoded twice. Meanwhile the helper maps back to the unit (json_offset_map) the large strings
+  // its scan found something in: the walk masks there. (A string whose secret only its decoded
+  // text shows is mapped by the walk.) Not split over both threads: that scan's third pass, of
+  // the rules whose matches have no bounded width, costs as much as a plain scan over a tool
+  // result's words. False on a scan error (fail closed, as a serial scan).
+  bool scan_parallel(std::string_view unit, KnownScan& known, bool& valid, JsonInfo* info) {
     if (!helper) helper = std::make_unique<Scanner>(set_ptr);
-    auto unit_part = [&] {  // the pump thread leaves `parser` and `helper` to it meanwhile
-      valid = !parser.parse(unit.data(), unit.size(), true).error();
-      return helper->find(unit, known.raw);
+    struct Large {
+      size_t index, tb, te;  // its number among the unit's strings (keys too), its content
     };
-    std::future<ScanStatus> unit_scan;
-    try {
-      unit_scan = std::async(std::launch::async, unit_part);
-    } catch (const std::system_error&) {  // no thread to be had: it runs here, after the strings
-    }
-    bool ok = true;
-    for_each_string(unit, [&](size_t tb, size_t te, bool escaped) {
-      if (!escaped) return true;
-      PreScan p{tb, te, {}, {}, {}};
-      if (te - tb < kPreScanBytes ||
-          !json_unescape_mapped(unit.substr(tb, te - tb), p.decoded, &p.offs) ||
-          looks_like_json(p.decoded)) {  // (JSON inside is walked as JSON in its turn)
-        known.unscanned_escapes = true;
-        return true;
+    std::vector<Large> large;
+    std::vector<OffsetMap> maps;   // per large string, made by the helper after `scanned`
+    std::vector<uint8_t> mapped;   // which of `maps` it made
+    bool small_escapes = false;
+    std::promise<ScanStatus> scanned;  // the unit's own scan, and `large`, are done
+    std::future<ScanStatus> scan_status = scanned.get_future();
+    auto helper_part = [&] {  // the pump thread leaves `helper` to it meanwhile
+      ScanStatus st = ScanStatus::kError;
+      try {
+        st = helper->find(unit, known.raw);
+        size_t k = 0;
+        for_each_string(unit, [&](size_t tb, size_t te, bool escaped) {
+          if (escaped && te - tb >= kPreScanBytes) large.push_back({k, tb, te});
+          else small_escapes = small_escapes || escaped;
+          ++k;
+          return true;
+        });
+        maps.resize(large.size());
+        mapped.assign(large.size(), 0);
+      } catch (...) {  // (bad_alloc) told, not thrown: this thread waits on `scanned`
+        st = ScanStatus::kError;
       }
-      ok = scanner.find(p.decoded, p.spans) == ScanStatus::kOk;
+      scanned.set_value(st);
+      if (st != ScanStatus::kOk) return;
+      try {
+        for (size_t i = 0; i < large.size(); ++i) {
+          const Large& l = large[i];
+          if (std::any_of(known.raw.begin(), known.raw.end(),
+                          [&](const SecretSpan& sp) { return sp.begin < l.te && sp.end > l.tb; }))
+            mapped[i] = json_offset_map(unit.substr(l.tb, l.te - l.tb), &maps[i]);
+        }
+      } catch (...) {  // (bad_alloc) the walk maps what is left
+      }
+    };
+    std::future<void> helper_done;  // declared after what it uses: joined before they go
+    try {
+      helper_done = std::async(std::launch::async, helper_part);
+    } catch (const std::system_error&) {  // no thread to be had: it runs here, after the parse
+    }
+    simdjson::dom::element root;
+    valid = !parser.parse(unit.data(), unit.size(), true).get(root);
+    if (!helper_done.valid()) helper_part();
+    if (scan_status.get() != ScanStatus::kOk) return false;
+    if (valid && info && info->on_parsed) info->on_parsed(root);
+    known.unscanned_escapes = small_escapes;
+    if (!valid || large.empty()) return true;  // (not JSON: not_json scans it again)
+    std::vector<size_t> wanted;
+    for (const Large& l : large) wanted.push_back(l.index);
+    std::vector<std::string_view> texts;
+    size_t k = 0;
+    dom_strings(root, wanted, k, texts);
+    if (texts.size() != large.size()) {  // cannot happen in valid JSON; the walk then decodes
+      known.unscanned_escapes = true;
+      return true;
+    }
+    std::vector<size_t> pre_of;  // the entry of `large` each of known.pre is
+    for (size_t i = 0; i < large.size(); ++i) {
+      if (looks_like_json(texts[i])) {  // walked as JSON in its turn
+        known.unscanned_escapes = true;
+        continue;
+      }
+      PreScan p{large[i].tb, large[i].te, {}, {}, {}, false};
+      if (scanner.find(texts[i], p.spans) != ScanStatus::kOk) return false;
       known.pre.push_back(std::move(p));
-      return ok;
-    });
-    const ScanStatus unit_st = unit_scan.valid() ? unit_scan.get() : unit_part();  // joins
-    return ok && unit_st == ScanStatus::kOk;
+      pre_of.push_back(i);
+    }
+    if (known.all_clean()) return true;
+    // The walk reads these strings decoded (to mask them, to read a key, to scan a value after
+    // its key); the parser's buffer is gone by then (JSON in a string is parsed in its turn).
+    if (helper_done.valid()) helper_done.get();  // joins
+    for (size_t j = 0; j < known.pre.size(); ++j) {
+      PreScan& p = known.pre[j];
+      p.decoded.assign(texts[pre_of[j]]);
+      if (mapped[pre_of[j]]) {
+        p.offs = std::move(maps[pre_of[j]]);
+        p.has_offs = true;
+      }
+    }
+    return true;
   }
 
   // The safety net's scan of masked output: split over two threads when this redactor may use
@@ -398,7 +496,7 @@ RedactStatus Redactor::Impl::json(std::string_view unit, std::string& out, Findi
   const bool two_threads = !raw_clean && parallel && depth == 0 && unit.size() >= kParallelBytes;
   bool valid = false;
   if (two_threads) {
-    if (!scan_parallel(unit, known, valid)) return RedactStatus::kError;
+    if (!scan_parallel(unit, known, valid, info)) return RedactStatus::kError;
   } else {
     simdjson::dom::element root;
     valid = !parser.parse(unit.data(), unit.size(), true).get(root);
@@ -492,7 +590,7 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
     while (pi < pre.size() && pre[pi].tb < tb) ++pi;
     if (pi == pre.size() || pre[pi].tb != tb) return nullptr;
     decoded = std::move(pre[pi].decoded);
-    offs = std::move(pre[pi].offs);
+    if (pre[pi].has_offs) offs = std::move(pre[pi].offs);
     return &pre[pi];
   };
 
@@ -569,11 +667,10 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
         // (A malformed escape occurs only in a unit that is not JSON: its bytes were scanned as
         // text.) The offset map is only needed when something is found; most strings are clean.
         decoded_ok = true;
-        bool have_offs = ps || !hit.empty();
+        bool have_offs = ps ? ps->has_offs : !hit.empty();
         auto need_offs = [&] {
           if (!have_offs) {
-            std::string again;
-            json_unescape_mapped(raw, again, &offs);
+            json_offset_map(raw, &offs);
             have_offs = true;
           }
         };

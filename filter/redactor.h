@@ -29,8 +29,7 @@ struct JsonInfo {
   bool valid = true;  // false: the unit was not valid JSON and was redacted as text
   // Called with the document of the parse that validated the unit, while it is valid, so a
   // caller can read the top-level fields without a second parse (McpFilter: the JSON-RPC id).
-  // Not called for a unit scanned on two threads (Redactor::set_parallel), nor for one that is
-  // not JSON.
+  // Not called for a unit that is not JSON.
   std::function<void(const simdjson::dom::element&)> on_parsed;
 };
 
@@ -80,7 +79,8 @@ class Redactor {
   bool json_escaped_strings(std::string_view unit, std::string& block, std::vector<size_t>& ends);
 
   // Large JSON units (kParallelBytes and up) scanned on two threads: the scan of the unit as it
-  // stands runs on a helper thread while this one decodes and scans its large escaped strings.
+  // stands runs on a helper thread while this one parses it, then scans its large escaped
+  // strings as that parse decoded them.
   // Results are those of one thread. For a caller with a CPU to spare (the stdio wrap, which
   // waits on one server); off by default. If no thread can be started, the scan runs here.
   static constexpr size_t kParallelBytes = 256 * 1024;

@@ -64,7 +64,8 @@ TEST_CASE("wrap: every channel of an MCP server is masked, every message stays v
 }
 
 // A result over Redactor::kParallelBytes is scanned on two threads (the line's own scan on a
-// helper thread while the large escaped string is decoded and scanned): the client gets exactly
+// helper thread while the line is parsed, then the large escaped string as the parse decoded
+// it, while the helper maps that string back to the line for the masks): the client gets exactly
 // what `filter --format json`, one thread, makes of the server's line.
 TEST_CASE("wrap: a large result full of escapes is masked as one thread masks it", "[e2e][wrap][threads]") {
   Wrap w;

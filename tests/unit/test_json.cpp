@@ -366,6 +366,37 @@ TEST_CASE("two threads: escapes that hide a secret outside the large strings sti
   CHECK(c.findings.empty());
 }
 
+// The parse that validates a unit hands its document to JsonInfo::on_parsed on two threads too:
+// the wrap reads a response's id there and forgets its request (one parse per message).
+TEST_CASE("two threads: the validating parse is handed to the caller", "[json][threads]") {
+  auto set = make_set(kJsonRules, {{"env:X_SECRET", kSecret}});
+  std::string filler;
+  for (int i = 0; filler.size() < Redactor::kParallelBytes; ++i)
+    filler += "line " + std::to_string(i) + R"(: \"ok\"\n)";
+  Redactor two(set);
+  two.set_parallel(true);
+  for (const std::string& tail : {std::string("done"), "k=" + kSecret}) {
+    const std::string msg = R"({"jsonrpc":"2.0","id":41,"result":{"content":[{"type":"text","text":")" +
+                            filler + tail + R"("}]}})";
+    REQUIRE(msg.size() > Redactor::kParallelBytes);
+    int calls = 0;
+    int64_t id = 0;
+    JsonInfo info;
+    info.on_parsed = [&](const simdjson::dom::element& root) {
+      ++calls;
+      CHECK(root["id"].get_int64().get(id) == simdjson::SUCCESS);
+    };
+    std::string out;
+    Findings findings;
+    const RedactStatus st = two.redact_json(msg, out, findings, &info);
+    INFO(tail.substr(0, 4));
+    CHECK(st == (tail == "done" ? RedactStatus::kClean : RedactStatus::kMasked));
+    CHECK(calls == 1);
+    CHECK(id == 41);
+    CHECK(info.valid);
+  }
+}
+
 TEST_CASE("a key written with escapes still reads with its value", "[json]") {
   // A serializer that escapes a key's characters (`\u0077` for w; `\/` for a slash, as PHP
   // writes it) hides the key from the raw scan, and the rules that read a key and its value
