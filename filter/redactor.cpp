@@ -586,9 +586,12 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
   OffsetMap offs;
   // This string's entry of `pre`, its decoded text and offset map moved into `decoded`, `offs`.
   size_t pi = 0;
-  auto prescanned = [&](size_t tb) -> PreScan* {
+  auto pre_at = [&](size_t tb) -> const PreScan* {
     while (pi < pre.size() && pre[pi].tb < tb) ++pi;
-    if (pi == pre.size() || pre[pi].tb != tb) return nullptr;
+    return pi < pre.size() && pre[pi].tb == tb ? &pre[pi] : nullptr;
+  };
+  auto prescanned = [&](size_t tb) -> PreScan* {
+    if (!pre_at(tb)) return nullptr;
     decoded = std::move(pre[pi].decoded);
     if (pre[pi].has_offs) offs = std::move(pre[pi].offs);
     return &pre[pi];
@@ -637,7 +640,11 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
     }
     if (c == '"') {
       bool escaped = false;
-      const size_t tb = i + 1, te = json_string_end(unit, tb, &escaped);
+      const size_t tb = i + 1;
+      // A string scanned ahead is a megabyte, say, whose end is known: not looked for again.
+      const PreScan* ahead = pre_at(tb);
+      const size_t te = ahead ? ahead->te : json_string_end(unit, tb, &escaped);
+      if (ahead) escaped = true;
       i = te + 1;
       const bool is_key = !stack.empty() && stack.back().object && stack.back().expect_key;
       hit.clear();
