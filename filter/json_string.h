@@ -1,4 +1,5 @@
-// JSON string tokens: decoding with an offset map back to the raw bytes, and encoding.
+// JSON string tokens: decoding with an offset map back to the raw bytes, and encoding; the blanks
+// between tokens.
 // The redactor masks inside decoded strings and maps each masked span back to the raw token, so
 // a secret written as `\u0041\u004b...` or `https:\/\/` is found and reported at its real place.
 #pragma once
@@ -53,6 +54,9 @@ bool json_offset_map(std::string_view raw, OffsetMap* map);
 // closing quote (the first '"' not escaped by a backslash), or text.size() if it has none.
 // `escaped`, when given, is set to whether the content [begin, end) holds a backslash.
 size_t json_string_end(std::string_view text, size_t begin, bool* escaped = nullptr);
+
+// The four bytes JSON allows between tokens.
+inline bool json_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // Appends `s` JSON-escaped (quotes, backslash, control characters), without surrounding quotes.
 void json_escape_append(std::string_view s, std::string& out);

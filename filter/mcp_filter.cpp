@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "filter/json_string.h"
 #include "filter/literal_variants.h"
 
 namespace scrub {
@@ -89,7 +90,7 @@ void JsonRpcSniffer::feed(std::string_view bytes) {
       continue;
     }
     if (capture_id_) {
-      bool ws = c == ' ' || c == '\t' || c == '\n' || c == '\r';
+      const bool ws = json_blank(c);
       if (id_.empty() && ws) continue;
       if (id_.empty() && c == '"') {
         id_ += c;

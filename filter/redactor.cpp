@@ -96,9 +96,6 @@ size_t append_pair_unit(std::string_view key, std::string_view value, std::strin
   return at;
 }
 
-// The four bytes JSON allows between tokens.
-bool json_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
 // The first index at or after `i` that is not a JSON blank (or the unit's end).
 size_t skip_json_blanks(std::string_view unit, size_t i) {
   while (i < unit.size() && json_blank(unit[i])) ++i;
