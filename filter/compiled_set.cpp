@@ -155,18 +155,14 @@ std::vector<std::string> CompiledSet::prefilter_rules() const {
   return out;
 }
 
-void CompiledRule::build_full() const {
-  RE2::Options ro;
-  ro.set_log_errors(false);
-  re_ = std::make_unique<RE2>(rule.regex, ro);
-}
+// The rule, its locator and its capped form share RE2's defaults, errors not logged (RE2::Quiet):
+// the capped form and the locator must read the regex as the rule does.
+void CompiledRule::build_full() const { re_ = std::make_unique<RE2>(rule.regex, RE2::Quiet); }
 
 void CompiledRule::build_re() const {
-  RE2::Options ro;
-  ro.set_log_errors(false);
   auto loose = loosen_counted_repeats(rule.regex);
   if (!loose) return;  // no counted repeat worth loosening: the rule alone
-  auto loc = std::make_unique<RE2>(*loose, ro);
+  auto loc = std::make_unique<RE2>(*loose, RE2::Quiet);
   if (!loc->ok()) return;
   // The capped form only with the locator (a regex RE2 rejects yields neither: the rule itself
   // then reports the error); compiled on first use.
@@ -178,10 +174,8 @@ void CompiledRule::build_re() const {
 }
 
 void CompiledRule::build_capped() const {
-  RE2::Options ro;
-  ro.set_log_errors(false);
   // Used only when it agrees with the rule on its groups; else the rule decides alone.
-  auto cre = std::make_unique<RE2>(capped_regex_, ro);
+  auto cre = std::make_unique<RE2>(capped_regex_, RE2::Quiet);
   if (cre->ok() && cre->NumberOfCapturingGroups() == groups) capped_ = std::move(cre);
 }
 
