@@ -302,7 +302,7 @@ struct KeyHits {
 };
 
 constexpr size_t kKeyScanBytes = 64 * 1024;
-// Requests are small: a larger message is not parsed to remember one.
+// Requests are small: a larger batch is not parsed again to remember the requests in it.
 constexpr size_t kMaxRequestBytes = 1u << 20;
 
 KeyHits find_keys_slow(std::string_view line) {
@@ -496,15 +496,16 @@ ScanStatus McpFilter::process(Direction dir, std::string_view line, MessageResul
     st = RedactStatus::kMasked;
   }
   if (st == RedactStatus::kClean) {
-    const bool request_size = keys.method && line.size() <= kMaxRequestBytes;
     if (top && (top->result || top->error) && !top->id.empty()) {
       // Its request is answered: forgotten now, so the tracker holds the requests in flight,
       // not the last 10,000 (a std::map of them, growing, was 4% of the wrap's CPU for 1 KB
       // round trips).
       tracker_.take(dir, top->id);
-    } else if (top && request_size) {
-      remember(tracker_, dir, *top);  // what note_parsed would read, without parsing again
-    } else if (!top && info.valid && request_size) {
+    } else if (top) {
+      // A request of any size, as a masked one is (context_from): its fields come from the parse
+      // that validated it, so only a batch, parsed again below, is limited to request sizes.
+      remember(tracker_, dir, *top);
+    } else if (info.valid && keys.method && line.size() <= kMaxRequestBytes) {
       note_parsed(dir, line);  // a batch
     }
     return ScanStatus::kOk;

@@ -813,6 +813,33 @@ TEST_CASE("adversarial: a finding's context comes from the top-level fields, lar
   }
 }
 
+// A clean request is remembered whatever its size, as one with a finding is: a server's
+// sampling request with a long conversation in it still names the client's answer.
+TEST_CASE("adversarial: a clean request larger than a megabyte is the context of its answer",
+          "[adversarial][mcp]") {
+  EngineHolder holder(small_set());
+  RequestTracker tracker;
+  McpFilter filter(holder, tracker, {});
+  MessageResult r;
+  const std::string filler((1u << 20) + 100, 'x');
+  const std::string ask = R"({"jsonrpc":"2.0","id":"s-1","method":"sampling/createMessage","params":{"messages":[{"role":"user","content":{"type":"text","text":")" +
+                          filler + R"("}}]}})";
+  REQUIRE(filter.process(Direction::kServerToClient, ask, r) == ScanStatus::kOk);
+  CHECK(r.kind == MessageResult::Kind::kForward);
+  CHECK(r.findings.empty());
+  CHECK(tracker.size() == 1);
+  const std::string answer =
+      R"({"jsonrpc":"2.0","id":"s-1","result":{"role":"assistant","content":{"type":"text","text":"use )" +
+      kAdvGhp + R"("}}})";
+  REQUIRE(filter.process(Direction::kClientToServer, answer, r) == ScanStatus::kOk);
+  CHECK(r.kind == MessageResult::Kind::kReplace);
+  REQUIRE(r.findings.size() == 1);
+  CHECK(r.ctx.id == "\"s-1\"");
+  CHECK(r.ctx.method == "sampling/createMessage");
+  CHECK(r.ctx.tool.empty());
+  CHECK(tracker.size() == 0);
+}
+
 // A line simdjson rejects is walked leniently (strings decoded, scalars left alone), then masked
 // as text. When the walk changes nothing, the text pass takes the spans the walk's own scan
 // found instead of scanning again: a secret outside any string, beside an escape the walk
