@@ -166,16 +166,16 @@ class LineBuffer {
   // True with a chunk; false when more input is needed (or, after set_eof(), nothing is left).
   bool next(Chunk& c) {
     if (scanned_ < end_) {
-      const void* nl = std::memchr(buf_.data() + scanned_, '\n', end_ - scanned_);
+      const void* nl = std::memchr(buf_.get() + scanned_, '\n', end_ - scanned_);
       if (nl) {
-        size_t pos = static_cast<const char*>(nl) - buf_.data();
+        size_t pos = static_cast<const char*>(nl) - buf_.get();
         if (pos - start_ <= max_) {
-          c = {std::string_view(buf_.data() + start_, pos - start_), true, true};
+          c = {std::string_view(buf_.get() + start_, pos - start_), true, true};
           start_ = scanned_ = pos + 1;
           in_long_ = false;
           return true;
         }
-        c = {std::string_view(buf_.data() + start_, max_), false, false};
+        c = {std::string_view(buf_.get() + start_, max_), false, false};
         start_ += max_;
         scanned_ = pos;
         in_long_ = true;
@@ -184,7 +184,7 @@ class LineBuffer {
       scanned_ = end_;
     }
     if (end_ - start_ >= max_) {
-      c = {std::string_view(buf_.data() + start_, max_), false, false};
+      c = {std::string_view(buf_.get() + start_, max_), false, false};
       start_ += max_;
       if (scanned_ < start_) scanned_ = start_;
       in_long_ = true;
@@ -192,7 +192,7 @@ class LineBuffer {
     }
     if (eof_ && (end_ > start_ || in_long_)) {
       in_long_ = false;
-      c = {std::string_view(buf_.data() + start_, end_ - start_), true, false};
+      c = {std::string_view(buf_.get() + start_, end_ - start_), true, false};
       start_ = scanned_ = end_;
       return true;
     }
@@ -203,15 +203,24 @@ class LineBuffer {
   asio::mutable_buffer space() {
     if (start_ == end_) {
       start_ = end_ = scanned_ = 0;
-      if (buf_.size() > kShrinkAbove) std::vector<char>().swap(buf_);
+      if (cap_ > kShrinkAbove) {
+        buf_.reset();
+        cap_ = 0;
+      }
     } else if (start_ > 0) {
-      std::memmove(buf_.data(), buf_.data() + start_, end_ - start_);
+      std::memmove(buf_.get(), buf_.get() + start_, end_ - start_);
       end_ -= start_;
       scanned_ -= start_;
       start_ = 0;
     }
-    if (buf_.size() - end_ < kMinRead) buf_.resize(std::max(buf_.size() * 2, end_ + kMinRead));
-    return asio::buffer(buf_.data() + end_, buf_.size() - end_);
+    if (cap_ - end_ < kMinRead) {
+      const size_t cap = std::max(cap_ * 2, end_ + kMinRead);
+      std::unique_ptr<char[]> bigger(new char[cap]);
+      if (end_ > 0) std::memcpy(bigger.get(), buf_.get(), end_);
+      buf_ = std::move(bigger);
+      cap_ = cap;
+    }
+    return asio::buffer(buf_.get() + end_, cap_ - end_);
   }
   void commit(size_t n) { end_ += n; }
   void set_eof() { eof_ = true; }
@@ -219,7 +228,10 @@ class LineBuffer {
 
  private:
   size_t max_;
-  std::vector<char> buf_;
+  // Not a std::vector: growing one zero-fills it, and a megabyte's line then held its whole
+  // doubled capacity in memory (2 MiB), not the bytes read.
+  std::unique_ptr<char[]> buf_;
+  size_t cap_ = 0;
   size_t start_ = 0, end_ = 0, scanned_ = 0;
   bool eof_ = false, in_long_ = false;
 };
