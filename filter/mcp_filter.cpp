@@ -463,6 +463,13 @@ ScanStatus McpFilter::process(Direction dir, std::string_view line, MessageResul
   r = MessageResult{};
   r.ctx.direction = to_string(dir);
   Redactor& rd = redactor_.current();  // one set for the whole message
+  struct Release {
+    Redactor& rd;
+    bool on;
+    ~Release() {
+      if (on) rd.release_memory();
+    }
+  } release{rd, options_.release_above != 0 && line.size() >= options_.release_above};
   rd.set_parallel(options_.parallel);
   // Textual blobs first: decoded, masked and re-encoded, so they stay valid base64. What is left
   // (a known value's base64 form inside binary data) the JSON pass below masks in place.

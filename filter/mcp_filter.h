@@ -63,6 +63,9 @@ class RequestTracker {
 struct McpFilterOptions {
   Action action = Action::kMask;  // default; rules may override
   bool parallel = false;          // large messages on two threads (Redactor::set_parallel)
+  // After a message at least this large, the scanner's buffers are given back
+  // (Redactor::release_memory): for the many mostly idle filters of a TCP server. 0: kept.
+  size_t release_above = 0;
 };
 
 struct MessageResult {

@@ -898,6 +898,15 @@ bool Redactor::json_escaped_strings(std::string_view unit, std::string& block,
 }
 
 void Redactor::set_parallel(bool on) { impl_->parallel = on; }
+
+void Redactor::release_memory() {
+  Impl& m = *impl_;
+  m.parser = simdjson::dom::parser{};
+  std::vector<SecretSpan>().swap(m.spans);
+  std::vector<SecretSpan>().swap(m.pair_found);
+  std::string().swap(m.decoded_scratch);
+  std::string().swap(m.pair_unit);
+}
 Scanner& Redactor::scanner() { return impl_->scanner; }
 const CompiledSet& Redactor::set() const { return impl_->scanner.set(); }
 

@@ -88,6 +88,12 @@ class Redactor {
   static constexpr int kMaxSafetyPasses = 16;
   void set_parallel(bool on);
 
+  // Gives back what scanning large units left allocated: simdjson's buffers, sized for the
+  // largest unit so far (a megabyte's tool result left 2-3 MiB), and the scratch strings. For a
+  // redactor that lives long and is mostly idle, one per TCP connection; the next large unit
+  // allocates again.
+  void release_memory();
+
   Scanner& scanner();
   const CompiledSet& set() const;
 

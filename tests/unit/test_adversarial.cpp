@@ -1,5 +1,6 @@
 // Adversarial inputs, each with a defined outcome that the test asserts: masked, reported,
 // or refused with a clear error. None may crash, hang or grow memory without bound.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -838,6 +839,68 @@ TEST_CASE("adversarial: a clean request larger than a megabyte is the context of
   CHECK(r.ctx.method == "sampling/createMessage");
   CHECK(r.ctx.tool.empty());
   CHECK(tracker.size() == 0);
+}
+
+// A TCP server keeps a filter per connection, most of them idle: one made with release_above
+// gives back its scanner's buffers after a large message, and answers every message as one that
+// keeps them.
+TEST_CASE("adversarial: a filter that gives back its buffers after a large message answers the same",
+          "[adversarial][mcp]") {
+  EngineHolder holder(small_set());
+  RequestTracker t_keep, t_give;
+  McpFilter keep(holder, t_keep, {});
+  McpFilterOptions give_options;
+  give_options.release_above = 256 * 1024;
+  McpFilter give(holder, t_give, give_options);
+  auto result = [](const std::string& text) {
+    return R"({"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":")" + text + R"("}]}})";
+  };
+  std::string text;
+  while (text.size() < (2u << 20)) text += "line of output\\n\\t\"quoted\" ";
+  const std::string big_clean = result(text);
+  const std::string big_leak = result(text + kKnown + " " + text);
+  const std::string small_leak = result("use " + kAdvGhp);
+  for (const std::string* m : {&small_leak, &big_clean, &big_leak, &small_leak, &big_leak}) {
+    MessageResult a, b;
+    REQUIRE(keep.process(Direction::kServerToClient, *m, a) == ScanStatus::kOk);
+    REQUIRE(give.process(Direction::kServerToClient, *m, b) == ScanStatus::kOk);
+    CHECK(static_cast<int>(a.kind) == static_cast<int>(b.kind));
+    CHECK(a.out == b.out);
+    REQUIRE(a.findings.size() == b.findings.size());
+    for (size_t i = 0; i < a.findings.size(); ++i) {
+      CHECK(a.findings[i].rule_id == b.findings[i].rule_id);
+      CHECK(a.findings[i].offset == b.findings[i].offset);
+      CHECK(a.findings[i].json_path == b.findings[i].json_path);
+    }
+  }
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SCRUB_TEST_ASAN 1
+#endif
+#endif
+#if !defined(__SANITIZE_ADDRESS__) && !defined(SCRUB_TEST_ASAN)
+  // What each holds once the large message is done (glibc's count of allocated bytes; a
+  // sanitizer's allocator does not keep it). simdjson alone keeps buffers several times the
+  // largest message it parsed.
+  auto in_use = [] {
+    struct mallinfo2 m = mallinfo2();
+    return m.uordblks + m.hblkhd;
+  };
+  MessageResult r;
+  RequestTracker t1, t2;
+  McpFilter keep2(holder, t1, {}), give2(holder, t2, give_options);
+  REQUIRE(keep2.process(Direction::kServerToClient, small_leak, r) == ScanStatus::kOk);
+  REQUIRE(give2.process(Direction::kServerToClient, small_leak, r) == ScanStatus::kOk);
+  r = MessageResult{};
+  size_t before = in_use();
+  REQUIRE(keep2.process(Direction::kServerToClient, big_clean, r) == ScanStatus::kOk);
+  const size_t kept = in_use() - before;
+  before = in_use();
+  REQUIRE(give2.process(Direction::kServerToClient, big_clean, r) == ScanStatus::kOk);
+  const size_t given = in_use() > before ? in_use() - before : 0;
+  CHECK(kept > 2 * big_clean.size());
+  CHECK(given < big_clean.size() / 8);
+#endif
 }
 
 // A line simdjson rejects is walked leniently (strings decoded, scalars left alone), then masked
