@@ -42,6 +42,7 @@ struct TcpOptions {
   size_t max_message_bytes = size_t{64} << 20;
   int threads = 2;
   size_t max_connections = 1024;
+  size_t buffer_budget = size_t{8} << 20;
   std::string idle_timeout;
   std::string grace = "10s";
 };
@@ -361,6 +362,9 @@ CommandRunner register_tcp(CLI::App& app, std::vector<std::string>& command, cha
                   "Connections open at once; more are accepted and closed (default 1024, 0 = no limit)");
   sub->add_option("--idle-timeout", opt->idle_timeout,
                   "Close a connection with no traffic either way for this long (e.g. 30s, 5m)");
+  sub->add_option("--buffer-budget", opt->buffer_budget,
+                  "Bytes of large results (over 64 KiB) all connections may hold at once while "
+                  "reading them; more wait, one larger passes alone (default 8 MiB, 0 = no limit)");
   sub->add_option("--grace", opt->grace,
                   "On SIGTERM/SIGINT, how long open connections may finish (default 10s)");
 
@@ -381,6 +385,7 @@ CommandRunner register_tcp(CLI::App& app, std::vector<std::string>& command, cha
     so.threads = opt->threads;
     so.max_connections = opt->max_connections;
     so.max_line = opt->max_message_bytes;
+    so.buffer_budget = opt->buffer_budget;
 
     if (child_mode) {
       if (!runnable(command[0])) {

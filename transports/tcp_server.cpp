@@ -29,6 +29,7 @@
 #include <mutex>
 #include <thread>
 
+#include "transports/buffer_budget.h"
 #include "transports/fd_io.h"
 
 namespace scrub {
@@ -148,6 +149,7 @@ std::string format_duration(milliseconds d) {
 
 constexpr size_t kMinRead = 16 * 1024;       // first buffer, and the least free room per read
 constexpr size_t kShrinkAbove = 256 * 1024;  // an emptied buffer larger than this is given back
+constexpr size_t kBudgetAbove = 64 * 1024;   // a server-to-client buffer larger than this is budgeted
 constexpr milliseconds kStderrQuiet{100};    // a partial stderr line goes out after this quiet
 constexpr milliseconds kAfterExit{500};      // after the child is reaped, its pipes get this long
 constexpr milliseconds kLinger{1000};        // a closing client socket is drained this long
@@ -221,6 +223,14 @@ class LineBuffer {
       cap_ = cap;
     }
     return asio::buffer(buf_.get() + end_, cap_ - end_);
+  }
+  // The capacity space() will leave, asked before it is called (the buffer budget).
+  size_t planned_capacity() const {
+    size_t cap = cap_;
+    const size_t pending = end_ - start_;
+    if (pending == 0 && cap_ > kShrinkAbove) cap = 0;
+    if (cap - pending < kMinRead) cap = std::max(cap * 2, pending + kMinRead);
+    return cap;
   }
   void commit(size_t n) { end_ += n; }
   void set_eof() { eof_ = true; }
@@ -347,7 +357,12 @@ class Connection;
 
 struct TcpServer::Impl {
   explicit Impl(TcpServerOptions o)
-      : opt(std::move(o)), signals(ctx), grace_timer(ctx), hard_stop(ctx), accept_strand(asio::make_strand(ctx)) {}
+      : opt(std::move(o)),
+        signals(ctx),
+        grace_timer(ctx),
+        hard_stop(ctx),
+        accept_strand(asio::make_strand(ctx)),
+        budget(opt.buffer_budget) {}
 
   // Declared first, destroyed last: pending handlers (and the connections they hold) go with it,
   // while everything below is already gone, so a Connection's destructor must not touch `core_`.
@@ -356,6 +371,7 @@ struct TcpServer::Impl {
   asio::signal_set signals;
   asio::steady_timer grace_timer, hard_stop;
   asio::strand<asio::io_context::executor_type> accept_strand;
+  BufferBudget budget;  // given back by each connection's finalize(), never its destructor
   std::optional<asio::basic_socket_acceptor<Proto>> acceptor;
   std::vector<Endpoint> upstream;
   Address local;
@@ -477,6 +493,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool done = false;
     FlowCounters counters;
     LineVerdict verdict;
+    BufferBudget::Holder hold;  // its share of the server's buffer budget
   };
   // One side's write queue: pump output, and replies sent back to that side.
   struct Side {
@@ -544,6 +561,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return;  // resumes when written: backpressure
     }
     if (p.buf.eof()) return end_of_flow(p);
+    if (!reserve(p)) return;  // resumes when another connection gives room back
     source(p).ch->read(p.buf.space(), [self = shared_from_this(), &p](const error_code& ec, size_t n) {
       if (self->closing_ || p.done) return;
       if (n > 0) {
@@ -557,6 +575,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
         return self->read_failed(p, ec);
       }
       self->pump(p);
+    });
+  }
+
+  // A server-to-client buffer grows past 64 KiB only with room in the server's budget
+  // (transports/buffer_budget.h); without it the direction reads nothing, so its upstream waits as
+  // it would on a slow client. Requests are left out: a client that writes a large request before
+  // it reads the answers would otherwise wait on room its own answer holds.
+  bool reserve(Pump& p) {
+    if (p.flow != Flow::kToClient) return true;
+    const size_t want = p.buf.planned_capacity();
+    return core_.budget.request(p.hold, want > kBudgetAbove ? want : 0, [self = shared_from_this(), &p] {
+      asio::post(self->ex_, [self, &p] { self->pump(p); });
     });
   }
 
@@ -821,6 +851,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void finalize() {
     closed_ = closing_ = true;
+    // Room back, and a retry for every waiter (this connection's own, if it waited, then ends).
+    core_.budget.release(to_server_.hold);
+    core_.budget.release(to_client_.hold);
+    core_.budget.wake_all();
     idle_timer_.cancel();
     child_timer_.cancel();
     after_exit_timer_.cancel();

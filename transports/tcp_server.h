@@ -16,6 +16,10 @@
 //    reader stops reading from the other side. A direction buffers about max_line bytes at most
 //    (it starts at 16 KiB and gives back what a big line needed once it is out); a longer line
 //    is handed to on_long_line() in pieces and never held whole.
+//  - Memory across connections: the server-to-client directions together hold at most
+//    buffer_budget bytes of buffers over 64 KiB, plus what the oldest of them needs (a message
+//    larger than the budget passes alone); a direction without room reads nothing until another
+//    gives some back, so its upstream waits as on a slow client (transports/buffer_budget.h).
 //  - Threads: a fixed pool of `threads` runs every connection (and the hooks, i.e. the scanning).
 //    Nothing blocks a pool thread except the hooks, fork() for a child, and log lines written
 //    to stderr (one write each; a stderr nobody reads stalls the proxy, as it would the wrap).
@@ -148,6 +152,11 @@ struct TcpServerOptions {
   int threads = 2;
   size_t max_connections = 1024;          // open at once (lingering children count); 0 = no limit
   std::chrono::milliseconds idle_timeout{0};  // 0 = none
+  // Bytes of large line buffers (over 64 KiB) that the server-to-client directions of all
+  // connections may hold at once while reading messages; a direction that would go past it reads
+  // nothing more until another gives room back (the oldest holder always may: a message larger
+  // than this passes alone). 0 = no limit. transports/buffer_budget.h.
+  size_t buffer_budget = size_t{8} << 20;
   std::chrono::milliseconds grace{10000};
   bool handle_signals = true;  // SIGTERM/SIGINT: graceful stop; SIGUSR1: on_report
   std::function<std::unique_ptr<ConnectionHooks>(const ConnectionInfo&)> make_hooks;

@@ -601,6 +601,43 @@ TEST_CASE("tcp: backpressure: a client that does not read stops the server, memo
   CHECK(p.wait_exit() == 0);
 }
 
+// A budget smaller than one answer: at most the oldest large answer is read at a time, the
+// others wait their turn (transports/buffer_budget.h); every client still gets all of its
+// answers, masked, in order, and nothing stalls for good.
+TEST_CASE("tcp: --buffer-budget: 16 clients reading large answers at once each get all of theirs", "[tcp]") {
+  Setup s;
+  Proxy p(s.child({"--buffer-budget", "200000", "--threads", "2"}), s.env);
+  const int port = p.port();
+  REQUIRE(port > 0);
+  constexpr int kClients = 16, kAnswers = 3;
+  std::vector<std::string> results(kClients);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kClients; ++i)
+    threads.emplace_back([&, i] {
+      Client c = Client::tcp(port);
+      for (int r = 0; r < kAnswers; ++r)
+        c.send_line(tool_call(100 * i + r, "leak_big", R"({"bytes":)" + std::to_string(300000 + 1000 * i) + "}"));
+      c.shutdown_write();
+      c.read_to_eof(results[i], 30s);
+    });
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kClients; ++i) {
+    INFO("client " << i);
+    const auto got = lines(results[i]);
+    REQUIRE(got.size() == kAnswers);
+    for (int r = 0; r < kAnswers; ++r) {
+      CHECK(got[r].find(R"("id":)" + std::to_string(100 * i + r) + "}") != std::string::npos);
+      CHECK(got[r].size() > 300000);
+      CHECK(got[r].find("key=[REDACTED:known-secret]") != std::string::npos);
+      CHECK(got[r].find(kSecret) == std::string::npos);
+    }
+  }
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit() == 0);
+  std::string summary = p.wait_line("mcp-scrub: summary: ");
+  CHECK(summary.find("server->client " + std::to_string(kClients * kAnswers) + " messages") != std::string::npos);
+}
+
 TEST_CASE("tcp: 1000 connections open, 100 busy at once", "[tcp]") {
   Setup s;
   ReplyUpstream up;
