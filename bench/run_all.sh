@@ -8,6 +8,7 @@
 # 2. bench/run_rtt.sh: round trips through the stdio wrap next to a direct pipe and a relay
 #    (docs/bench/latency.md)
 # 3. bench/run_memory.sh: peak RSS of each job against its target (docs/bench/memory.md)
+#    and bench/run_tcp.sh: round trips through mcp-scrub tcp, both modes (docs/bench/tcp.md)
 # 4. per-rule cost: hs_baseline --rule-cost on 16 MB of the mixed log; every rule alone, the 20
 #    slowest alone compared with the whole set, one run of each in turn; the same (10 slowest)
 #    over the 1 MB tool result the wrap benchmark's server returns
@@ -15,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build}
-for t in mcp-scrub bench/hs_baseline bench/rtt_bench bench/reply_server; do
+for t in mcp-scrub bench/hs_baseline bench/rtt_bench bench/tcp_bench bench/reply_server; do
   [[ -x $B/$t ]] || { echo "run_all.sh: $B/$t not built (cmake --build $B)" >&2; exit 2; }
 done
 mkdir -p bench/out
@@ -24,6 +25,7 @@ rm -f bench/out/summary.json bench/out/rtt.jsonl bench/out/memory.tsv bench/out/
 bash bench/run.sh "$B"
 bash bench/run_rtt.sh "$B"
 bash bench/run_memory.sh "$B"
+bash bench/run_tcp.sh "$B"
 slice=bench/out/rule_cost_16m.log
 head -c 16000000 corpus/generated/mixed.log | sed '$d' > "$slice"
 echo "+ $B/bench/hs_baseline --rule-cost --rule-cost-top 20 --runs 9 (16 MB of mixed.log)" >&2
