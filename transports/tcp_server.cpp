@@ -148,8 +148,11 @@ std::string format_duration(milliseconds d) {
 }
 
 constexpr size_t kMinRead = 16 * 1024;       // first buffer, and the least free room per read
-constexpr size_t kShrinkAbove = 256 * 1024;  // an emptied buffer larger than this is given back
-constexpr size_t kBudgetAbove = 64 * 1024;   // a server-to-client buffer larger than this is budgeted
+// An emptied buffer larger than this is given back, and a server-to-client buffer larger than
+// this counts against the server's budget: the same size, so a connection between messages holds
+// none of the budget (an idle one keeping a 128 KiB buffer would have held 128 KiB of it for
+// good, and enough of them would leave no room for anyone else but the oldest holder).
+constexpr size_t kShrinkAbove = 64 * 1024;
 constexpr milliseconds kStderrQuiet{100};    // a partial stderr line goes out after this quiet
 constexpr milliseconds kAfterExit{500};      // after the child is reaped, its pipes get this long
 constexpr milliseconds kLinger{1000};        // a closing client socket is drained this long
@@ -585,7 +588,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool reserve(Pump& p) {
     if (p.flow != Flow::kToClient) return true;
     const size_t want = p.buf.planned_capacity();
-    return core_.budget.request(p.hold, want > kBudgetAbove ? want : 0, [self = shared_from_this(), &p] {
+    return core_.budget.request(p.hold, want > kShrinkAbove ? want : 0, [self = shared_from_this(), &p] {
       asio::post(self->ex_, [self, &p] { self->pump(p); });
     });
   }

@@ -638,6 +638,38 @@ TEST_CASE("tcp: --buffer-budget: 16 clients reading large answers at once each g
   CHECK(summary.find("server->client " + std::to_string(kClients * kAnswers) + " messages") != std::string::npos);
 }
 
+// Between messages a connection holds none of the budget: three connections that each carried
+// a 100 KB answer and stay open leave room for a fourth's larger ones (a connection that kept
+// its emptied 128 KiB buffer counted would hold the budget for good).
+TEST_CASE("tcp: --buffer-budget: connections idle between messages hold none of it", "[tcp]") {
+  Setup s;
+  Proxy p(s.child({"--buffer-budget", "200000"}), s.env);
+  const int port = p.port();
+  REQUIRE(port > 0);
+  std::vector<Client> idle;
+  for (int i = 0; i < 3; ++i) {
+    idle.push_back(Client::tcp(port));
+    REQUIRE(idle.back().send_line(tool_call(i, "leak_big", R"({"bytes":100000})")));
+    auto l = idle.back().read_line(20s);
+    REQUIRE(l);
+    CHECK(l->find("key=[REDACTED:known-secret]") != std::string::npos);
+  }
+  Client c = Client::tcp(port);
+  for (int r = 0; r < 2; ++r) c.send_line(tool_call(10 + r, "leak_big", R"({"bytes":300000})"));
+  c.shutdown_write();
+  std::string out;
+  c.read_to_eof(out, 20s);
+  const auto got = lines(out);
+  REQUIRE(got.size() == 2);
+  for (const auto& l : got) {
+    CHECK(l.size() > 300000);
+    CHECK(l.find("key=[REDACTED:known-secret]") != std::string::npos);
+  }
+  idle.clear();
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit() == 0);
+}
+
 TEST_CASE("tcp: 1000 connections open, 100 busy at once", "[tcp]") {
   Setup s;
   ReplyUpstream up;
