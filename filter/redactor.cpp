@@ -902,6 +902,7 @@ void Redactor::set_parallel(bool on) { impl_->parallel = on; }
 void Redactor::release_memory() {
   Impl& m = *impl_;
   m.parser = simdjson::dom::parser{};
+  m.helper.reset();  // the helper thread's scanner and its Hyperscan scratch
   std::vector<SecretSpan>().swap(m.spans);
   std::vector<SecretSpan>().swap(m.pair_found);
   std::string().swap(m.decoded_scratch);
