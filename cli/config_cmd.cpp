@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include <iostream>
+#include <set>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "cli/reloader.h"
@@ -24,10 +26,16 @@ CommandRunner register_config(CLI::App& app, char** envp) {
     CLI::App tmp{"mcp-scrub", "mcp-scrub"};
     std::vector<std::string> command;
     EngineConfig* engine = nullptr;
-    // The runner owns the options the parser writes into and `engine` points at: keep it alive.
+    // The runners own the options the parser writes into and `engine` points at: keep them
+    // alive. The subcommands are there for their sections ([filter], [scan], [tcp]): without
+    // them a file with one was refused ("INI was not able to parse tcp.++") though --config
+    // reads it; their keys are checked as the commands would read them.
+    CommandRunner filter = register_filter(tmp, envp);
+    CommandRunner scan = register_scan(tmp, envp);
     CommandRunner wrap = register_wrap(tmp, command, envp, &engine);
     tmp.set_config("--config");
     tmp.allow_config_extras(CLI::config_extras_mode::error);
+    CommandRunner tcp = register_tcp(tmp, command, envp);
     try {
       tmp.parse(std::vector<std::string>{*file, "--config"});
     } catch (const CLI::ParseError& e) {
@@ -36,7 +44,19 @@ CommandRunner register_config(CLI::App& app, char** envp) {
     }
     // Builds everything the file asks for: rules compile, files are read, commands run.
     Reloader reloader(*engine, envp);
-    std::string text = tmp.config_to_str(true, false);
+    std::string all = tmp.config_to_str(true, false);
+    // A subcommand's options only where the file sets them: their defaults are the commands'.
+    std::set<std::string> unset;
+    for (const char* name : {"filter", "scan", "tcp"})
+      for (const CLI::Option* o : tmp.get_subcommand(name)->get_options())
+        if (o->count() == 0) unset.insert(std::string(name) + "." + o->get_single_name() + "=");
+    std::string text;
+    std::istringstream lines(all);
+    for (std::string line; std::getline(lines, line);) {
+      const size_t eq = line.find('=');
+      if (eq != std::string::npos && unset.count(line.substr(0, eq + 1))) continue;
+      text += line + "\n";
+    }
     std::string masked;
     Findings findings;
     Redactor redactor(reloader.holder().get());

@@ -42,6 +42,25 @@ TEST_CASE("config check validates and prints the effective configuration, masked
   CHECK(r.out.find("# valid: 0 rules, 1 known secret values\n") != std::string::npos);
   CHECK(r.out.find(v) == std::string::npos);
 
+  SECTION("the subcommands' sections are read, their keys checked") {
+    std::string ok = d.file("sections.toml",
+                            "no-builtin-rules = true\n"
+                            "no-env-secrets = true\n"
+                            "fingerprint-key = \"" + d.file("k2", "0123456789abcdef0123456789abcdef\n") +
+                                "\"\n"
+                            "[filter]\nformat = \"json\"\n"
+                            "[tcp]\nbuffer-budget = 4194304\nmax-connections = 10\n");
+    RunResult g = run({bin(), "config", "check", ok});
+    INFO(g.err);
+    CHECK(g.status == 0);
+    CHECK(g.out.find("tcp.buffer-budget=4194304\n") != std::string::npos);
+    CHECK(g.out.find("tcp.max-connections=10\n") != std::string::npos);
+    CHECK(g.out.find("filter.format=\"json\"\n") != std::string::npos);
+    std::string bad = d.file("bad_section.toml", "[tcp]\nno-such-option = 1\n");
+    RunResult b = run({bin(), "config", "check", bad});
+    CHECK(b.status == 2);
+    CHECK(b.err.find("no-such-option") != std::string::npos);
+  }
   SECTION("an unknown key is an error") {
     std::string bad = d.file("bad.toml", "no-such-option = 1\n");
     RunResult b = run({bin(), "config", "check", bad});
