@@ -90,9 +90,8 @@ class Redactor {
 
   // Gives back what scanning large units left allocated: simdjson's buffers, sized for the
   // largest unit so far (a megabyte's tool result left 2-3 MiB), the helper thread's scanner and
-  // the scratch strings. For a
-  // redactor that lives long and is mostly idle, one per TCP connection; the next large unit
-  // allocates again.
+  // the scratch strings. For a redactor that lives long and is mostly idle, one per TCP
+  // connection; the next large unit allocates again.
   void release_memory();
 
   Scanner& scanner();

@@ -19,7 +19,7 @@ bool BufferBudget::request(Holder& h, size_t bytes, std::function<void()> wake_m
       wake(woken);
     } else {
       const size_t more = bytes - h.charged;
-      const bool oldest = h.charged > 0 && !holders_.empty() && *holders_.begin() == h.ticket;
+      const bool oldest = h.charged > 0 && *holders_.begin() == h.ticket;  // it holds: one is
       if (limit_ != 0 && !oldest && !holders_.empty() && used_ + more > limit_) {
         if (wake_me) waiters_.push_back(std::move(wake_me));
         return false;

@@ -40,7 +40,6 @@ class BufferBudget {
   // Wakes every waiter now (each asks again): for a holder that closed while it waited.
   void wake_all();
 
-  size_t limit() const { return limit_; }
   size_t used() const;
   size_t waiting() const;
 

@@ -206,34 +206,28 @@ class LineBuffer {
   // Room for the next read. Moves pending bytes to the front: call only when no chunk handed out
   // is still in use.
   asio::mutable_buffer space() {
-    if (start_ == end_) {
-      start_ = end_ = scanned_ = 0;
-      if (cap_ > kShrinkAbove) {
-        buf_.reset();
-        cap_ = 0;
-      }
-    } else if (start_ > 0) {
+    const size_t cap = planned_capacity();
+    if (start_ > 0) {
       std::memmove(buf_.get(), buf_.get() + start_, end_ - start_);
       end_ -= start_;
       scanned_ -= start_;
       start_ = 0;
     }
-    if (cap_ - end_ < kMinRead) {
-      const size_t cap = std::max(cap_ * 2, end_ + kMinRead);
-      std::unique_ptr<char[]> bigger(new char[cap]);
-      if (end_ > 0) std::memcpy(bigger.get(), buf_.get(), end_);
-      buf_ = std::move(bigger);
+    if (cap != cap_) {  // grown, or an emptied large buffer given back for a small one
+      std::unique_ptr<char[]> other(new char[cap]);
+      if (end_ > 0) std::memcpy(other.get(), buf_.get(), end_);
+      buf_ = std::move(other);
       cap_ = cap;
     }
     return asio::buffer(buf_.get() + end_, cap_ - end_);
   }
-  // The capacity space() will leave, asked before it is called (the buffer budget).
+  // The capacity space() will leave (asked before it is called for the buffer budget): the
+  // pending bytes move to the front; an emptied buffer over kShrinkAbove is given back; less than
+  // kMinRead of room left doubles it.
   size_t planned_capacity() const {
-    size_t cap = cap_;
     const size_t pending = end_ - start_;
-    if (pending == 0 && cap_ > kShrinkAbove) cap = 0;
-    if (cap - pending < kMinRead) cap = std::max(cap * 2, pending + kMinRead);
-    return cap;
+    const size_t cap = pending == 0 && cap_ > kShrinkAbove ? 0 : cap_;
+    return cap - pending < kMinRead ? std::max(cap * 2, pending + kMinRead) : cap;
   }
   void commit(size_t n) { end_ += n; }
   void set_eof() { eof_ = true; }
