@@ -55,6 +55,15 @@ bench=ON
 case "$job" in test|demo) bench=OFF ;; esac
 BUILD_DIR=${BUILD_DIR:-build}
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="$build_type" -DSCRUB_BENCH="$bench" ${CMAKE_ARGS:-} >/dev/null
+prebuild=""
+if [ "$job" = test ]; then
+  # The sanitizer builds (tests/sanitize.sh prebuild) at the lowest priority in the background:
+  # they take the CPU that the normal build's one-file tail and the tests' waiting leave idle.
+  # Their stages wait for them (a lock per build directory) and report any compile error.
+  setsid nice -n 19 bash tests/sanitize.sh prebuild >"$BUILD_DIR/sanitize-prebuild.log" 2>&1 &
+  prebuild=$!
+  trap 'kill -- -"$prebuild" 2>/dev/null || true' EXIT
+fi
 cmake --build "$BUILD_DIR" -j"$(nproc)"
 
 peers() {
@@ -68,7 +77,8 @@ case "$job" in
   test)
     [ -f tests/peers/package.json ] && peers
     (cd "$BUILD_DIR" && ctest --output-on-failure -j"$(nproc)")
-    BUILD_DIR=$BUILD_DIR bash tests/sanitize.sh ;;
+    BUILD_DIR=$BUILD_DIR bash tests/sanitize.sh
+    wait "$prebuild" || true ;;
   bench) [ -f tests/peers/package.json ] && peers; exec bash bench/run.sh "$BUILD_DIR" ;;
   build) ;;
 esac

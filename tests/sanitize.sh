@@ -3,6 +3,13 @@
 # tests, so CI runs all of it on every submission.
 #
 #   tests/sanitize.sh [STAGE...]      STAGE: asan, fuzz, tsan (default: all three, in that order)
+#   tests/sanitize.sh prebuild        configure and build build-asan/, then build-tsan/, and stop
+#
+# `scripts/setup.sh test` starts `prebuild` at nice 19 in the background before the normal
+# build, so the two sanitizer builds use the CPU the normal build and the tests leave idle (a
+# test waiting on a child, a build's single-file tail). Each build holds a lock on its
+# directory (flock, <dir>/.build.lock): a stage waits for a build in progress, then runs its own
+# `cmake --build`, which is then a no-op or finishes the job and shows any compile error.
 #
 # asan  clang build with AddressSanitizer + UndefinedBehaviorSanitizer (+ libFuzzer's coverage
 #       hooks, so the same build serves `fuzz`) in build-asan/: its unit tests, then the normal
@@ -28,6 +35,34 @@ stages=("$@")
 jobs=$(nproc)
 normal=${BUILD_DIR:-build}
 
+configure_asan() {
+  CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DSCRUB_FUZZ=ON -DSCRUB_BENCH=OFF -DSCRUB_E2E_TESTS=OFF \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O0 -g1" -DSCRUB_TEST_FLAGS= -DSCRUB_CORE_FLAGS=-O1 >/dev/null
+}
+configure_tsan() {
+  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCRUB_TSAN=ON \
+    -DSCRUB_TESTS=OFF -DSCRUB_BENCH=OFF "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O0 -g1" \
+    -DSCRUB_CORE_FLAGS=-O1 >/dev/null
+}
+# locked_build DIR CMAKE-BUILD-ARGS...: configure and build DIR holding DIR.lock.
+locked_build() {
+  local dir=$1 fd; shift
+  mkdir -p "$dir"
+  exec {fd}>"$dir/.build.lock"
+  flock "$fd"
+  "configure_${dir#build-}"
+  cmake --build "$dir" -j"$jobs" "$@"
+  flock -u "$fd"
+  exec {fd}>&-
+}
+
+if [[ ${stages[0]} == prebuild ]]; then
+  locked_build build-asan
+  locked_build build-tsan --target mcp-scrub
+  exit 0
+fi
+
 reports_clean() {  # DIR: fails, showing the first report, if a sanitizer wrote one
   local dir=$1
   if compgen -G "$dir/*" >/dev/null; then
@@ -43,10 +78,7 @@ for stage in "${stages[@]}"; do
   case "$stage" in
     asan)
       [[ -x "$normal/tests/e2e_tests" ]] || { echo "sanitize: build $normal first" >&2; exit 2; }
-      CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DSCRUB_FUZZ=ON -DSCRUB_BENCH=OFF -DSCRUB_E2E_TESTS=OFF \
-        "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O0 -g1" -DSCRUB_TEST_FLAGS= -DSCRUB_CORE_FLAGS=-O1 >/dev/null
-      cmake --build build-asan -j"$jobs"
+      locked_build build-asan
       # The built-in set's compiled databases as the normal build's tests left them (the same
       # rules, library and CPU give the same cache entries, validated on load): compiling them
       # under ASan's allocator took 9-12 s of every run, with the tests that share them waiting.
@@ -77,10 +109,7 @@ for stage in "${stages[@]}"; do
         bash tests/fuzz/run.sh "${FUZZ_SECONDS:-10}" build-asan
       ;;
     tsan)
-      cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCRUB_TSAN=ON \
-        -DSCRUB_TESTS=OFF -DSCRUB_BENCH=OFF "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O0 -g1" \
-        -DSCRUB_CORE_FLAGS=-O1 >/dev/null
-      cmake --build build-tsan -j"$jobs" --target mcp-scrub
+      locked_build build-tsan --target mcp-scrub
       [[ -x "$normal/tests/e2e_tests" ]] || { echo "sanitize: build $normal first" >&2; exit 2; }
       rm -rf build-tsan/sanitizer-reports && mkdir -p build-tsan/sanitizer-reports
       reports=$(realpath build-tsan/sanitizer-reports)
@@ -113,7 +142,7 @@ for stage in "${stages[@]}"; do
       [[ $failed -eq 0 ]] || exit 1
       reports_clean "$reports"
       ;;
-    *) echo "usage: $0 [asan|fuzz|tsan]..." >&2; exit 2 ;;
+    *) echo "usage: $0 [asan|fuzz|tsan]... | prebuild" >&2; exit 2 ;;
   esac
   echo "sanitize: $stage passed in $((SECONDS - start)) s"
 done
