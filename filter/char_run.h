@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace scrub {
 
@@ -33,16 +34,22 @@ struct CharRun {
   //
   // With AVX2, a run of 63 or more and a class made by parse() whose bytes fit the nibble
   // tables below (most do: [0-9a-f] takes two of their eight bits): such a run holds a whole
-  // 32-byte block at a multiple of `stride` (32 for runs of 63-94, more for longer ones), so
-  // only those blocks are classified, 32 bytes at a time, and a full one is grown byte by byte
-  // to the run around it. 0.043-0.058 ms per MB of log (JSON log lines, the mixed log, the wrap
-  // benchmark's tool result), where the scalar walk below took 0.061-0.148 (in cache, 256 KiB
-  // at a time).
+  // 16-byte block at a multiple of `length - 15` rounded down to 16, so only those blocks are
+  // classified, two in each 256-bit register, and a full one is grown, 32 bytes a step, to the
+  // run around it. For [0-9a-f]{64}: 0.035 ms per MB of the wrap benchmark's tool result, where
+  // 32-byte blocks at every multiple of 32 took 0.051-0.057 (the gate cost the set 6-12% of its
+  // scan there); over 16 MB of the mixed log, memory-bound, both 0.11 ms per MB.
   //
   // Otherwise reads the last byte of each window where a run could end and, while they are in
   // the class, the bytes before it not yet read: a byte outside the class moves the window past
   // it. Ordinary text costs one or two reads per `length` bytes, and no byte is read twice.
   bool found_in(std::string_view s) const;
+
+  // The first run of `length` or more bytes of the class that begins at or after `from`, whole:
+  // [begin, end) with the bytes at begin - 1 and at end outside the class (or past s, or
+  // begin == from); nullopt when there is none. Found as found_in() finds one (the same AVX2
+  // blocks), then grown to its ends. Runs, in order: next_run(s, 0), next_run(s, end), ...
+  std::optional<std::pair<size_t, size_t>> next_run(std::string_view s, size_t from) const;
 
   // Whether found_in() classifies blocks with AVX2 (the CPU has it and parse() built tables).
   bool vectorised() const;

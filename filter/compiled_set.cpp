@@ -135,6 +135,75 @@ CompiledSet::~CompiledSet() = default;
 const hs_database* CompiledSet::database() const { return impl_->db.get(); }
 const hs_database* CompiledSet::gated_database() const { return impl_->gated_db.get(); }
 bool CompiledSet::gate_open(std::string_view unit) const { return impl_->gate_open(unit); }
+
+void CompiledSet::Impl::gated_windows(std::string_view unit,
+                                      std::vector<std::pair<size_t, size_t>>& out) const {
+  out.clear();
+  if (!gated_db) return;
+  const size_t n = unit.size();
+  if (gated_whole) {
+    if (gate_open(unit)) out.emplace_back(0, n);
+    return;
+  }
+  for (const CharRun& g : gates)
+    for (auto run = g.next_run(unit, 0); run; run = g.next_run(unit, run->second))
+      out.emplace_back(run->first - std::min<size_t>(run->first, gated_reach),
+                       std::min(n, run->second + gated_reach));
+  if (gates.size() > 1) std::sort(out.begin(), out.end());
+  size_t kept = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (kept > 0 && out[i].first <= out[kept - 1].second)
+      out[kept - 1].second = std::max(out[kept - 1].second, out[i].second);
+    else
+      out[kept++] = out[i];
+  }
+  out.resize(kept);
+}
+
+namespace {
+
+struct Shifted {
+  match_event_handler on;
+  void* ctx;
+  unsigned long long base;
+};
+
+int on_shifted(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags,
+               void* p) {
+  const auto* s = static_cast<const Shifted*>(p);
+  return s->on(id, from + s->base, to + s->base, flags, s->ctx);
+}
+
+hs_error_t scan_windows(const hs_database_t* db, std::string_view unit,
+                        const std::vector<std::pair<size_t, size_t>>& windows,
+                        hs_scratch_t* scratch, match_event_handler on, void* ctx) {
+  for (const auto& [b, e] : windows) {
+    Shifted sh{on, ctx, b};
+    hs_error_t rc = hs_scan(db, unit.data() + b, static_cast<unsigned>(e - b), 0, scratch,
+                            b == 0 ? on : on_shifted, b == 0 ? ctx : &sh);
+    if (rc != HS_SUCCESS) return rc;
+  }
+  return HS_SUCCESS;
+}
+
+}  // namespace
+
+hs_error_t CompiledSet::Impl::scan_gated(std::string_view unit, hs_scratch_t* scratch,
+                                         match_event_handler on, void* ctx) const {
+  std::vector<std::pair<size_t, size_t>> windows;
+  gated_windows(unit, windows);
+  return scan_windows(gated_db.get(), unit, windows, scratch, on, ctx);
+}
+
+hs_error_t CompiledSet::Impl::scan(std::string_view unit, hs_scratch_t* scratch,
+                                   match_event_handler on, void* ctx) const {
+  std::vector<std::pair<size_t, size_t>> windows;
+  gated_windows(unit, windows);
+  hs_error_t rc = hs_scan(db.get(), unit.data(), static_cast<unsigned>(unit.size()), 0, scratch,
+                          on, ctx);
+  if (rc == HS_SUCCESS) rc = scan_windows(gated_db.get(), unit, windows, scratch, on, ctx);
+  return rc;
+}
 int CompiledSet::scan(std::string_view unit, hs_scratch* scratch, MatchHandler on, void* ctx) const {
   return impl_->scan(unit, scratch, on, ctx);
 }
@@ -431,7 +500,12 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
   impl->unbounded.assign(impl->patterns.size(), 0);
   for (size_t id = 0; id < impl->patterns.size(); ++id) {
     const PatternInfo& p = impl->patterns[id];
-    if (impl->gated[id]) continue;  // find_split scans the gated database over the whole unit
+    if (impl->gated[id]) {  // find_split scans the gated database over its windows
+      const CompiledRule& cr = impl->rules[p.index];  // only rules are gated
+      if (cr.prefilter || cr.max_width == UINT_MAX) impl->gated_whole = true;
+      else impl->gated_reach = std::max(impl->gated_reach, cr.max_width);
+      continue;
+    }
     if (p.literal) {
       impl->max_bounded_width = std::max(impl->max_bounded_width, p.width);
       continue;

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "filter/char_run.h"
@@ -143,27 +144,38 @@ struct CompiledSet::Impl {
   EngineOptions options;
   HsDatabasePtr db;
   // The rules with a required run (filter/char_run.h), by expression id, in a database of their
-  // own that a unit is scanned with too when it holds one of `gates` (the distinct runs); null
+  // own that a unit is scanned with too where it holds one of `gates` (the distinct runs); null
   // when no rule has one. `proto_scratch` serves both databases.
   HsDatabasePtr gated_db;
   std::vector<uint8_t> gated;  // per expression id: 1 if it is in gated_db, not in db
   std::vector<CharRun> gates;
+  // The widest match of a gated expression (gated_reach), and whether one is unbounded or a
+  // prefilter (gated_whole: its matches need not hold the run, or have no width to go by).
+  unsigned gated_reach = 0;
+  bool gated_whole = false;
   bool gate_open(std::string_view unit) const {
     for (const CharRun& g : gates)
       if (g.found_in(unit)) return true;
     return false;
   }
-  // One unit's Hyperscan pass: the gate first (its reads bring the unit into the cache for
-  // Hyperscan, not the reverse), the main database, then the gated one where the gate is open.
+  // Where the gated database scans `unit`: around each run of a gate, gated_reach bytes either
+  // side, windows that overlap merged, in order; the whole unit where the gate is open if
+  // gated_whole; nothing where it is shut. Why this finds what a scan of the whole unit finds,
+  // no more and no less: a gated match holds `length` bytes of a run and is at most
+  // gated_reach wide, so it lies inside its run's window with a byte of context either side
+  // (what \b reads); and no match of the window starts at its first byte or ends at its last
+  // (where ^ \A \b \z might hold falsely), since the gated_reach bytes past the window's outer
+  // runs hold no run (else those windows would overlap and be one), so such a match would be
+  // wider than gated_reach. A 1 MB message with one SHA-256 in it was scanned twice whole.
+  void gated_windows(std::string_view unit, std::vector<std::pair<size_t, size_t>>& out) const;
+  // The gated database over gated_windows(unit), offsets reported as the unit's.
+  hs_error_t scan_gated(std::string_view unit, hs_scratch_t* scratch, match_event_handler on,
+                        void* ctx) const;
+  // One unit's Hyperscan pass: the main database, then the gated one over its windows (which
+  // are found first: their reads bring the unit into the cache for Hyperscan, not the reverse).
   // `scratch` must serve both (proto_scratch and its clones do).
   hs_error_t scan(std::string_view unit, hs_scratch_t* scratch, match_event_handler on,
-                  void* ctx) const {
-    const bool gate = gated_db && gate_open(unit);
-    const auto len = static_cast<unsigned>(unit.size());
-    hs_error_t rc = hs_scan(db.get(), unit.data(), len, 0, scratch, on, ctx);
-    if (rc == HS_SUCCESS && gate) rc = hs_scan(gated_db.get(), unit.data(), len, 0, scratch, on, ctx);
-    return rc;
-  }
+                  void* ctx) const;
   HsScratchPtr proto_scratch;
   std::vector<CompiledRule> rules;
   std::vector<CompiledLiteral> literals;

@@ -427,7 +427,7 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
 //    m, not at B's first byte (where ^ \A \b might hold falsely).
 // So A's ends up to m + W and B's ends past it are exactly the unit's. Unbounded expressions are
 // scanned over the whole unit by a database of their own, the gated ones (filter/char_run.h) by
-// theirs. (An end reported falsely would cost
+// theirs over the windows around their runs. (An end reported falsely would cost
 // only time: confirm() checks every match with RE2 over the whole unit. A missed end would lose
 // a match: that is what the overlap is for; tests/unit/test_split_scan.cpp checks both.)
 ScanStatus Scanner::find_split(std::string_view unit, Scanner& helper, std::vector<SecretSpan>& out,
@@ -471,10 +471,9 @@ ScanStatus Scanner::find_split(std::string_view unit, Scanner& helper, std::vect
     if (rc_a == HS_SUCCESS && split.db)
       rc_u = hs_scan(split.db.get(), unit.data(), static_cast<unsigned>(n), 0,
                      st.split_scratch.get(), on_match, &st.unbounded);
-    // The gated rules (in neither half's database nor the split one) over the whole unit.
-    if (rc_a == HS_SUCCESS && rc_u == HS_SUCCESS && impl.gated_db && impl.gate_open(unit))
-      rc_u = hs_scan(impl.gated_db.get(), unit.data(), static_cast<unsigned>(n), 0,
-                     st.scratch.get(), on_match, &st.unbounded);
+    // The gated rules (in neither half's database nor the split one) over their windows.
+    if (rc_a == HS_SUCCESS && rc_u == HS_SUCCESS && impl.gated_db)
+      rc_u = impl.scan_gated(unit, st.scratch.get(), on_match, &st.unbounded);
     const hs_error_t rc_b = b.valid() ? b.get() : scan_b();  // joins
     for (hs_error_t rc : {rc_a, rc_u, rc_b})
       if (rc != HS_SUCCESS) {

@@ -1,7 +1,8 @@
-// Required runs (filter/char_run.h): the class parser, the run finder against a naive one over
-// every short string, and the engine with a gated rule: found where its run is, in find(),
-// find_split() and the batch prefilter; and the built-in pack, whose airtable-pat is gated,
-// finding exactly what the same pack without gates finds.
+// Required runs (filter/char_run.h): the class parser, the run finder and the run lister against
+// naive ones, and the engine with a gated rule: found where its run is, in find(), find_split()
+// and the batch prefilter; the gated database over the windows around the runs reporting what it
+// reports over the whole unit; and the built-in pack, whose airtable-pat is gated, finding
+// exactly what the same pack without gates finds.
 #include <catch2/catch.hpp>
 
 #include <fstream>
@@ -10,6 +11,7 @@
 
 #include "engine_fixture.h"
 #include "filter/char_run.h"
+#include "filter/compiled_set_impl.h"
 #include "filter/scanner.h"
 #include "patterns/rule_check.h"
 #include "property_cases.h"
@@ -40,6 +42,35 @@ bool naive_run(const CharRun& r, const std::string& s) {
     if (cur >= r.length) return true;
   }
   return r.length == 0;
+}
+
+// Every maximal run of `length` or more bytes of the class at or after `from`, in order, as
+// next_run() reports them (a run that `from` cuts begins at `from`).
+std::vector<std::pair<size_t, size_t>> naive_runs(const CharRun& r, const std::string& s,
+                                                  size_t from = 0) {
+  std::vector<std::pair<size_t, size_t>> out;
+  size_t i = from;
+  while (i < s.size()) {
+    if (!r.in[static_cast<unsigned char>(s[i])]) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < s.size() && r.in[static_cast<unsigned char>(s[j])]) ++j;
+    if (j - i >= r.length) out.emplace_back(i, j);
+    i = j;
+  }
+  return out;
+}
+
+std::vector<std::pair<size_t, size_t>> all_runs(const CharRun& r, const std::string& s,
+                                                size_t from = 0) {
+  std::vector<std::pair<size_t, size_t>> out;
+  for (auto run = r.next_run(s, from); run; run = r.next_run(s, run->second)) {
+    out.push_back(*run);
+    if (out.size() > s.size()) break;  // a run that does not move on: fail, do not hang
+  }
+  return out;
 }
 
 const char* kGatedRules = R"(
@@ -121,7 +152,45 @@ TEST_CASE("found_in agrees with a byte-by-byte count on long runs and long windo
   }
 }
 
-TEST_CASE("found_in by 32-byte blocks agrees with a byte-by-byte count", "[char_run]") {
+TEST_CASE("next_run lists every run, whole, as a byte-by-byte walk does", "[char_run]") {
+  // Classes for the vector path (hex, where the CPU has AVX2) and for the byte walk (a class too
+  // spread for the nibble tables, and hex with its tables dropped), at lengths either side of
+  // where the block stride changes; runs cut by `from` too.
+  CharRun hex = parse_run("[0-9a-f]{64}");
+  CharRun walked = hex;
+  walked.tables = false;
+  CHECK_FALSE(walked.vectorised());
+  std::mt19937 rng(20261128);
+  const std::string inside = "0123456789abcdef", outside = "gz .:/Q\n\"";
+  size_t listed = 0;
+  for (int i = 0; i < 3000; ++i) {
+    std::string s;
+    const size_t parts = 1 + rng() % 7;
+    for (size_t p = 0; p < parts; ++p) {
+      size_t run = rng() % 3 == 0 ? 40 + rng() % 200 : rng() % 40;
+      for (size_t k = 0; k < run; ++k) s += inside[rng() % inside.size()];
+      s += outside[rng() % outside.size()];
+    }
+    const size_t from = rng() % 4 == 0 ? rng() % (s.size() + 1) : 0;
+    for (size_t len : {8, 16, 31, 63, 64, 65, 79, 80, 95, 96, 128, 200}) {
+      for (CharRun* r : {&hex, &walked}) {
+        r->length = len;
+        INFO("window " << len << (r->vectorised() ? " by blocks" : " by bytes") << " over "
+                       << s.size() << " bytes from " << from << ", case " << i);
+        const auto want = naive_runs(*r, s, from);
+        REQUIRE(all_runs(*r, s, from) == want);
+        listed += want.size();
+      }
+    }
+  }
+  CHECK(listed > 10000);
+  CHECK_FALSE(hex.next_run("", 0));
+  hex.length = 8;
+  CHECK_FALSE(hex.next_run("0123456789", 10));
+  CHECK(hex.next_run("0123456789", 2) == std::make_pair(size_t{2}, size_t{10}));
+}
+
+TEST_CASE("found_in by 16-byte blocks agrees with a byte-by-byte count", "[char_run]") {
   // Runs of 63 and more take the vector path where the CPU has AVX2: classes that fit the nibble
   // tables (hex, a negated class, classes spread over many rows) and one that does not (nine
   // distinct sets of low nibbles), at the lengths where the block stride changes.
@@ -156,7 +225,7 @@ TEST_CASE("found_in by 32-byte blocks agrees with a byte-by-byte count", "[char_
         char out = outside[rng() % outside.size()];
         s += r.in[static_cast<unsigned char>(out)] ? ' ' : out;  // the negated class holds most
       }
-      for (size_t len : {63, 64, 65, 94, 95, 96, 127, 128, 160, 200, 257}) {
+      for (size_t len : {63, 64, 65, 78, 79, 80, 94, 95, 96, 127, 128, 160, 200, 257}) {
         r.length = len;
         INFO("class of '" << inside << "', window " << len << " over " << s.size()
                           << " bytes, case " << i);
@@ -217,6 +286,97 @@ TEST_CASE("a gated rule is found where its run is, by every scan path", "[char_r
     CHECK(unit.substr(whole[0].begin, whole[0].end - whole[0].begin) == secret);
     CHECK(split == whole);
   }
+}
+
+namespace {
+
+using Events = std::vector<std::pair<unsigned long long, unsigned>>;  // (end, expression id)
+
+int collect_event(unsigned int id, unsigned long long, unsigned long long to, unsigned int,
+                  void* ctx) {
+  static_cast<Events*>(ctx)->emplace_back(to, id);
+  return 0;
+}
+
+}  // namespace
+
+// The gated database scans only the windows around the runs (CompiledSet::Impl::gated_windows):
+// it must report exactly the ends a scan of the whole unit reports. Tokens against word bytes
+// (\b), at the unit's ends, runs of two gates close together and far apart, too short, too long,
+// and a rule anchored at the start (^), against one Hyperscan pass over the whole unit.
+TEST_CASE("the gated database over its windows reports what it reports over the whole unit",
+          "[char_run][engine]") {
+  auto set = make_set(R"(
+[[rules]]
+id = "gated-token"
+regex = '''\b(tok[A-Za-z0-9]{6}\.[0-9a-f]{16})\b'''
+requiredRun = '''[0-9a-f]{16}'''
+[[rules]]
+id = "gated-upper"
+regex = '''\b(UP[A-Z0-9]{20})'''
+requiredRun = '''[A-Z0-9]{20}'''
+[[rules]]
+id = "gated-start"
+regex = '''^key=([0-9a-f]{16})'''
+requiredRun = '''[0-9a-f]{16}'''
+[[rules]]
+id = "plain-token"
+regex = '''\bplain_([A-Za-z0-9]{12})\b'''
+)");
+  const auto& impl = set->impl();
+  REQUIRE(impl.gated_db != nullptr);
+  REQUIRE(impl.gates.size() == 2);
+  REQUIRE_FALSE(impl.gated_whole);
+  CHECK(impl.gated_reach == 26);  // tok, 6, the dot, 16
+  std::unique_ptr<hs_scratch_t, HsScratchDeleter> scratch(set->new_scratch());
+  REQUIRE(scratch);
+
+  const std::vector<std::string> pieces = {
+      "tokAb12Cd.0123456789abcdef", "xtokAb12Cd.0123456789abcdef", "tokAb12Cd.0123456789abcdef0",
+      "tokAb12Cd.0123456789abcde", "UPABCDEFGHIJ0123456789", "UPABCDEFGHIJ012345678",
+      "xUPABCDEFGHIJ0123456789ZZ", "key=0123456789abcdef", "0123456789abcdef0123",
+      "ABCDEFGHIJKLMNOPQRSTUVWX", "path", " ", "\n", ".", "a", "Z", "9", "f",
+      "plain_ABCDEFabcdef"};
+  std::mt19937 rng(20261128);
+  size_t events = 0, narrowed = 0;
+  for (int i = 0; i < 6000; ++i) {
+    std::string unit;
+    const size_t parts = 1 + rng() % 12;
+    for (size_t p = 0; p < parts; ++p) {
+      if (rng() % 5 == 0) unit += std::string(rng() % 300, rng() % 2 ? '-' : 'q');
+      unit += pieces[rng() % pieces.size()];
+    }
+    Events whole, windowed;
+    if (impl.gate_open(unit))
+      REQUIRE(hs_scan(impl.gated_db.get(), unit.data(), static_cast<unsigned>(unit.size()), 0,
+                      scratch.get(), collect_event, &whole) == HS_SUCCESS);
+    REQUIRE(impl.scan_gated(unit, scratch.get(), collect_event, &windowed) == HS_SUCCESS);
+    std::sort(windowed.begin(), windowed.end());
+    std::sort(whole.begin(), whole.end());
+    INFO("case " << i << ", " << unit.size() << " bytes");
+    REQUIRE(windowed == whole);
+    events += whole.size();
+    std::vector<std::pair<size_t, size_t>> windows;
+    impl.gated_windows(unit, windows);
+    size_t covered = 0;
+    for (const auto& [b, e] : windows) covered += e - b;
+    if (covered < unit.size() / 2) ++narrowed;
+  }
+  CHECK(events > 1000);
+  CHECK(narrowed > 500);
+
+  // One token in 100 KB: the gated database reads its window, not the unit.
+  std::string big(50000, '-');
+  big += " tokAb12Cd.0123456789abcdef ";
+  big += std::string(50000, '-');
+  std::vector<std::pair<size_t, size_t>> windows;
+  impl.gated_windows(big, windows);
+  REQUIRE(windows.size() == 1);
+  CHECK(windows[0] == std::make_pair(size_t{50011} - 26, size_t{50027} + 26));
+  Events found;
+  REQUIRE(impl.scan(big, scratch.get(), collect_event, &found) == HS_SUCCESS);
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].first == 50027);
 }
 
 TEST_CASE("rules check and the loader hold a gated rule to its run", "[char_run][loader]") {
