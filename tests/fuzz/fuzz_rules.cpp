@@ -18,6 +18,7 @@
 //    (whatever the rules' assertions and widths).
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "filter/compiled_set_impl.h"
 #include "filter/rule_match.h"
@@ -159,11 +160,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (size_t i = 0; i < impl.rules.size(); ++i) {
       const CompiledRule& cr = impl.rules[i];
       if (!cr.allowlists.empty()) continue;
-      // A required run is the rule author's promise; a fuzzed one may be false: where the unit
-      // holds none of the set's runs, such a rule is rightly not looked for.
-      if (!cr.rule.required_run.empty() && !set->gate_open(unit)) continue;
+      // A required run is the rule author's promise; a fuzzed one may be false, and such a rule
+      // is looked for only around runs (CompiledSet::Impl::gated_windows): its secret must be
+      // found where the secret itself holds a run (so does its match, which then lies in that
+      // run's window).
+      std::optional<CharRun> run;
+      if (!cr.rule.required_run.empty()) {
+        std::string why;
+        run = CharRun::parse(cr.rule.required_run, why);
+        if (!run) continue;
+      }
       for (auto [b, e] : reference(cr.rule, *res[i], unit))
-        if (!covered(spans, b, e)) fail("a rule's secret (gitleaks semantics) is not found", b);
+        if ((!run || run->found_in(unit.substr(b, e - b))) && !covered(spans, b, e))
+          fail("a rule's secret (gitleaks semantics) is not found", b);
     }
   }
   return 0;
