@@ -306,11 +306,8 @@ int collect_event(unsigned int id, unsigned long long, unsigned long long to, un
 // and a rule anchored at the start (^), against one Hyperscan pass over the whole unit.
 TEST_CASE("the gated database over its windows reports what it reports over the whole unit",
           "[char_run][engine]") {
-  auto set = make_set(R"(
-[[rules]]
-id = "gated-token"
-regex = '''\b(tok[A-Za-z0-9]{6}\.[0-9a-f]{16})\b'''
-requiredRun = '''[0-9a-f]{16}'''
+  // kGatedRules' gated and plain tokens, a second gate and an anchored rule.
+  auto set = make_set(std::string(kGatedRules) + R"(
 [[rules]]
 id = "gated-upper"
 regex = '''\b(UP[A-Z0-9]{20})'''
@@ -319,9 +316,6 @@ requiredRun = '''[A-Z0-9]{20}'''
 id = "gated-start"
 regex = '''^key=([0-9a-f]{16})'''
 requiredRun = '''[0-9a-f]{16}'''
-[[rules]]
-id = "plain-token"
-regex = '''\bplain_([A-Za-z0-9]{12})\b'''
 )");
   const auto& impl = set->impl();
   REQUIRE(impl.gated_db != nullptr);
