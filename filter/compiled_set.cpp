@@ -417,6 +417,7 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
                           ": Hyperscan rejects the " +
                           (cr.rule.prefilter.empty() ? "regex: " : "prefilter: ") + msg);
       cr.prefilter = true;
+      cr.hs_max_width = UINT_MAX;  // approximate hits
       flags[id] |= HS_FLAG_PREFILTER;
       HsInfo info = expression_info(cr.rule.regex, HS_FLAG_PREFILTER);
       if (info.ok) cr.max_width = std::max(cr.max_width, info.max_width);
@@ -428,6 +429,7 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
       CompiledRule& cr = impl->rules[i];
       cr.min_width = hit->second[i].min_width;
       cr.max_width = hit->second[i].max_width;
+      cr.hs_max_width = hit->second[i].hs_max_width;
       cr.prefilter = hit->second[i].prefilter;
       cr.groups = hit->second[i].groups;
       flags[i] = HS_FLAG_MULTILINE | cr.hs_flags();  // rule i is expression i
@@ -457,6 +459,7 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
         cr.prefilter = true;
         cr.min_width = info.min_width;
         cr.max_width = UINT_MAX;
+        cr.hs_max_width = info.max_width;
         continue;
       }
       HsInfo info = expression_info(cr.rule.regex, 0);
@@ -470,13 +473,14 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
       if (info.min_width == 0) throw ConfigError(where + ": the regex can match the empty string");
       cr.min_width = info.min_width;
       cr.max_width = info.max_width;
+      cr.hs_max_width = cr.prefilter ? UINT_MAX : info.max_width;
     }
     impl->db = compile_db(main_ids);
     // Before the widths are stored: a fallback to a prefilter changes a gated rule's too.
     if (!side_ids.empty()) impl->gated_db = compile_db(side_ids);
     std::vector<CachedWidths> widths;
     for (const auto& cr : impl->rules)
-      widths.push_back({cr.min_width, cr.max_width, cr.prefilter, cr.groups});
+      widths.push_back({cr.min_width, cr.max_width, cr.hs_max_width, cr.prefilter, cr.groups});
     cache.store(impl->db.get(), widths);
   }
   if (!side_ids.empty()) {
@@ -511,8 +515,8 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
       continue;
     }
     const CompiledRule& cr = impl->rules[p.index];
-    if (cr.prefilter || cr.max_width == UINT_MAX) impl->unbounded[id] = 1;
-    else impl->max_bounded_width = std::max(impl->max_bounded_width, cr.max_width);
+    if (cr.hs_max_width == UINT_MAX) impl->unbounded[id] = 1;
+    else impl->max_bounded_width = std::max(impl->max_bounded_width, cr.hs_max_width);
   }
   hs_scratch_t* scratch = nullptr;
   if (hs_alloc_scratch(impl->db.get(), &scratch) != HS_SUCCESS ||

@@ -104,6 +104,13 @@ struct CompiledRule {
   int groups = 0;  // capture groups in the regex
   unsigned min_width = 0;
   unsigned max_width = UINT_MAX;  // UINT_MAX: unbounded
+  // The longest match of hs_expression() itself, when Hyperscan knows it: the regex compiled
+  // exactly (then max_width) or the rule's own `prefilter` (compiled exactly; its hits stand for
+  // regex matches of any width, so max_width is UINT_MAX, but the hits themselves are no wider
+  // than this). UINT_MAX when unbounded or compiled with HS_FLAG_PREFILTER, whose hits are
+  // approximate. What Scanner::find_split needs: where Hyperscan reports an end, not where the
+  // rule's match lies.
+  unsigned hs_max_width = UINT_MAX;
   // Hyperscan's hits are a superset that RE2 confirms over the line up to each: the regex compiled
   // with HS_FLAG_PREFILTER (Hyperscan rejects it exactly), or the rule's own `prefilter`.
   bool prefilter = false;
@@ -194,10 +201,14 @@ struct CompiledSet::Impl {
   std::vector<std::string> context_keywords;
 
   // For Scanner::find_split, which scans a unit's two halves on two threads. An expression is
-  // "bounded" when Hyperscan knows its longest match: every known literal, and every rule with a
-  // finite max_width compiled exactly (a prefilter's width is the prefilter's, so prefilters
-  // count as unbounded). The halves overlap by the widest bounded match; the unbounded
-  // expressions get a database of their own that scans the whole unit (split_db()).
+  // "bounded" when Hyperscan knows its longest match: every known literal, every rule compiled
+  // exactly with a finite width, and every rule's own `prefilter` of finite width (its hits are
+  // what both halves must report the same; RE2 then searches the unit around them as after any
+  // scan). The halves overlap by the widest bounded match; the unbounded expressions (and the
+  // rules compiled with HS_FLAG_PREFILTER) get a database of their own that scans the whole unit
+  // (split_db()). The built-in prefilters (`@`, `datadog...app`, `key="...password"`) were in it
+  // until 2026-11-28: keyed on short words, that database alone cost a tool result's words more
+  // than the whole set's scan (450 against 64 µs per MB without them).
   unsigned max_bounded_width = 0;
   std::vector<uint8_t> unbounded;  // per expression id: 1 if it is not bounded
   struct SplitDb {

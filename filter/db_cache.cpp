@@ -50,7 +50,7 @@ DbCache::DbCache(std::filesystem::path dir, std::string key)
 void DbCache::set_identity(const std::vector<std::string>& expressions,
                            const std::vector<unsigned>& flags, const std::vector<std::string>& also) {
   if (dir_.empty() || key_.empty()) return;
-  std::string id = std::string("mcp-scrub db cache v3\n") + hs_version() + "\n";
+  std::string id = std::string("mcp-scrub db cache v4\n") + hs_version() + "\n";
   hs_platform_info_t plat{};
   if (hs_populate_platform(&plat) == HS_SUCCESS)
     id += std::to_string(plat.tune) + ":" + std::to_string(plat.cpu_features) + "\n";
@@ -99,8 +99,8 @@ std::optional<std::pair<HsDatabasePtr, std::vector<CachedWidths>>> DbCache::load
       EVP_DecryptFinal_ex(ctx.get(), ct + len, &fin) != 1)
     return std::nullopt;  // corrupted, truncated or made under another key
   const std::string_view plain(reinterpret_cast<const char*>(ct), ct_len);
-  // Plaintext: u32 count, count * (u32 min, u32 max, u8 prefilter, u32 groups), then the
-  // serialized database.
+  // Plaintext: u32 count, count * (u32 min, u32 max, u32 hs max, u8 prefilter, u32 groups),
+  // then the serialized database (v4 of the identity; v3 had no hs max).
   size_t off = 0;
   auto u32 = [&](uint32_t& v) {
     if (off + 4 > plain.size()) return false;
@@ -112,10 +112,11 @@ std::optional<std::pair<HsDatabasePtr, std::vector<CachedWidths>>> DbCache::load
   if (!u32(count) || count > (1u << 20)) return std::nullopt;
   std::vector<CachedWidths> widths(count);
   for (auto& w : widths) {
-    uint32_t mn = 0, mx = 0, groups = 0;
-    if (!u32(mn) || !u32(mx) || off + 1 > plain.size()) return std::nullopt;
+    uint32_t mn = 0, mx = 0, hmx = 0, groups = 0;
+    if (!u32(mn) || !u32(mx) || !u32(hmx) || off + 1 > plain.size()) return std::nullopt;
     w.min_width = mn;
     w.max_width = mx;
+    w.hs_max_width = hmx;
     w.prefilter = plain[off++] != 0;
     if (!u32(groups)) return std::nullopt;
     w.groups = static_cast<int>(groups);
@@ -135,9 +136,11 @@ void DbCache::store(const hs_database_t* db, const std::vector<CachedWidths>& wi
   uint32_t count = static_cast<uint32_t>(widths.size());
   plain.append(reinterpret_cast<const char*>(&count), 4);
   for (const auto& w : widths) {
-    uint32_t mn = w.min_width, mx = w.max_width, groups = static_cast<uint32_t>(w.groups);
+    uint32_t mn = w.min_width, mx = w.max_width, hmx = w.hs_max_width,
+             groups = static_cast<uint32_t>(w.groups);
     plain.append(reinterpret_cast<const char*>(&mn), 4);
     plain.append(reinterpret_cast<const char*>(&mx), 4);
+    plain.append(reinterpret_cast<const char*>(&hmx), 4);
     plain += static_cast<char>(w.prefilter ? 1 : 0);
     plain.append(reinterpret_cast<const char*>(&groups), 4);
   }

@@ -19,6 +19,7 @@ namespace scrub {
 
 struct CachedWidths {
   unsigned min_width = 0, max_width = 0;
+  unsigned hs_max_width = 0;  // CompiledRule::hs_max_width
   bool prefilter = false;
   int groups = 0;  // the rule's capture groups, so secretGroup is checked without building RE2
 };

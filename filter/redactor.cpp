@@ -237,9 +237,10 @@ struct Redactor::Impl {
   // parses it; then this thread scans the large strings as that parse decoded them, so none is
   // decoded twice. Meanwhile the helper maps back to the unit (json_offset_map) the large strings
   // its scan found something in: the walk masks there. (A string whose secret only its decoded
-  // text shows is mapped by the walk.) Not split over both threads: that scan's third pass, of
-  // the rules whose matches have no bounded width, costs as much as a plain scan over a tool
-  // result's words. False on a scan error (fail closed, as a serial scan).
+  // text shows is mapped by the walk.) When the helper has no map to make, the decoded strings
+  // are scanned on both threads (Scanner::find_split; its pass of the unbounded rules over the
+  // whole string cost as much as a plain scan over a tool result's words until the rules' own
+  // prefilters counted as bounded). False on a scan error (fail closed, as a serial scan).
   bool scan_parallel(std::string_view unit, KnownScan& known, bool& valid, JsonInfo* info) {
     if (!helper) helper = std::make_unique<Scanner>(set_ptr);
     struct Large {
@@ -300,6 +301,13 @@ struct Redactor::Impl {
       known.unscanned_escapes = true;
       return true;
     }
+    // When the unit's own scan found nothing in a large string, the helper has no map to make
+    // and is done (or nearly): the large strings are then scanned on both threads.
+    const bool helper_free = std::none_of(known.raw.begin(), known.raw.end(), [&](const SecretSpan& sp) {
+      return std::any_of(large.begin(), large.end(),
+                         [&](const Large& l) { return sp.begin < l.te && sp.end > l.tb; });
+    });
+    if (helper_free && helper_done.valid()) helper_done.get();  // joins
     std::vector<size_t> pre_of;  // the entry of `large` each of known.pre is
     for (size_t i = 0; i < large.size(); ++i) {
       if (looks_like_json(texts[i])) {  // walked as JSON in its turn
@@ -307,7 +315,9 @@ struct Redactor::Impl {
         continue;
       }
       PreScan p{large[i].tb, large[i].te, {}, {}, {}, false};
-      if (scanner.find(texts[i], p.spans) != ScanStatus::kOk) return false;
+      const ScanStatus st = helper_free ? scanner.find_split(texts[i], *helper, p.spans)
+                                        : scanner.find(texts[i], p.spans);
+      if (st != ScanStatus::kOk) return false;
       known.pre.push_back(std::move(p));
       pre_of.push_back(i);
     }

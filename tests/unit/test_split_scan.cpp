@@ -16,7 +16,10 @@ using namespace scrub::test;
 
 namespace {
 
-// Rules whose matches depend on the bytes around them, a wide bounded one, and two unbounded.
+// Rules whose matches depend on the bytes around them, a wide bounded one, two unbounded, and
+// two with a prefilter of their own: one whose regex ends at its hit, one whose match (up to 420
+// bytes, wider than the halves' overlap) the hit opens. Their hits are narrow, so the halves scan
+// them; RE2 then searches around the hits as after any scan.
 const char* kEdgeRules = R"(
 [[rules]]
 id = "line-key"
@@ -45,6 +48,15 @@ regex = '''-----BEGIN X-----\n([\s\S]*?)\n-----END X-----'''
 [[rules]]
 id = "run"
 regex = '''run_([a-z0-9]+)_ok'''
+[[rules]]
+id = "pre-hit"
+regex = '''tok_([a-z0-9]{10})!'''
+prefilter = '''!'''
+[[rules]]
+id = "pre-open"
+regex = '''\bopener[a-z ]{0,400}=([a-z0-9]{10})'''
+prefilter = '''\bopener'''
+prefilterSearch = "whole-unit"
 )";
 
 std::string alnum(std::mt19937& rng, size_t n) {
@@ -59,7 +71,7 @@ std::string alnum(std::mt19937& rng, size_t n) {
 std::string edge_unit(std::mt19937& rng, const std::string& known) {
   std::string u = rng() % 2 ? "start_" + alnum(rng, 10) + " " : "";
   while (u.size() < 1500) {
-    switch (rng() % 14) {
+    switch (rng() % 16) {
       case 0: u += "\nkey=" + alnum(rng, 10); break;
       case 1: u += "xkey=" + alnum(rng, 10); break;  // not at a line start
       case 2: u += " word_" + alnum(rng, 10) + " "; break;
@@ -72,6 +84,10 @@ std::string edge_unit(std::mt19937& rng, const std::string& known) {
       case 9: u += " run_" + alnum(rng, 1 + rng() % 700) + "_ok "; break;
       case 10: u += " " + known + " "; break;
       case 11: u += "\n"; break;
+      case 12: u += (rng() % 2 ? " tok_" : " tok-") + alnum(rng, 10) + "!"; break;
+      case 13:
+        u += (rng() % 2 ? " opener" : " xopener") + std::string(rng() % 420, ' ') + "=" + alnum(rng, 10);
+        break;
       default: u += " " + alnum(rng, 1 + rng() % 12); break;
     }
   }
@@ -103,18 +119,33 @@ size_t split_mismatches(const std::shared_ptr<const CompiledSet>& set, const std
 TEST_CASE("find_split reports what find reports at every split point", "[engine][split]") {
   const std::string known = fake(20, 31);
   auto set = make_set(kEdgeRules, {{"env:SPLIT_KNOWN", known}});
-  // The widest bounded match is the "wide" rule's; the two unbounded rules have their own database.
+  // The widest bounded match is the "wide" rule's; the two unbounded rules have their own
+  // database, the prefilters (1 and 6 bytes wide) do not.
   CHECK(set->impl().max_bounded_width == 5 + 10 + 150 + 5);
+  const auto& rules = set->impl().rules;
+  auto unbounded = [&](const std::string& id) {  // rule i is expression i
+    for (size_t i = 0; i < rules.size(); ++i)
+      if (rules[i].rule.id == id) return set->impl().unbounded[i] != 0;
+    FAIL("no rule " << id);
+    return false;
+  };
+  CHECK(unbounded("block"));
+  CHECK(unbounded("run"));
+  CHECK_FALSE(unbounded("pre-hit"));
+  CHECK_FALSE(unbounded("pre-open"));
+  CHECK_FALSE(unbounded("wide"));
   CHECK(set->impl().split_db().ok);
   CHECK(set->impl().split_db().db != nullptr);
   std::mt19937 rng(20261126);
-  size_t total = 0, spans = 0;
+  size_t total = 0, spans = 0, prefiltered = 0;
   for (int u = 0; u < 6; ++u) {
     const std::string unit = edge_unit(rng, known);
     Scanner s(set);
     std::vector<SecretSpan> want;
     REQUIRE(s.find(unit, want) == ScanStatus::kOk);
     spans += want.size();
+    for (const SecretSpan& sp : want)
+      if (sp.source < rules.size() && rules[sp.source].rule.id.rfind("pre-", 0) == 0) ++prefiltered;
     size_t tried = 0;
     INFO("unit " << u << " (" << unit.size() << " bytes, " << want.size() << " spans)");
     CHECK(split_mismatches(set, unit, 1 + 2 * kSanitizerStride, tried) == 0);
@@ -124,6 +155,7 @@ TEST_CASE("find_split reports what find reports at every split point", "[engine]
   // order of evaluation, so the bound is loose).
   CHECK(total > 3000 / (1 + 2 * kSanitizerStride));
   CHECK(spans > 40);  // and the units hold something to find
+  CHECK(prefiltered > 10);
 }
 
 TEST_CASE("find_split reports what find reports for the built-in rules", "[engine][split]") {
