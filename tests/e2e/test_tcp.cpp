@@ -739,10 +739,12 @@ TEST_CASE("tcp: server-everything behind mcp-scrub tcp, driven over a socket by 
   std::string alerts = d.path + "/alerts.jsonl";
   const std::string aws = "AKIA" + std::string("Q7XK2M9P4W8T3NVB");              // fake
   const std::string api = "sk-test-" + std::string("Vn4Rq8Lm2Xw7Tz3Kp9Yb6Hd1");  // fake
-  // The built-in pack and secret-looking environment values, as a user would run it.
+  // The built-in pack and secret-looking environment values, as a user would run it; its
+  // compiled database cached as the wrap's peer test caches it.
   Proxy p({bin(), "tcp", "--listen", "127.0.0.1:0", "--fingerprint-key", key, "--alerts", alerts, "--",
            "node", server, "stdio"},
-          {"HOME=" + d.path, "AWS_ACCESS_KEY_ID=" + aws, "OPENAI_API_KEY=" + api,
+          {"HOME=" + d.path, "XDG_CACHE_HOME=" + tool("peers-db-cache"), "AWS_ACCESS_KEY_ID=" + aws,
+           "OPENAI_API_KEY=" + api,
            "DATABASE_URL=postgres://svc:" + kPass + "@10.0.0.1/app"});
   std::string addr = p.wait_listening();
   REQUIRE(!addr.empty());

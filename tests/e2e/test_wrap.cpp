@@ -210,7 +210,11 @@ TEST_CASE("wrap: the real SDK client through mcp-scrub around server-everything"
   const std::string aws = "AKIA" + std::string("Q7XK2M9P4W8T3NVB");        // fake
   const std::string api = "sk-test-" + std::string("Vn4Rq8Lm2Xw7Tz3Kp9Yb6Hd1");  // fake
   RunOptions o;
-  o.extra_env = {"HOME=" + d.path, "AWS_ACCESS_KEY_ID=" + aws, "OPENAI_API_KEY=" + api,
+  // The compiled built-in pack in a cache of the build directory, shared with the tcp peer test
+  // (the same rules, values and key): the normal build's run fills it, the sanitizer builds' runs
+  // load it instead of compiling the pack under their allocators (8-10 s a run under ASan).
+  o.extra_env = {"HOME=" + d.path, "XDG_CACHE_HOME=" + tool("peers-db-cache"),
+                 "AWS_ACCESS_KEY_ID=" + aws, "OPENAI_API_KEY=" + api,
                  "DATABASE_URL=postgres://svc:" + kPass + "@10.0.0.1/app"};
   RunResult r = run({"node", src("tests/peers/sdk_client.mjs"), "--", bin(), "--fingerprint-key", key,
                      "--alerts", alerts, "--", "node", peers, "stdio"},
