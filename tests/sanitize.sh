@@ -38,12 +38,13 @@ normal=${BUILD_DIR:-build}
 configure_asan() {
   CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DSCRUB_FUZZ=ON -DSCRUB_BENCH=OFF -DSCRUB_E2E_TESTS=OFF \
-    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O0 -g1" -DSCRUB_TEST_FLAGS= -DSCRUB_CORE_FLAGS=-O1 >/dev/null
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O0 -g1" -DSCRUB_TEST_FLAGS= -DSCRUB_COMMANDS_FLAGS= \
+    -DSCRUB_CORE_FLAGS=-O1 >/dev/null
 }
 configure_tsan() {
   cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCRUB_TSAN=ON \
     -DSCRUB_TESTS=OFF -DSCRUB_BENCH=OFF "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O0 -g1" \
-    -DSCRUB_CORE_FLAGS=-O1 >/dev/null
+    -DSCRUB_COMMANDS_FLAGS= -DSCRUB_CORE_FLAGS=-O1 >/dev/null
 }
 # locked_build DIR CMAKE-BUILD-ARGS...: configure and build DIR holding DIR.lock.
 locked_build() {
