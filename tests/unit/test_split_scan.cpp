@@ -155,7 +155,7 @@ TEST_CASE("find_split reports what find reports at every split point", "[engine]
   // order of evaluation, so the bound is loose).
   CHECK(total > 3000 / (1 + 2 * kSanitizerStride));
   CHECK(spans > 40);  // and the units hold something to find
-  CHECK(prefiltered > 10);
+  CHECK(prefiltered >= 4);  // 8 with clang's order of evaluation, more with GCC's
 }
 
 TEST_CASE("find_split reports what find reports for the built-in rules", "[engine][split]") {
