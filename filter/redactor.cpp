@@ -11,6 +11,7 @@
 
 #include "filter/compiled_set_impl.h"
 #include "filter/fingerprint.h"
+#include "filter/helper_thread.h"
 #include "filter/json_string.h"
 
 namespace scrub {
@@ -185,6 +186,18 @@ struct Redactor::Impl {
   std::vector<SecretSpan> spans;
   bool parallel = false;
   std::unique_ptr<Scanner> helper;  // its own scratch, for the helper thread
+  // The helper thread, kept from one large unit to the next (release_memory ends it); null when
+  // none could be started, and the helper's work then runs on this thread.
+  std::unique_ptr<HelperThread> thread;
+  HelperThread* helper_thread() {
+    if (!thread) {
+      try {
+        thread = std::make_unique<HelperThread>();
+      } catch (const std::system_error&) {
+      }
+    }
+    return thread.get();
+  }
   std::string decoded_scratch;       // json_escaped_strings
   std::string pair_unit;             // pair_spans
   std::vector<SecretSpan> pair_found;
@@ -280,9 +293,9 @@ struct Redactor::Impl {
       } catch (...) {  // (bad_alloc) the walk maps what is left
       }
     };
-    std::future<void> helper_done;  // declared after what it uses: joined before they go
+    HelperThread::Job helper_done;  // declared after what it uses: waited for before they go
     try {
-      helper_done = std::async(std::launch::async, helper_part);
+      if (HelperThread* t = helper_thread()) helper_done = t->run(helper_part);
     } catch (const std::system_error&) {  // no thread to be had: it runs here, after the parse
     }
     simdjson::dom::element root;
@@ -315,8 +328,9 @@ struct Redactor::Impl {
         continue;
       }
       PreScan p{large[i].tb, large[i].te, {}, {}, {}, false};
-      const ScanStatus st = helper_free ? scanner.find_split(texts[i], *helper, p.spans)
-                                        : scanner.find(texts[i], p.spans);
+      const ScanStatus st = helper_free
+                                ? scanner.find_split(texts[i], *helper, p.spans, 0, thread.get())
+                                : scanner.find(texts[i], p.spans);
       if (st != ScanStatus::kOk) return false;
       known.pre.push_back(std::move(p));
       pre_of.push_back(i);
@@ -341,7 +355,7 @@ struct Redactor::Impl {
   ScanStatus rescan(std::string_view unit, std::vector<SecretSpan>& out) {
     if (!parallel || unit.size() < Scanner::kSplitBytes) return scanner.find(unit, out);
     if (!helper) helper = std::make_unique<Scanner>(set_ptr);
-    return scanner.find_split(unit, *helper, out);
+    return scanner.find_split(unit, *helper, out, 0, helper_thread());
   }
 
   const CompiledSet::Impl& set() const { return scanner.set().impl(); }
@@ -912,7 +926,8 @@ void Redactor::set_parallel(bool on) { impl_->parallel = on; }
 void Redactor::release_memory() {
   Impl& m = *impl_;
   m.parser = simdjson::dom::parser{};
-  m.helper.reset();  // the helper thread's scanner and its Hyperscan scratch
+  m.thread.reset();  // the helper thread (no task: each was waited for)
+  m.helper.reset();  // its scanner and Hyperscan scratch
   std::vector<SecretSpan>().swap(m.spans);
   std::vector<SecretSpan>().swap(m.pair_found);
   std::string().swap(m.decoded_scratch);

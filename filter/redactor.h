@@ -89,8 +89,8 @@ class Redactor {
   void set_parallel(bool on);
 
   // Gives back what scanning large units left allocated: simdjson's buffers, sized for the
-  // largest unit so far (a megabyte's tool result left 2-3 MiB), the helper thread's scanner and
-  // the scratch strings. For a redactor that lives long and is mostly idle, one per TCP
+  // largest unit so far (a megabyte's tool result left 2-3 MiB), the helper thread (kept between
+  // large units until then), its scanner and the scratch strings. For a redactor that lives long and is mostly idle, one per TCP
   // connection; the next large unit allocates again.
   void release_memory();
 

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "filter/compiled_set_impl.h"
+#include "filter/helper_thread.h"
 #include "filter/rule_match.h"
 
 namespace scrub {
@@ -431,7 +432,7 @@ ScanStatus Scanner::find(std::string_view unit, std::vector<SecretSpan>& out) {
 // only time: confirm() checks every match with RE2 over the whole unit. A missed end would lose
 // a match: that is what the overlap is for; tests/unit/test_split_scan.cpp checks both.)
 ScanStatus Scanner::find_split(std::string_view unit, Scanner& helper, std::vector<SecretSpan>& out,
-                               size_t at) {
+                               size_t at, HelperThread* thread) {
   const auto& impl = set_->impl();
   State& st = *state_;
   last_error_ = 0;
@@ -456,14 +457,19 @@ ScanStatus Scanner::find_split(std::string_view unit, Scanner& helper, std::vect
     st.half_a.reset(impl.patterns.size());
     st.half_b.reset(impl.patterns.size());
     st.unbounded.reset(impl.patterns.size());
+    hs_error_t rc_b = HS_SUCCESS;
     auto scan_b = [&] {
-      return hs_scan(impl.db.get(), unit.data() + m, static_cast<unsigned>(n - m), 0,
+      rc_b = hs_scan(impl.db.get(), unit.data() + m, static_cast<unsigned>(n - m), 0,
                      hst.scratch.get(), on_match, &st.half_b);
     };
-    std::future<hs_error_t> b;
+    // B on `thread`, else on a thread started for it; none to be had: B runs here, after A.
+    // Declared after what B uses, so waited for (a Job and async's future wait when they go).
+    HelperThread::Job on_thread;
+    std::future<void> on_async;
     try {
-      b = std::async(std::launch::async, scan_b);
-    } catch (const std::system_error&) {  // no thread to be had: B runs here, after A
+      if (thread) on_thread = thread->run(scan_b);
+      else on_async = std::async(std::launch::async, scan_b);
+    } catch (const std::system_error&) {
     }
     hs_error_t rc_a = hs_scan(impl.db.get(), unit.data(), static_cast<unsigned>(m + w + 2), 0,
                               st.scratch.get(), on_match, &st.half_a);
@@ -474,7 +480,9 @@ ScanStatus Scanner::find_split(std::string_view unit, Scanner& helper, std::vect
     // The gated rules (in neither half's database nor the split one) over their windows.
     if (rc_a == HS_SUCCESS && rc_u == HS_SUCCESS && impl.gated_db)
       rc_u = impl.scan_gated(unit, st.scratch.get(), on_match, &st.unbounded);
-    const hs_error_t rc_b = b.valid() ? b.get() : scan_b();  // joins
+    if (on_thread.valid()) on_thread.get();  // joins
+    else if (on_async.valid()) on_async.get();
+    else scan_b();
     for (hs_error_t rc : {rc_a, rc_u, rc_b})
       if (rc != HS_SUCCESS) {
         last_error_ = rc;

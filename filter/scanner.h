@@ -21,6 +21,7 @@
 
 namespace scrub {
 
+class HelperThread;
 enum class ScanStatus { kOk, kError };
 
 // Whether `haystack` holds `lower_needle` (lowercase) with ASCII case ignored, as gitleaks
@@ -50,11 +51,12 @@ class Scanner {
   // The same spans as find(), with Hyperscan's pass over the unit shared by two threads: this one
   // scans the first half (and the whole unit for the expressions of unbounded width, with a small
   // database of their own), `helper` (another Scanner of the same set, not in use) the second
-  // half on a thread started for it. For units of kSplitBytes or more (smaller ones, and any
-  // case it cannot split, are scanned by find()); `at` (tests) forces the split point.
+  // half on `thread` when given (one with no task), else on a thread started for it. For units
+  // of kSplitBytes or more (smaller ones, and any case it cannot split, are scanned by find());
+  // `at` (tests), when not 0, forces the split point.
   static constexpr size_t kSplitBytes = 256 * 1024;
   ScanStatus find_split(std::string_view unit, Scanner& helper, std::vector<SecretSpan>& out,
-                        size_t at = 0);
+                        size_t at = 0, HelperThread* thread = nullptr);
   // A prefilter for many lines at once, one Hyperscan call instead of one per line. `block`
   // holds lines, each ended by "\n" (the last one may lack it); `line_ends[i]` is where line i
   // ends (the offset of its "\n"), ascending. Sets hit[i] (resized to line_ends.size()) for each
