@@ -265,6 +265,12 @@ struct Redactor::Impl {
     bool small_escapes = false;
     std::promise<ScanStatus> scanned;  // the unit's own scan, and `large`, are done
     std::future<ScanStatus> scan_status = scanned.get_future();
+    // Whether the unit's own scan found something in a large string (read after `scanned`): the
+    // helper then maps it back to the unit, and the pump does not hand the helper more work.
+    auto raw_hit = [&](const Large& l) {
+      return std::any_of(known.raw.begin(), known.raw.end(),
+                         [&](const SecretSpan& sp) { return sp.begin < l.te && sp.end > l.tb; });
+    };
     auto helper_part = [&] {  // the pump thread leaves `helper` to it meanwhile
       ScanStatus st = ScanStatus::kError;
       try {
@@ -286,9 +292,7 @@ struct Redactor::Impl {
       try {
         for (size_t i = 0; i < large.size(); ++i) {
           const Large& l = large[i];
-          if (std::any_of(known.raw.begin(), known.raw.end(),
-                          [&](const SecretSpan& sp) { return sp.begin < l.te && sp.end > l.tb; }))
-            mapped[i] = json_offset_map(unit.substr(l.tb, l.te - l.tb), &maps[i]);
+          if (raw_hit(l)) mapped[i] = json_offset_map(unit.substr(l.tb, l.te - l.tb), &maps[i]);
         }
       } catch (...) {  // (bad_alloc) the walk maps what is left
       }
@@ -316,10 +320,7 @@ struct Redactor::Impl {
     }
     // When the unit's own scan found nothing in a large string, the helper has no map to make
     // and is done (or nearly): the large strings are then scanned on both threads.
-    const bool helper_free = std::none_of(known.raw.begin(), known.raw.end(), [&](const SecretSpan& sp) {
-      return std::any_of(large.begin(), large.end(),
-                         [&](const Large& l) { return sp.begin < l.te && sp.end > l.tb; });
-    });
+    const bool helper_free = std::none_of(large.begin(), large.end(), raw_hit);
     if (helper_free && helper_done.valid()) helper_done.get();  // joins
     std::vector<size_t> pre_of;  // the entry of `large` each of known.pre is
     for (size_t i = 0; i < large.size(); ++i) {
