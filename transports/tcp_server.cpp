@@ -488,6 +488,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     LineBuffer buf;
     bool in_long = false;
     bool done = false;
+    bool reading = false;  // a read of its source is pending
     FlowCounters counters;
     LineVerdict verdict;
     BufferBudget::Holder hold;  // its share of the server's buffer budget
@@ -559,7 +560,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     if (p.buf.eof()) return end_of_flow(p);
     if (!reserve(p)) return;  // resumes when another connection gives room back
+    p.reading = true;
     source(p).ch->read(p.buf.space(), [self = shared_from_this(), &p](const error_code& ec, size_t n) {
+      p.reading = false;
       if (self->closing_ || p.done) return;
       if (n > 0) {
         p.buf.commit(n);
@@ -723,18 +726,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
       error_code ec;
       pidfd_->close(ec);
     }
-    // Its output ends with it, unless a grandchild still holds the pipes: give them a moment.
+    arm_after_exit();
+    maybe_finish();
+  }
+
+  // Its output ends with it, unless a grandchild still holds the pipes: they get a moment. Only
+  // a read that waited that long with nothing arriving is cut off. What the pipe still holds
+  // while the connection waits its turn in the buffer budget or on a slow client is the child's
+  // last answers, and they are delivered (a 500 ms cut lost the rest of a large answer that
+  // waited behind fifteen other connections' ones).
+  void arm_after_exit() {
     after_exit_timer_.expires_after(kAfterExit);
-    after_exit_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+    after_exit_timer_.async_wait([self = shared_from_this(), seen = to_client_.counters.bytes](const error_code& ec) {
       if (ec || self->closed_) return;
-      if (!self->to_client_.done) {
-        self->to_client_.done = true;
+      Pump& out = self->to_client_;
+      if (!out.done) {
+        if (!out.reading || out.counters.bytes != seen) return self->arm_after_exit();
+        out.done = true;
         self->upstream_.ch->shutdown_receive();
       }
       self->close_stderr();
       self->maybe_finish();
     });
-    maybe_finish();
   }
 
   // The child's stdin is closed: it has the grace to exit before SIGTERM, then SIGKILL.

@@ -642,6 +642,43 @@ TEST_CASE("tcp: --buffer-budget: 16 clients reading large answers at once each g
   CHECK(summary.find("server->client " + std::to_string(kClients * kAnswers) + " messages") != std::string::npos);
 }
 
+// A child that has written its last answer and exited, while its connection waits its turn in
+// the budget for longer than the half second a grandchild holding the pipe gets: the answer is
+// still in the pipe, and it is delivered, not cut off with the pipe.
+TEST_CASE("tcp: --buffer-budget: a child's last answer waiting its turn after the child exited is delivered", "[tcp]") {
+  Setup s;
+  Proxy p(s.child({"--buffer-budget", "200000"}), s.env);
+  const int port = p.port();
+  REQUIRE(port > 0);
+  // A holds the budget: its large answers fill the socket buffers, none read for a while, so its
+  // connection sits on a megabyte it cannot write.
+  Client a = Client::tcp(port);
+  constexpr int kBig = 12;
+  for (int i = 0; i < kBig; ++i) REQUIRE(a.send_line(tool_call(100 + i, "leak_big", R"({"bytes":1000000})")));
+  std::this_thread::sleep_for(1s);
+  // B's server answers 200 KB (it fits in the pipe), reads end of file and exits; B's
+  // connection needs more than 64 KiB of the budget to read it, and waits.
+  Client b = Client::tcp(port);
+  REQUIRE(b.send_line(tool_call(7, "leak_big", R"({"bytes":200000})")));
+  b.shutdown_write();
+  std::this_thread::sleep_for(1500ms);
+  for (int i = 0; i < kBig; ++i) {
+    auto l = a.read_line(20s);
+    REQUIRE(l);
+    CHECK(l->find(R"("id":)" + std::to_string(100 + i) + "}") != std::string::npos);
+  }
+  std::string out;
+  b.read_to_eof(out, 20s);
+  const auto got = lines(out);
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].size() > 200000);
+  CHECK(got[0].find(R"("id":7})") != std::string::npos);
+  CHECK(got[0].find("key=[REDACTED:known-secret]") != std::string::npos);
+  CHECK(got[0].find(kSecret) == std::string::npos);
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit() == 0);
+}
+
 // Between messages a connection holds none of the budget: three connections that each carried
 // a 100 KB answer and stay open leave room for a fourth's larger ones (a connection that kept
 // its emptied 128 KiB buffer counted would hold the budget for good).
