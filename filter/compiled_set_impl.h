@@ -15,12 +15,19 @@
 
 #include "filter/char_run.h"
 #include "filter/compiled_set.h"
+#include "filter/huge_pages.h"
 #include "filter/rule_match.h"
 
 namespace scrub {
 
+// A database deserialized into a HugeBuffer of its own (filter/huge_pages.h) is unmapped;
+// every other one was allocated by Hyperscan.
 struct HsDatabaseDeleter {
-  void operator()(hs_database_t* db) const { hs_free_database(db); }
+  size_t mapped = 0;
+  void operator()(hs_database_t* db) const {
+    if (mapped != 0) HugeBuffer::free_mapping(db, mapped);
+    else hs_free_database(db);
+  }
 };
 struct HsScratchDeleter {
   void operator()(hs_scratch_t* s) const { hs_free_scratch(s); }

@@ -1,10 +1,13 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "engine_fixture.h"
+#include "filter/huge_pages.h"
 #include "filter/literal_variants.h"
 
 using namespace scrub;
@@ -105,4 +108,35 @@ TEST_CASE("a cache entry vouches only for the allowlist regexes it was made with
           "test.toml: rule 'one' allowlist #1: allowlist regex is invalid: missing ): (open");
   }
   fs::remove_all(dir);
+}
+
+// The cache's blocks (filter/huge_pages.h): zeroed, writable to the end, a large one aligned and
+// rounded to huge pages, a small one to 4 KiB pages; moves and release() hand the mapping over.
+TEST_CASE("HugeBuffer: large blocks in 2 MiB pages, small ones in 4 KiB pages", "[cache]") {
+  for (size_t bytes : {size_t{1}, size_t{21000}, HugeBuffer::kSmall - 1, HugeBuffer::kSmall,
+                       size_t{1578532}, HugeBuffer::kHugePage + 1}) {
+    INFO("bytes " << bytes);
+    HugeBuffer b(bytes);
+    REQUIRE(b);
+    CHECK(b.size() == bytes);
+    const size_t unit = bytes < HugeBuffer::kSmall ? 4096 : HugeBuffer::kHugePage;
+    CHECK(b.mapped() % unit == 0);
+    CHECK(b.mapped() >= bytes);
+    CHECK(b.mapped() < bytes + unit);
+    CHECK(reinterpret_cast<uintptr_t>(b.data()) % unit == 0);
+    CHECK(std::all_of(b.data(), b.data() + bytes, [](char c) { return c == 0; }));
+    std::fill(b.data(), b.data() + b.mapped(), '\x5a');
+    CHECK(b.data()[b.mapped() - 1] == '\x5a');
+    HugeBuffer moved(std::move(b));
+    CHECK_FALSE(b);
+    CHECK(moved.size() == bytes);
+    CHECK(moved.data()[0] == '\x5a');
+    const size_t mapped = moved.mapped();
+    char* p = moved.release();
+    CHECK_FALSE(moved);
+    CHECK(moved.mapped() == 0);
+    CHECK(p[bytes - 1] == '\x5a');
+    HugeBuffer::free_mapping(p, mapped);
+  }
+  CHECK_FALSE(HugeBuffer(0));
 }

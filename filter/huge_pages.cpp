@@ -1,0 +1,45 @@
+#include "filter/huge_pages.h"
+
+#include <sys/mman.h>
+
+#include <cstdint>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  // Linux 5.14; older kernels answer EINVAL and fault as usual
+#endif
+
+namespace scrub {
+
+HugeBuffer::HugeBuffer(size_t bytes) {
+  if (bytes == 0) return;
+  const size_t page = 4096;
+  if (bytes < kSmall) {  // not worth a 2 MiB page: 4 KiB pages, populated
+    const size_t mapped = (bytes + page - 1) / page * page;
+    void* p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED) return;
+    data_ = static_cast<char*>(p);
+    size_ = bytes;
+    mapped_ = mapped;
+    return;
+  }
+  const size_t mapped = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  // Map one huge page more, then cut the unaligned head and tail away.
+  void* raw = ::mmap(nullptr, mapped + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return;
+  const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t aligned = (start + kHugePage - 1) & ~(uintptr_t{kHugePage} - 1);
+  if (aligned > start) ::munmap(raw, aligned - start);
+  const uintptr_t end = start + mapped + kHugePage;
+  if (end > aligned + mapped) ::munmap(reinterpret_cast<void*>(aligned + mapped), end - (aligned + mapped));
+  data_ = reinterpret_cast<char*>(aligned);
+  size_ = bytes;
+  mapped_ = mapped;
+  (void)::madvise(data_, mapped_, MADV_HUGEPAGE);
+  (void)::madvise(data_, (bytes + page - 1) / page * page, MADV_POPULATE_WRITE);
+}
+
+void HugeBuffer::free_mapping(void* data, size_t mapped) {
+  if (data != nullptr && mapped != 0) ::munmap(data, mapped);
+}
+
+}  // namespace scrub
