@@ -124,8 +124,18 @@ std::string random_hex_key() {
 FingerprintKey load_or_create_fingerprint_key(const std::filesystem::path& given) {
   if (!given.empty()) {
     auto key = read_key(given);
-    if (!key)
-      throw ConfigError(given.string() + ": cannot read fingerprint key (needs 16+ bytes)");
+    if (!key) {
+      std::error_code ec;
+      const std::string name = given.string();
+      if (std::filesystem::is_regular_file(given, ec))
+        throw ConfigError(name + ": the fingerprint key is too short (needs 16+ bytes)");
+      // A key pasted in place of its file's name must not be echoed to the terminal or a log.
+      if (!std::filesystem::exists(given, ec) && name.find('/') == std::string::npos && name.size() >= 16)
+        throw ConfigError(
+            "--fingerprint-key: no such file (it takes a file holding the key; the argument is not "
+            "shown, as it may be the key itself)");
+      throw ConfigError(name + ": cannot read the fingerprint key file");
+    }
     return {*key, given.string(), ""};
   }
   std::filesystem::path path = default_key_path();

@@ -378,6 +378,25 @@ TEST_CASE("bad configuration: a clear message and exit 2", "[e2e][errors]") {
     RunResult r = run({bin(), "filter", "--no-such-option"});
     CHECK(r.status == 2);
   }
+  // --fingerprint-key takes a file. The key itself given in its place is not echoed back.
+  SECTION("a fingerprint key given in place of its file is not printed") {
+    const std::string inline_key = "9f3c1a7be05d42c8a6e1f0b2d4c7a9e3";  // fake
+    RunResult r = run({bin(), "filter", "--fingerprint-key", inline_key});
+    CHECK(r.status == 2);
+    CHECK(r.err ==
+          "mcp-scrub: error: --fingerprint-key: no such file (it takes a file holding the key; the "
+          "argument is not shown, as it may be the key itself)\n");
+    CHECK(r.err.find(inline_key.substr(0, 8)) == std::string::npos);
+  }
+  SECTION("a missing or short fingerprint key file is named") {
+    RunResult missing = run({bin(), "filter", "--fingerprint-key", f.dir.path + "/no-key"});
+    CHECK(missing.status == 2);
+    CHECK(missing.err == "mcp-scrub: error: " + f.dir.path + "/no-key: cannot read the fingerprint key file\n");
+    const std::string short_key = f.dir.file("short.key", "0123456789\n");
+    RunResult shorter = run({bin(), "filter", "--fingerprint-key", short_key});
+    CHECK(shorter.status == 2);
+    CHECK(shorter.err == "mcp-scrub: error: " + short_key + ": the fingerprint key is too short (needs 16+ bytes)\n");
+  }
 }
 
 TEST_CASE("rules check and rules list", "[e2e][rules]") {
