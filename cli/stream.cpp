@@ -29,12 +29,13 @@ namespace {
 // the line to write.
 RedactStatus redact_line(Redactor& redactor, StreamMode mode, std::string_view line,
                          size_t line_len, std::string* pem_text, std::string& masked,
-                         Findings& findings, bool& invalid_json, bool raw_clean = false) {
+                         Findings& findings, bool& invalid_json, bool raw_clean = false,
+                         bool padded = false) {
   masked.clear();
   invalid_json = false;
   if (mode == StreamMode::kJson) {
     JsonInfo info;
-    RedactStatus rs = redactor.redact_json(line, masked, findings, &info, raw_clean);
+    RedactStatus rs = redactor.redact_json(line, masked, findings, &info, raw_clean, padded);
     invalid_json = !info.valid && !line.empty();
     return rs;
   }
@@ -386,8 +387,9 @@ class LineBatches {
       // A JSON line here without a match event holds an escape: only decoded strings can hide
       // anything, so the line itself is not scanned again.
       const bool raw_clean = prefilter && !l.pem && !hit[i];
+      // (JSON lines: the batch's padding follows the last one, so every line is parsed in place.)
       RedactStatus rs = redact_line(redactor, mode_, text, l.orig_len, l.pem ? &pem_text : nullptr,
-                                    masked, findings, invalid, raw_clean);
+                                    masked, findings, invalid, raw_clean, mode_ == StreamMode::kJson);
       if (rs == RedactStatus::kError) {
         b.engine_error = true;
         b.hs_error = redactor.scanner().last_error();

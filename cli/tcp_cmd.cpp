@@ -31,6 +31,8 @@
 
 namespace scrub {
 
+static_assert(kLineReadablePadding >= Redactor::kJsonPadding);
+
 namespace {
 
 struct TcpOptions {
@@ -262,7 +264,7 @@ class McpHooks : public ConnectionHooks {
     }
     bool cr = !line.empty() && line.back() == '\r';
     if (cr) line.remove_suffix(1);
-    if (f.process(Direction::kClientToServer, line, r_) != ScanStatus::kOk) {
+    if (f.process(Direction::kClientToServer, line, r_, /*padded=*/true) != ScanStatus::kOk) {
       incident("engine-error", "a client message could not be scanned and was dropped", r_.ctx);
       v.kind = LineVerdict::Kind::kDrop;
       return;
@@ -279,7 +281,8 @@ class McpHooks : public ConnectionHooks {
     bool cr = !line.empty() && line.back() == '\r';
     if (cr) line.remove_suffix(1);
     const uint64_t n = ++server_lines_;
-    if (filter(s2c_).process(Direction::kServerToClient, line, r_) != ScanStatus::kOk) {
+    // on_line's padding is readable: the message is parsed in place.
+    if (filter(s2c_).process(Direction::kServerToClient, line, r_, /*padded=*/true) != ScanStatus::kOk) {
       AlertContext ctx;
       ctx.source = src_server_;
       ctx.line = n;

@@ -34,6 +34,8 @@
 
 namespace scrub {
 
+static_assert(LineReader::kReadablePadding >= Redactor::kJsonPadding);
+
 namespace {
 
 struct WrapOptions {
@@ -168,7 +170,8 @@ class Proxy {
       std::string_view line = chunk.data;
       bool cr = !line.empty() && line.back() == '\r';
       if (cr) line.remove_suffix(1);
-      if (filter.process(Direction::kClientToServer, line, r) != ScanStatus::kOk) {
+      // A LineReader chunk: its padding is readable (parsed in place).
+      if (filter.process(Direction::kClientToServer, line, r, /*padded=*/true) != ScanStatus::kOk) {
         incident("engine-error", "a client message could not be scanned and was dropped", r.ctx);
         continue;
       }
@@ -326,7 +329,7 @@ class Proxy {
           if (!write_out(jsonrpc_error(sniffer.id(), -32004, kStale) + "\n")) return false;
         continue;
       }
-      if (filter.process(Direction::kServerToClient, line, r) != ScanStatus::kOk) {
+      if (filter.process(Direction::kServerToClient, line, r, /*padded=*/true) != ScanStatus::kOk) {
         AlertContext ctx;
         ctx.source = "stdout";
         ctx.line = n;

@@ -459,7 +459,7 @@ bool McpFilter::redact_blobs(Redactor& rd, const std::string& in, std::string& o
   return changed;
 }
 
-ScanStatus McpFilter::process(Direction dir, std::string_view line, MessageResult& r) {
+ScanStatus McpFilter::process(Direction dir, std::string_view line, MessageResult& r, bool padded) {
   r = MessageResult{};
   r.ctx.direction = to_string(dir);
   Redactor& rd = redactor_.current();  // one set for the whole message
@@ -495,7 +495,7 @@ ScanStatus McpFilter::process(Direction dir, std::string_view line, MessageResul
     simdjson::dom::object obj;
     if (root.get_object().get(obj) == simdjson::SUCCESS) top = dom_envelope(obj);
   };
-  RedactStatus st = rd.redact_json(unit, masked, r.findings, &info);
+  RedactStatus st = rd.redact_json(unit, masked, r.findings, &info, false, padded && !blob_masked);
   if (st == RedactStatus::kError) return ScanStatus::kError;
   r.invalid_json = !info.valid;
   if (blob_masked && st == RedactStatus::kClean) {

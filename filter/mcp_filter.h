@@ -109,8 +109,9 @@ class McpFilter {
   // Notes a message's request (if it is one) without scanning it: the client->server direction
   // when requests are not scanned.
   void note(Direction dir, std::string_view line);
-  // Scans one message travelling in `dir`.
-  ScanStatus process(Direction dir, std::string_view line, MessageResult& result);
+  // Scans one message travelling in `dir`. `padded`: Redactor::kJsonPadding bytes after `line`
+  // are readable (LineReader's and the tcp line buffer's promise), so it is parsed in place.
+  ScanStatus process(Direction dir, std::string_view line, MessageResult& result, bool padded = false);
 
   Redactor& redactor() { return redactor_.current(); }
 

@@ -254,7 +254,7 @@ struct Redactor::Impl {
   // are scanned on both threads (Scanner::find_split; its pass of the unbounded rules over the
   // whole string cost as much as a plain scan over a tool result's words until the rules' own
   // prefilters counted as bounded). False on a scan error (fail closed, as a serial scan).
-  bool scan_parallel(std::string_view unit, KnownScan& known, bool& valid, JsonInfo* info) {
+  bool scan_parallel(std::string_view unit, KnownScan& known, bool& valid, JsonInfo* info, bool padded) {
     if (!helper) helper = std::make_unique<Scanner>(set_ptr);
     struct Large {
       size_t index, tb, te;  // its number among the unit's strings (keys too), its content
@@ -303,7 +303,7 @@ struct Redactor::Impl {
     } catch (const std::system_error&) {  // no thread to be had: it runs here, after the parse
     }
     simdjson::dom::element root;
-    valid = !parser.parse(unit.data(), unit.size(), true).get(root);
+    valid = !parser.parse(unit.data(), unit.size(), !padded).get(root);
     if (!helper_done.valid()) helper_part();
     if (scan_status.get() != ScanStatus::kOk) return false;
     if (valid && info && info->on_parsed) info->on_parsed(root);
@@ -444,9 +444,11 @@ struct Redactor::Impl {
     return RedactStatus::kMasked;
   }
 
-  // `raw_clean` (redact_json's): the scan of `unit` itself is known to find nothing.
+  // `raw_clean` (redact_json's): the scan of `unit` itself is known to find nothing. `padded`
+  // (redact_json's): simdjson may read kJsonPadding bytes past the unit, so it parses in place.
   RedactStatus json(std::string_view unit, std::string& out, Findings& findings, JsonInfo* info,
-                    int depth, const std::string& path_prefix, bool raw_clean = false);
+                    int depth, const std::string& path_prefix, bool raw_clean = false,
+                    bool padded = false);
   // json() on a unit that is not JSON to simdjson.
   RedactStatus not_json(std::string_view unit, std::string& out, Findings& findings, int depth,
                         const std::string& path_prefix, bool raw_clean);
@@ -513,15 +515,15 @@ std::string path_of(const std::vector<Frame>& stack, const std::string& prefix) 
 
 RedactStatus Redactor::Impl::json(std::string_view unit, std::string& out, Findings& findings,
                                   JsonInfo* info, int depth, const std::string& path_prefix,
-                                  bool raw_clean) {
+                                  bool raw_clean, bool padded) {
   KnownScan known;  // stays empty when raw_clean: the unit scans clean
   const bool two_threads = !raw_clean && parallel && depth == 0 && unit.size() >= kParallelBytes;
   bool valid = false;
   if (two_threads) {
-    if (!scan_parallel(unit, known, valid, info)) return RedactStatus::kError;
+    if (!scan_parallel(unit, known, valid, info, padded)) return RedactStatus::kError;
   } else {
     simdjson::dom::element root;
-    valid = !parser.parse(unit.data(), unit.size(), true).get(root);
+    valid = !parser.parse(unit.data(), unit.size(), !padded).get(root);
     if (valid && info && info->on_parsed && depth == 0) info->on_parsed(root);
   }
   if (!valid) {  // (a large unit that is not JSON is scanned again, serially, by not_json)
@@ -979,9 +981,9 @@ RedactStatus Redactor::redact_text_prefix(std::string_view unit, size_t keep_tai
 }
 
 RedactStatus Redactor::redact_json(std::string_view unit, std::string& out, Findings& findings,
-                                   JsonInfo* info, bool raw_clean) {
+                                   JsonInfo* info, bool raw_clean, bool padded) {
   try {
-    RedactStatus st = impl_->json(unit, out, findings, info, 0, "", raw_clean);
+    RedactStatus st = impl_->json(unit, out, findings, info, 0, "", raw_clean, padded);
     if (st != RedactStatus::kMasked) return st;
     // Safety net: the masked output must scan clean. Whatever a first pass could not place (a
     // secret split by JSON structure, say) gets a second JSON pass, then plain text masking.

@@ -43,9 +43,11 @@ class Redactor {
   RedactStatus redact_text(std::string_view unit, std::string& out, Findings& findings);
   // `raw_clean`: the caller knows the scanner finds nothing in `unit` as it stands (a batch
   // prefilter, Scanner::lines_with_events, saw no match event in it), so the raw scan is skipped
-  // and only what escapes hide is looked for.
+  // and only what escapes hide is looked for. `padded`: the kJsonPadding bytes after `unit` are
+  // readable (what they hold does not matter), so simdjson parses it where it is instead of
+  // copying it first (a megabyte's copy, and its fresh pages on a first large message).
   RedactStatus redact_json(std::string_view unit, std::string& out, Findings& findings,
-                           JsonInfo* info = nullptr, bool raw_clean = false);
+                           JsonInfo* info = nullptr, bool raw_clean = false, bool padded = false);
 
   // For a unit too long to hold (a line over --max-line-bytes, read in pieces): masks the longest
   // prefix of `unit` that leaves at least `keep_tail` bytes and that no secret crosses, appends

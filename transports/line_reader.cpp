@@ -26,7 +26,7 @@ bool LineReader::readable_now() const {
 LineReader::LineReader(int fd, size_t max_line, std::function<void()> before_block)
     : fd_(fd), max_line_(max_line ? max_line : 1), before_block_(std::move(before_block)) {
   cap_ = std::min(max_line_, size_t{1} << 20) + kReadSize;
-  buf_.reset(new char[cap_]);
+  buf_.reset(new char[cap_ + kReadablePadding]);  // data stays within cap_
 }
 
 LineReader::Status LineReader::next_lines(Chunk& chunk) {
@@ -105,7 +105,7 @@ LineReader::Status LineReader::next(Chunk& chunk) {
     }
     if (cap_ - end_ < kReadSize) {
       size_t cap = std::max(cap_ * 2, end_ + kReadSize);
-      std::unique_ptr<char[]> bigger(new char[cap]);
+      std::unique_ptr<char[]> bigger(new char[cap + kReadablePadding]);
       std::memcpy(bigger.get(), buf_.get(), end_);
       buf_ = std::move(bigger);
       cap_ = cap;

@@ -6,7 +6,9 @@
 // `line_end == false`, then a final chunk with `line_end == true`, so memory stays bounded and
 // nothing is dropped. `before_block` runs before each read(2) that may block: callers flush their
 // output there, so a line is never held back while the reader waits. A read that can return at once
-// (a regular file; a pipe or socket with data queued) does not count as blocking.
+// (a regular file; a pipe or socket with data queued) does not count as blocking. The
+// kReadablePadding bytes after a chunk's data are readable (what they hold is unspecified), so a
+// parser that reads past the end (simdjson) can parse a line where it is.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +26,8 @@ class LineReader {
     bool line_end = false;   // the chunk ends a line ("\n" consumed, or EOF after a partial line)
     bool newline = false;    // a "\n" ended it (false for a last line without one)
   };
+
+  static constexpr size_t kReadablePadding = 64;
 
   LineReader(int fd, size_t max_line, std::function<void()> before_block = {});
   Status next(Chunk& chunk);

@@ -214,7 +214,7 @@ class LineBuffer {
       start_ = 0;
     }
     if (cap != cap_) {  // grown, or an emptied large buffer given back for a small one
-      std::unique_ptr<char[]> other(new char[cap]);
+      std::unique_ptr<char[]> other(new char[cap + kLineReadablePadding]);  // data within cap
       if (end_ > 0) std::memcpy(other.get(), buf_.get(), end_);
       buf_ = std::move(other);
       cap_ = cap;

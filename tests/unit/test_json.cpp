@@ -470,3 +470,46 @@ TEST_CASE("a key-value rule finds a value whose escapes break the match in the r
   CHECK(redact_json(r, alone).out == alone);
   CHECK(redact_json(r, alone).findings.empty());
 }
+
+// A padded unit (the wrap's and tcp's lines: the bytes after them are readable) is parsed where
+// it is. Whatever those bytes hold (more JSON, quotes, backslashes, a cut-off string), the result
+// is the one the copying parse gives: masks, findings, validity, on every path (small, and large
+// enough for the two-thread scan).
+TEST_CASE("redact_json: a padded unit gives what the copied one gives, whatever follows it", "[json]") {
+  Redactor r(make_set(kJsonRules, {{"env:X_SECRET", kSecret}}));
+  r.set_parallel(true);
+  const std::string big(300000, 'x');
+  const std::vector<std::string> units = {
+      R"({"result":{"content":[{"type":"text","text":"token )" + kJsonGhp + R"( here"}]},"jsonrpc":"2.0","id":7})",
+      R"({"a":"k=)" + kSecret + R"(","b":"\u0070assword=)" + fake(12, 9) + R"("})",
+      R"({"text":")" + big + " " + kJsonGhp + " " + big + R"(","id":1})",
+      R"({"text":")" + big + R"(","id":1})",
+      R"({"cut":"no end)",
+      R"([1,2,3] trailing)"};
+  const std::vector<std::string> tails = {std::string(64, ' '), std::string(64, '"'),
+                                          std::string(64, '\\'), R"("}]}{"a":")" + std::string(53, 'z')};
+  for (const std::string& unit : units) {
+    std::string want_out;
+    Findings want_findings;
+    JsonInfo want_info;
+    const RedactStatus want = r.redact_json(unit, want_out, want_findings, &want_info);
+    for (const std::string& tail : tails) {
+      INFO("unit of " << unit.size() << " bytes, tail starting " << tail.substr(0, 4));
+      const std::string buffer = unit + tail;
+      std::string out;
+      Findings findings;
+      JsonInfo info;
+      const RedactStatus got = r.redact_json(std::string_view(buffer.data(), unit.size()), out, findings,
+                                             &info, false, /*padded=*/true);
+      CHECK(got == want);
+      CHECK(out == want_out);
+      CHECK(info.valid == want_info.valid);
+      REQUIRE(findings.size() == want_findings.size());
+      for (size_t i = 0; i < findings.size(); ++i) {
+        CHECK(findings[i].rule_id == want_findings[i].rule_id);
+        CHECK(findings[i].offset == want_findings[i].offset);
+        CHECK(findings[i].length == want_findings[i].length);
+      }
+    }
+  }
+}
