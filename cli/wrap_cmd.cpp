@@ -397,7 +397,13 @@ CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, ch
     // Before any thread exists, so every thread inherits the blocked set and the forwarder
     // thread alone receives these signals.
     SignalForwarder::block_signals();
-    Reloader reloader(opt->engine, envp);
+    // The server starts while the engine loads (rules, known values, the compiled database): its
+    // own start-up (an `npx` server's runtime, often hundreds of milliseconds) overlaps ours, and
+    // nothing it writes is read before the engine is ready. The built-in pack always compiles;
+    // rule files of the user's are compiled first, so one that does not compile stops before the
+    // server starts. Any other engine error ends the server before exiting.
+    std::unique_ptr<Reloader> reloader;
+    if (!opt->engine.rule_files.empty()) reloader = std::make_unique<Reloader>(opt->engine, envp);
     auto sink = opt->alerts.empty() ? make_null_alert_sink() : make_json_alert_sink(opt->alerts);
 
     ChildOptions co;
@@ -423,15 +429,24 @@ CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, ch
       std::fprintf(stderr, "%s\n", e.what());
       return e.exit_code;
     }
-    Proxy proxy(*opt, reloader, *sink, *child);
+    if (!reloader) {
+      try {
+        reloader = std::make_unique<Reloader>(opt->engine, envp);
+      } catch (...) {
+        child->close_stdin();
+        terminate_child(*child);
+        throw;  // reported as any configuration error (exit 2)
+      }
+    }
+    Proxy proxy(*opt, *reloader, *sink, *child);
     // SIGHUP reloads the secrets when live sources are configured; otherwise it goes to the
     // server like the other signals.
     SignalForwarder forwarder(*child, [&reloader](int sig) {
-      if (sig == SIGHUP && reloader.reloads_configured()) reloader.trigger();
+      if (sig == SIGHUP && reloader->reloads_configured()) reloader->trigger();
     });
-    if (reloader.reloads_configured()) forwarder.intercept({SIGHUP});
+    if (reloader->reloads_configured()) forwarder.intercept({SIGHUP});
     forwarder.start();
-    reloader.start(sink.get());
+    reloader->start(sink.get());
 
     std::thread client([&] { proxy.pump_client(); });
     client.detach();  // may sit in read(0) until we exit; it owns nothing we free
@@ -467,7 +482,7 @@ CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, ch
       err.detach();
     }
     forwarder.stop();
-    reloader.stop();
+    reloader->stop();
     std::string summary = proxy.stats().summary();
     if (opt->quiet) sink->incident("summary", summary, {});
     else

@@ -251,6 +251,30 @@ TEST_CASE("wrap: the client going away ends the server", "[e2e][wrap][lifecycle]
   CHECK(r.err.find("proxy=") != std::string::npos);
 }
 
+// With the built-in pack alone the server starts while the engine loads. An engine error then
+// (a secrets file that cannot be read) ends the server too: nothing outlives the proxy, and the
+// error is the one a configuration error gets.
+TEST_CASE("wrap: an engine error after the server started ends the server", "[e2e][wrap][errors]") {
+  Wrap w;
+  const std::string marker = w.dir.path + "/server-pid";
+  RunResult r = run({bin(), "--fingerprint-key", w.key, "--secrets-file", w.dir.path + "/missing.env", "--",
+                     "/bin/sh", "-c", "echo $$ > '" + marker + "'; exec sleep 30"});
+  CHECK(r.status == 2);
+  CHECK(r.out == "");
+  CHECK(r.err == "mcp-scrub: error: " + w.dir.path + "/missing.env: cannot read secrets file\n");
+  // The server may not have got as far as writing its pid; if it did, it is gone.
+  const std::string pid = read_file(marker);
+  if (!pid.empty()) {
+    const pid_t p = static_cast<pid_t>(std::stol(pid));
+    bool gone = false;
+    for (int i = 0; i < 100 && !gone; ++i) {
+      gone = ::kill(p, 0) != 0;
+      if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    CHECK(gone);
+  }
+}
+
 TEST_CASE("wrap: a rule file that does not compile stops before the server starts", "[e2e][wrap][errors]") {
   Wrap w;
   std::string bad = w.dir.file("bad.toml", "[[rules]]\nid = 'broken'\nregex = '''(x'''\n");
