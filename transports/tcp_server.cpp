@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -291,6 +292,8 @@ class Channel {
   virtual void shutdown_send() = 0;     // the peer reads end of file
   virtual void shutdown_receive() = 0;  // our pending read ends with end of file / abort
   virtual void close() = 0;
+  // Bytes are waiting to be read (a pipe's FIONREAD); false where it cannot tell.
+  virtual bool input_pending() { return false; }
 };
 
 class SocketChannel : public Channel {
@@ -337,6 +340,10 @@ class PipeChannel : public Channel {
   void close() override {
     shutdown_send();
     shutdown_receive();
+  }
+  bool input_pending() override {
+    int n = 0;
+    return out_.is_open() && ::ioctl(out_.native_handle(), FIONREAD, &n) == 0 && n > 0;
   }
 
  private:
@@ -489,6 +496,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool in_long = false;
     bool done = false;
     bool reading = false;  // a read of its source is pending
+    bool cut = false;      // its source was closed after the child exited: the read's error is its end
     FlowCounters counters;
     LineVerdict verdict;
     BufferBudget::Holder hold;  // its share of the server's buffer budget
@@ -569,8 +577,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
         self->count_bytes(p, n);
         self->last_activity_ = Clock::now();
       }
-      if (ec == asio::error::eof) {
-        p.buf.set_eof();
+      if (ec == asio::error::eof || (ec && p.cut)) {
+        p.buf.set_eof();  // (cut: what was read is handed on like the end of any stream)
       } else if (ec) {
         return self->read_failed(p, ec);
       }
@@ -731,19 +739,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   // Its output ends with it, unless a grandchild still holds the pipes: they get a moment. Only
-  // a read that waited that long with nothing arriving is cut off. What the pipe still holds
-  // while the connection waits its turn in the buffer budget or on a slow client is the child's
-  // last answers, and they are delivered (a 500 ms cut lost the rest of a large answer that
-  // waited behind fifteen other connections' ones).
+  // a read that waited that long on an empty pipe with nothing arriving is cut off, and what it
+  // brought is still handed on (the cut is the stream's end). While the connection waits its
+  // turn in the buffer budget or on a slow client, or while the pipe still holds bytes (a busy
+  // event loop may not have run the read's completion yet), the child's last answers are there
+  // to deliver: a 500 ms cut lost the rest of a large answer that waited behind fifteen other
+  // connections' ones.
   void arm_after_exit() {
     after_exit_timer_.expires_after(kAfterExit);
     after_exit_timer_.async_wait([self = shared_from_this(), seen = to_client_.counters.bytes](const error_code& ec) {
       if (ec || self->closed_) return;
       Pump& out = self->to_client_;
-      if (!out.done) {
-        if (!out.reading || out.counters.bytes != seen) return self->arm_after_exit();
-        out.done = true;
-        self->upstream_.ch->shutdown_receive();
+      if (!out.done && !out.cut) {
+        if (!out.reading || out.counters.bytes != seen || self->upstream_.ch->input_pending())
+          return self->arm_after_exit();
+        out.cut = true;
+        self->upstream_.ch->shutdown_receive();  // the pending read ends; pump() ends the flow
       }
       self->close_stderr();
       self->maybe_finish();
@@ -765,9 +776,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
   void arm_child_timer() {
     child_timer_.expires_after(ChildProcess::kTerminateGrace);
-    child_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+    child_timer_.async_wait([self = shared_from_this(), seen = to_client_.counters.bytes](const error_code& ec) {
       if (ec || self->child_reaped_) return;
       if (self->term_stage_ == 1) {
+        // A child still delivering its answers is not hung: it waits on its stdout while the
+        // connection waits its turn in the buffer budget or on a slow client (or bytes are in
+        // the pipe). Ended after 2 s regardless, it lost its last answer (16 connections in a
+        // 200 KB budget under ThreadSanitizer). Its grace starts again.
+        const Pump& out = self->to_client_;
+        if (!self->closing_ && !out.done &&
+            (!out.reading || out.counters.bytes != seen || self->upstream_.ch->input_pending()))
+          return self->arm_child_timer();
         self->core_.log("mcp-scrub: conn " + std::to_string(self->info_.id) + ": child still running " +
                         format_duration(ChildProcess::kTerminateGrace) +
                         " after its stdin closed: SIGTERM");

@@ -625,6 +625,8 @@ TEST_CASE("tcp: --buffer-budget: 16 clients reading large answers at once each g
       c.read_to_eof(results[i], 30s);
     });
   for (auto& t : threads) t.join();
+  const std::string proxy_log = p.err();
+  INFO(proxy_log);
   for (int i = 0; i < kClients; ++i) {
     INFO("client " << i);
     const auto got = lines(results[i]);
@@ -642,10 +644,11 @@ TEST_CASE("tcp: --buffer-budget: 16 clients reading large answers at once each g
   CHECK(summary.find("server->client " + std::to_string(kClients * kAnswers) + " messages") != std::string::npos);
 }
 
-// A child that has written its last answer and exited, while its connection waits its turn in
-// the budget for longer than the half second a grandchild holding the pipe gets: the answer is
-// still in the pipe, and it is delivered, not cut off with the pipe.
-TEST_CASE("tcp: --buffer-budget: a child's last answer waiting its turn after the child exited is delivered", "[tcp]") {
+// Connections that wait their turn in the budget for longer than the graces a child gets: a child
+// that has written its last answer into the pipe and exited (a grandchild holding the pipe gets
+// half a second), and a child still blocked writing its answer after its stdin closed (a hung
+// child gets 2 s before SIGTERM). Both answers are delivered whole: neither child is hung.
+TEST_CASE("tcp: --buffer-budget: answers waiting their turn outlast the children's graces", "[tcp]") {
   Setup s;
   Proxy p(s.child({"--buffer-budget", "200000"}), s.env);
   const int port = p.port();
@@ -656,25 +659,53 @@ TEST_CASE("tcp: --buffer-budget: a child's last answer waiting its turn after th
   constexpr int kBig = 12;
   for (int i = 0; i < kBig; ++i) REQUIRE(a.send_line(tool_call(100 + i, "leak_big", R"({"bytes":1000000})")));
   std::this_thread::sleep_for(1s);
-  // B's server answers 200 KB (it fits in the pipe), reads end of file and exits; B's
-  // connection needs more than 64 KiB of the budget to read it, and waits.
+  // B's server answers 200 KB (it fits in the pipe), reads end of file and exits. C's answers
+  // 1 MB: more than the pipe holds, so it stays blocked writing after its stdin closed. Both
+  // connections need more than 64 KiB of the budget to read, and wait.
   Client b = Client::tcp(port);
   REQUIRE(b.send_line(tool_call(7, "leak_big", R"({"bytes":200000})")));
   b.shutdown_write();
-  std::this_thread::sleep_for(1500ms);
+  Client c = Client::tcp(port);
+  REQUIRE(c.send_line(tool_call(8, "leak_big", R"({"bytes":1000000})")));
+  c.shutdown_write();
+  std::this_thread::sleep_for(3s);
   for (int i = 0; i < kBig; ++i) {
     auto l = a.read_line(20s);
     REQUIRE(l);
     CHECK(l->find(R"("id":)" + std::to_string(100 + i) + "}") != std::string::npos);
   }
+  for (auto [client, id, bytes] : {std::tuple{&b, 7, 200000}, std::tuple{&c, 8, 1000000}}) {
+    INFO("id " << id);
+    std::string out;
+    client->read_to_eof(out, 20s);
+    const auto got = lines(out);
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].size() > static_cast<size_t>(bytes));
+    CHECK(got[0].find(R"("id":)" + std::to_string(id) + "}") != std::string::npos);
+    CHECK(got[0].find("key=[REDACTED:known-secret]") != std::string::npos);
+    CHECK(got[0].find(kSecret) == std::string::npos);
+  }
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit() == 0);
+  CHECK(p.err().find("SIGTERM") == std::string::npos);  // no child was ended as hung
+}
+
+// A child that exits while a process of its own keeps its stdout open: the answer comes, and the
+// connection still ends (the pipe's end of file would never come).
+TEST_CASE("tcp: a child gone while a grandchild holds its stdout: the answer, then end of file", "[tcp]") {
+  Setup s;
+  const std::string reply = ping_reply(1);
+  Proxy p(s.child({}, "127.0.0.1:0",
+                  {"/bin/sh", "-c", "read line; printf '%s\\n' '" + reply + "'; sleep 30 & exit 0"}),
+          s.env);
+  Client c = Client::tcp(p.port());
+  REQUIRE(c.send_line(request(1, "ping")));
+  const auto start = std::chrono::steady_clock::now();
   std::string out;
-  b.read_to_eof(out, 20s);
-  const auto got = lines(out);
-  REQUIRE(got.size() == 1);
-  CHECK(got[0].size() > 200000);
-  CHECK(got[0].find(R"("id":7})") != std::string::npos);
-  CHECK(got[0].find("key=[REDACTED:known-secret]") != std::string::npos);
-  CHECK(got[0].find(kSecret) == std::string::npos);
+  c.read_to_eof(out, 20s);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  CHECK(out == reply + "\n");
+  CHECK(waited < 10s);  // not the grandchild's 30 s
   p.signal(SIGTERM);
   CHECK(p.wait_exit() == 0);
 }
