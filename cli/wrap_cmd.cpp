@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -94,8 +95,27 @@ class Stats {
 
 class Proxy {
  public:
-  Proxy(const WrapOptions& o, Reloader& reloader, AlertSink& sink, ChildProcess& child)
-      : opt_(o), reloader_(reloader), engine_(reloader.holder()), sink_(sink), child_(child) {}
+  Proxy(const WrapOptions& o, AlertSink& sink, ChildProcess& child) : opt_(o), sink_(sink), child_(child) {}
+
+  // The engine, once loaded: the server starts before it (see the runner). Until then the client
+  // pump forwards requests (not scanned unless --scan-requests, which waits for it); the server
+  // and stderr pumps start after it.
+  void set_engine(Reloader& r) {
+    {
+      std::lock_guard<std::mutex> l(engine_mu_);
+      reloader_ = &r;
+    }
+    engine_cv_.notify_all();
+  }
+  Reloader& reloader() {
+    std::unique_lock<std::mutex> l(engine_mu_);
+    engine_cv_.wait(l, [this] { return reloader_ != nullptr; });
+    return *reloader_;
+  }
+  Reloader* reloader_if_ready() {
+    std::lock_guard<std::mutex> l(engine_mu_);
+    return reloader_;
+  }
 
   // Both pumps write to our stdout (the client pump only to refuse requests while stale).
   bool write_out(std::string_view s, std::string_view tail = {}) {
@@ -132,7 +152,7 @@ class Proxy {
 
   // client stdin -> child stdin
   void pump_client() {
-    McpFilter filter(engine_, tracker_, {parse_action(opt_.engine.action).value_or(Action::kMask)});
+    std::optional<McpFilter> filter;  // made once a request is scanned (the engine loaded)
     LineReader reader(0, opt_.max_message_bytes);
     LineReader::Chunk chunk;
     bool in_long = false;
@@ -152,7 +172,7 @@ class Proxy {
         continue;
       }
       stats_.message(Direction::kClientToServer, chunk.data.size());
-      if (reloader_.stale()) {
+      if (Reloader* rl = reloader_if_ready(); rl && rl->stale()) {
         // Fail closed: the client's requests get an error from us instead of reaching a server
         // whose answers we could not scan with current secrets.
         JsonRpcSniffer sn;
@@ -163,15 +183,18 @@ class Proxy {
         continue;
       }
       if (!opt_.scan_requests) {
-        filter.note(Direction::kClientToServer, chunk.data);
+        McpFilter::note_request(tracker_, Direction::kClientToServer, chunk.data);
         if (!write_child(chunk.data, nl)) break;
         continue;
       }
       std::string_view line = chunk.data;
       bool cr = !line.empty() && line.back() == '\r';
       if (cr) line.remove_suffix(1);
+      if (!filter)
+        filter.emplace(reloader().holder(), tracker_,
+                       McpFilterOptions{parse_action(opt_.engine.action).value_or(Action::kMask)});
       // A LineReader chunk: its padding is readable (parsed in place).
-      if (filter.process(Direction::kClientToServer, line, r, /*padded=*/true) != ScanStatus::kOk) {
+      if (filter->process(Direction::kClientToServer, line, r, /*padded=*/true) != ScanStatus::kOk) {
         incident("engine-error", "a client message could not be scanned and was dropped", r.ctx);
         continue;
       }
@@ -187,7 +210,7 @@ class Proxy {
 
   // child stderr -> our stderr, line by line; a partial line goes out after 100 ms of quiet.
   void pump_stderr() {
-    FollowingRedactor following(engine_);
+    FollowingRedactor following(reloader().holder());
     const int fd = child_.stderr_fd();
     std::string pending, masked;
     std::vector<char> buf(64 * 1024);
@@ -274,7 +297,8 @@ class Proxy {
   bool pump_server() {
     // The server's answers are what the client waits for, and the other pumps are mostly idle:
     // a large result is scanned on two threads.
-    McpFilter filter(engine_, tracker_,
+    Reloader& rl = reloader();
+    McpFilter filter(rl.holder(), tracker_,
                      {parse_action(opt_.engine.action).value_or(Action::kMask), /*parallel=*/true});
     LineReader reader(child_.stdout_fd(), opt_.max_message_bytes);
     LineReader::Chunk chunk;
@@ -317,7 +341,7 @@ class Proxy {
       if (cr) line.remove_suffix(1);
       stats_.message(Direction::kServerToClient, line.size());
       ++n;
-      if (reloader_.stale()) {
+      if (rl.stale()) {
         sniffer.reset();
         sniffer.feed(line);
         AlertContext ctx;
@@ -363,8 +387,9 @@ class Proxy {
 
  private:
   const WrapOptions& opt_;
-  Reloader& reloader_;
-  EngineHolder& engine_;
+  std::mutex engine_mu_;
+  std::condition_variable engine_cv_;
+  Reloader* reloader_ = nullptr;  // set once (set_engine)
   std::mutex out_mu_;
   AlertSink& sink_;
   ChildProcess& child_;
@@ -429,16 +454,24 @@ CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, ch
       std::fprintf(stderr, "%s\n", e.what());
       return e.exit_code;
     }
+    Proxy proxy(*opt, *sink, *child);
+    // The client's requests reach the server while the engine loads (they are not scanned unless
+    // --scan-requests, whose pump waits for the engine): an `initialize` is answered sooner.
+    std::thread client([&] { proxy.pump_client(); });
+    client.detach();  // may sit in read(0) until we exit; it owns nothing we free
     if (!reloader) {
       try {
         reloader = std::make_unique<Reloader>(opt->engine, envp);
-      } catch (...) {
-        child->close_stdin();
+      } catch (const ConfigError& e) {
+        proxy.close_child_stdin();
         terminate_child(*child);
-        throw;  // reported as any configuration error (exit 2)
+        spdlog::error("{}", e.what());  // as any configuration error is reported (exit 2)
+        spdlog::default_logger()->flush();
+        std::fflush(nullptr);
+        std::_Exit(kExitUsage);  // the client pump may still use `proxy`: no unwinding
       }
     }
-    Proxy proxy(*opt, *reloader, *sink, *child);
+    proxy.set_engine(*reloader);
     // SIGHUP reloads the secrets when live sources are configured; otherwise it goes to the
     // server like the other signals.
     SignalForwarder forwarder(*child, [&reloader](int sig) {
@@ -448,8 +481,6 @@ CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, ch
     forwarder.start();
     reloader->start(sink.get());
 
-    std::thread client([&] { proxy.pump_client(); });
-    client.detach();  // may sit in read(0) until we exit; it owns nothing we free
     std::thread err([&] { proxy.pump_stderr(); });
     bool client_alive = proxy.pump_server();
     int status;

@@ -383,25 +383,25 @@ void context_from(RequestTracker& tracker, Direction dir, const Envelope& env, M
 
 }  // namespace
 
-void McpFilter::note(Direction dir, std::string_view line) {
+void McpFilter::note_request(RequestTracker& tracker, Direction dir, std::string_view line) {
   // Only requests matter; skip anything that cannot be one cheaply.
   if (line.size() > kMaxRequestBytes || line.find("\"method\"") == std::string_view::npos) return;
-  note_parsed(dir, line);
+  note_parsed(tracker, dir, line);
 }
 
-void McpFilter::note_parsed(Direction dir, std::string_view line) {
+void McpFilter::note_parsed(RequestTracker& tracker, Direction dir, std::string_view line) {
   simdjson::dom::element doc;
   if (tl_parser.parse(line.data(), line.size(), true).get(doc) != simdjson::SUCCESS) return;
   simdjson::dom::object obj;
   if (doc.get_object().get(obj) == simdjson::SUCCESS) {
-    note_object(tracker_, dir, obj);
+    note_object(tracker, dir, obj);
     return;
   }
   simdjson::dom::array arr;
   if (doc.get_array().get(arr) == simdjson::SUCCESS)
     for (auto el : arr) {
       simdjson::dom::object o;
-      if (el.get_object().get(o) == simdjson::SUCCESS) note_object(tracker_, dir, o);
+      if (el.get_object().get(o) == simdjson::SUCCESS) note_object(tracker, dir, o);
     }
 }
 
@@ -513,7 +513,7 @@ ScanStatus McpFilter::process(Direction dir, std::string_view line, MessageResul
       // that validated it, so only a batch, parsed again below, is limited to request sizes.
       remember(tracker_, dir, *top);
     } else if (info.valid && keys.method && line.size() <= kMaxRequestBytes) {
-      note_parsed(dir, line);  // a batch
+      note_parsed(tracker_, dir, line);  // a batch
     }
     return ScanStatus::kOk;
   }

@@ -108,7 +108,10 @@ class McpFilter {
 
   // Notes a message's request (if it is one) without scanning it: the client->server direction
   // when requests are not scanned.
-  void note(Direction dir, std::string_view line);
+  void note(Direction dir, std::string_view line) { note_request(tracker_, dir, line); }
+  // The same without a filter (no engine is needed): the wrap's client pump before the engine
+  // is loaded.
+  static void note_request(RequestTracker& tracker, Direction dir, std::string_view line);
   // Scans one message travelling in `dir`. `padded`: Redactor::kJsonPadding bytes after `line`
   // are readable (LineReader's and the tcp line buffer's promise), so it is parsed in place.
   ScanStatus process(Direction dir, std::string_view line, MessageResult& result, bool padded = false);
@@ -118,7 +121,8 @@ class McpFilter {
  private:
   void fill_context(Direction dir, std::string_view line, MessageResult& r, bool* is_response,
                     bool* is_tool_result);
-  void note_parsed(Direction dir, std::string_view line);  // note() once `"method"` is seen
+  // note_request() once `"method"` is seen.
+  static void note_parsed(RequestTracker& tracker, Direction dir, std::string_view line);
   bool redact_blobs(Redactor& rd, const std::string& in, std::string& out, Findings& findings);
 
   FollowingRedactor redactor_;

@@ -251,6 +251,28 @@ TEST_CASE("wrap: the client going away ends the server", "[e2e][wrap][lifecycle]
   CHECK(r.err.find("proxy=") != std::string::npos);
 }
 
+// The client's requests reach the server while the engine loads (no rule file of the user's): a
+// --secrets-cmd, which runs while the engine loads, waits up to 5 s for the server to have read
+// a request, and finds it.
+TEST_CASE("wrap: the client's requests reach the server while the engine loads", "[e2e][wrap][lifecycle]") {
+  Wrap w;
+  const std::string got = w.dir.path + "/server-got-request";
+  const std::string saw = w.dir.path + "/engine-saw-it";
+  const std::string reply = R"({"jsonrpc":"2.0","id":1,"result":{}})";
+  const std::string cmd = "for i in $(seq 100); do if [ -f '" + got + "' ]; then touch '" + saw +
+                          "'; break; fi; sleep 0.05; done; echo Qm7Xv2Lp9Rt4Wk8Zn3Bc";  // fake
+  const std::string server = "read line; touch '" + got + "'; printf '%s\\n' '" + reply + "'";
+  RunOptions o;
+  o.input = request(1, "ping") + "\n";
+  // (No rules at all, only the known value: the pack's compile would dominate a sanitizer run.)
+  RunResult r = run({bin(), "--no-builtin-rules", "--fingerprint-key", w.key, "--no-env-secrets", "--secrets-cmd", cmd, "--",
+                     "/bin/sh", "-c", server},
+                    o);
+  CHECK(r.status == 0);
+  CHECK(r.out == reply + "\n");
+  CHECK(::access(saw.c_str(), F_OK) == 0);
+}
+
 // With the built-in pack alone the server starts while the engine loads. An engine error then
 // (a secrets file that cannot be read) ends the server too: nothing outlives the proxy, and the
 // error is the one a configuration error gets.
