@@ -462,7 +462,7 @@ CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, ch
     if (!reloader) {
       try {
         reloader = std::make_unique<Reloader>(opt->engine, envp);
-      } catch (const ConfigError& e) {
+      } catch (const std::exception& e) {  // ConfigError, or a secrets command that could not run
         proxy.close_child_stdin();
         terminate_child(*child);
         spdlog::error("{}", e.what());  // as any configuration error is reported (exit 2)
