@@ -745,14 +745,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // event loop may not have run the read's completion yet), the child's last answers are there
   // to deliver: a 500 ms cut lost the rest of a large answer that waited behind fifteen other
   // connections' ones.
+  // The child's output still flows or waits on us, so what the pipe holds must be delivered:
+  // the connection is not reading (waiting for budget or on a slow client), bytes arrived since
+  // `seen`, or the pipe holds bytes a busy event loop has not read yet.
+  bool child_output_pending(uint64_t seen) {
+    const Pump& out = to_client_;
+    return !out.reading || out.counters.bytes != seen || upstream_.ch->input_pending();
+  }
+
   void arm_after_exit() {
     after_exit_timer_.expires_after(kAfterExit);
     after_exit_timer_.async_wait([self = shared_from_this(), seen = to_client_.counters.bytes](const error_code& ec) {
       if (ec || self->closed_) return;
       Pump& out = self->to_client_;
       if (!out.done && !out.cut) {
-        if (!out.reading || out.counters.bytes != seen || self->upstream_.ch->input_pending())
-          return self->arm_after_exit();
+        if (self->child_output_pending(seen)) return self->arm_after_exit();
         out.cut = true;
         self->upstream_.ch->shutdown_receive();  // the pending read ends; pump() ends the flow
       }
@@ -783,9 +790,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         // connection waits its turn in the buffer budget or on a slow client (or bytes are in
         // the pipe). Ended after 2 s regardless, it lost its last answer (16 connections in a
         // 200 KB budget under ThreadSanitizer). Its grace starts again.
-        const Pump& out = self->to_client_;
-        if (!self->closing_ && !out.done &&
-            (!out.reading || out.counters.bytes != seen || self->upstream_.ch->input_pending()))
+        if (!self->closing_ && !self->to_client_.done && self->child_output_pending(seen))
           return self->arm_child_timer();
         self->core_.log("mcp-scrub: conn " + std::to_string(self->info_.id) + ": child still running " +
                         format_duration(ChildProcess::kTerminateGrace) +
