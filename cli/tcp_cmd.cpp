@@ -27,11 +27,12 @@
 #include "filter/mcp_filter.h"
 #include "filter/pem_blocks.h"
 #include "transports/fd_io.h"
+#include "transports/line_reader.h"
 #include "transports/tcp_server.h"
 
 namespace scrub {
 
-static_assert(kLineReadablePadding >= Redactor::kJsonPadding);
+static_assert(LineReader::kReadablePadding >= Redactor::kJsonPadding);  // on_line's padding
 
 namespace {
 

@@ -298,10 +298,8 @@ struct Redactor::Impl {
       }
     };
     HelperThread::Job helper_done;  // declared after what it uses: waited for before they go
-    try {
-      if (HelperThread* t = helper_thread()) helper_done = t->run(helper_part);
-    } catch (const std::system_error&) {  // no thread to be had: it runs here, after the parse
-    }
+    // No thread to be had (helper_thread() is null): the helper's part runs here, after the parse.
+    if (HelperThread* t = helper_thread()) helper_done = t->run(helper_part);
     simdjson::dom::element root;
     valid = !parser.parse(unit.data(), unit.size(), !padded).get(root);
     if (!helper_done.valid()) helper_part();

@@ -32,6 +32,7 @@
 
 #include "transports/buffer_budget.h"
 #include "transports/fd_io.h"
+#include "transports/line_reader.h"
 
 namespace scrub {
 
@@ -215,7 +216,7 @@ class LineBuffer {
       start_ = 0;
     }
     if (cap != cap_) {  // grown, or an emptied large buffer given back for a small one
-      std::unique_ptr<char[]> other(new char[cap + kLineReadablePadding]);  // data within cap
+      std::unique_ptr<char[]> other(new char[cap + LineReader::kReadablePadding]);  // data within cap
       if (end_ > 0) std::memcpy(other.get(), buf_.get(), end_);
       buf_ = std::move(other);
       cap_ = cap;
@@ -738,13 +739,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
     maybe_finish();
   }
 
-  // Its output ends with it, unless a grandchild still holds the pipes: they get a moment. Only
-  // a read that waited that long on an empty pipe with nothing arriving is cut off, and what it
-  // brought is still handed on (the cut is the stream's end). While the connection waits its
-  // turn in the buffer budget or on a slow client, or while the pipe still holds bytes (a busy
-  // event loop may not have run the read's completion yet), the child's last answers are there
-  // to deliver: a 500 ms cut lost the rest of a large answer that waited behind fifteen other
-  // connections' ones.
   // The child's output still flows or waits on us, so what the pipe holds must be delivered:
   // the connection is not reading (waiting for budget or on a slow client), bytes arrived since
   // `seen`, or the pipe holds bytes a busy event loop has not read yet.
@@ -753,6 +747,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     return !out.reading || out.counters.bytes != seen || upstream_.ch->input_pending();
   }
 
+  // Its output ends with it, unless a grandchild still holds the pipes: they get a moment. Only
+  // a read that waited that long on an empty pipe with nothing arriving is cut off, and what it
+  // brought is still handed on (the cut is the stream's end). While the child's output is
+  // pending, its last answers are there to deliver: a 500 ms cut lost the rest of a large
+  // answer that waited behind fifteen other connections' ones.
   void arm_after_exit() {
     after_exit_timer_.expires_after(kAfterExit);
     after_exit_timer_.async_wait([self = shared_from_this(), seen = to_client_.counters.bytes](const error_code& ec) {

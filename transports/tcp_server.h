@@ -117,14 +117,13 @@ struct ConnectionInfo {
 
 // One per connection, made by TcpServerOptions::make_hooks on accept. Called on the connection's
 // strand, never concurrently for one connection; different connections run in parallel.
-inline constexpr size_t kLineReadablePadding = 64;
-
 class ConnectionHooks {
  public:
   virtual ~ConnectionHooks() = default;
   // A complete line travelling `flow`, without its "\n" (a "\r" before it stays in `line`).
-  // `newline` is false for a last line cut by end of file. The kLineReadablePadding bytes after
-  // `line` are readable (what they hold is unspecified): a parser may read past its end.
+  // `newline` is false for a last line cut by end of file. As with LineReader, the
+  // LineReader::kReadablePadding bytes after `line` are readable (what they hold is
+  // unspecified): a parser may read past its end.
   virtual void on_line(Flow flow, std::string_view line, bool newline, LineVerdict& v) = 0;
   // A line longer than max_line, in pieces as they pass: never held whole. `end` marks the last
   // piece (`newline`: a "\n" ended it). kForward passes the piece on (and the "\n" after the
