@@ -1,8 +1,11 @@
 #include "filter/huge_pages.h"
 
+#include <malloc.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23  // Linux 5.14; older kernels answer EINVAL and fault as usual
@@ -36,6 +39,28 @@ HugeBuffer::HugeBuffer(size_t bytes) {
   mapped_ = mapped;
   (void)::madvise(data_, mapped_, MADV_HUGEPAGE);
   (void)::madvise(data_, (bytes + page - 1) / page * page, MADV_POPULATE_WRITE);
+}
+
+size_t grow_heap_in_huge_pages(size_t bytes) {
+  if (bytes < HugeBuffer::kHugePage || mallopt(M_TOP_PAD, static_cast<int>(bytes)) != 1) return 0;
+  // A block just larger than the heap's free top: glibc extends the brk by it and M_TOP_PAD. (A
+  // block at or over the mmap threshold is mapped instead and nothing grows: what the heap holds
+  // is advised.) Kept in a volatile so the compiler does not elide the malloc/free pair.
+  const size_t top = mallinfo2().keepcost;
+  if (top < bytes) {
+    void* volatile block = std::malloc(top + 4096);
+    std::free(block);
+  }
+  char* const brk = static_cast<char*>(::sbrk(0));
+  if (brk == reinterpret_cast<char*>(-1)) return 0;
+  // The whole heap (contiguous from its start to the brk, `arena` bytes), aligned inward.
+  const uintptr_t end = reinterpret_cast<uintptr_t>(brk);
+  const uintptr_t start = end - mallinfo2().arena;
+  const uintptr_t mask = ~(uintptr_t{HugeBuffer::kHugePage} - 1);
+  const uintptr_t lo = (start + HugeBuffer::kHugePage - 1) & mask;
+  const uintptr_t hi = end & mask;
+  if (hi <= lo || ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE) != 0) return 0;
+  return hi - lo;
 }
 
 void HugeBuffer::free_mapping(void* data, size_t mapped) {

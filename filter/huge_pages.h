@@ -60,4 +60,17 @@ class HugeBuffer {
   size_t mapped_ = 0;
 };
 
+// Grows the process's main heap (glibc's brk arena) by `bytes` now and asks for transparent huge
+// pages over its 2 MiB-aligned part, so the buffers malloc carves from it later (a filter batch, a
+// message's scan buffers) take one fault per 2 MiB instead of one per 4 KiB. Also sets glibc's
+// M_TOP_PAD to `bytes`: later growths come in steps that size, and a trim keeps that much, so the
+// advised region is not given back and re-grown without the advice (a brk extension is a mapping
+// of its own, without it). What is never touched costs no memory; what is touched stays resident
+// up to `bytes` after it is freed (the peak is what it was).
+//
+// Call once, on the main thread, before other threads allocate. Returns the bytes advised: 0 when
+// the heap did not grow, the kernel refused, or malloc is not glibc's (a sanitizer's allocator
+// answers mallopt with 0). THP `never` is silently 4 KiB pages.
+size_t grow_heap_in_huge_pages(size_t bytes);
+
 }  // namespace scrub

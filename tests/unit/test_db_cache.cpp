@@ -1,10 +1,15 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <malloc.h>
+#include <unistd.h>
+
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "engine_fixture.h"
 #include "filter/huge_pages.h"
@@ -139,4 +144,41 @@ TEST_CASE("HugeBuffer: large blocks in 2 MiB pages, small ones in 4 KiB pages", 
     HugeBuffer::free_mapping(p, mapped);
   }
   CHECK_FALSE(HugeBuffer(0));
+}
+
+// The heap's growth in huge pages (main() asks for it): the call grows glibc's main heap and
+// advises a 2 MiB-aligned part of it, which /proc/self/smaps then shows with the "hg" flag.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SCRUB_TEST_FOREIGN_MALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SCRUB_TEST_FOREIGN_MALLOC 1
+#endif
+#endif
+TEST_CASE("grow_heap_in_huge_pages: the heap grows and its aligned part is advised", "[cache]") {
+#ifdef SCRUB_TEST_FOREIGN_MALLOC
+  SUCCEED("a sanitizer's allocator does not use glibc's heap: not tested here");
+  return;
+#endif
+  CHECK(grow_heap_in_huge_pages(HugeBuffer::kHugePage - 1) == 0);  // smaller than one huge page
+  mallopt(M_MMAP_THRESHOLD, 2 * 1024 * 1024);  // as main() has it: the growing block is the heap's
+  const size_t advised = grow_heap_in_huge_pages(size_t{8} << 20);
+  REQUIRE(advised >= HugeBuffer::kHugePage);
+  CHECK(advised % HugeBuffer::kHugePage == 0);
+  CHECK(advised <= (size_t{8} << 20) + mallinfo2().arena);
+  // Some mapping of the heap's range carries the advice.
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool in_heap = false, advised_heap = false;
+  const uintptr_t brk = reinterpret_cast<uintptr_t>(sbrk(0));
+  while (std::getline(smaps, line)) {
+    uintptr_t lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2) in_heap = lo < brk && hi <= brk && hi > brk - mallinfo2().arena;
+    if (in_heap && line.rfind("VmFlags:", 0) == 0 && line.find(" hg") != std::string::npos)
+      advised_heap = true;
+  }
+  CHECK(advised_heap);
+  // glibc's own heap still serves: a block from it is writable.
+  std::vector<char> v(size_t{1} << 20, 'x');
+  CHECK(v.back() == 'x');
 }
