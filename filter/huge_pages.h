@@ -1,12 +1,13 @@
 // HugePages: anonymous memory for a large block that lives long or is touched whole (a compiled
-// database, the cache file it is read from), asked for in transparent huge pages.
+// database, the cache file it is read from), asked for in transparent huge pages (HugeBuffer);
+// and the process heap's first megabytes in them (grow_heap_in_huge_pages, below).
 //
 // Every 4 KiB page is zero-filled on its first touch, one page fault each. On the VMs these
 // benchmarks run on a fault costs 7-14 µs: touching 1.5 MB took 5.2-5.8 ms in 4 KiB pages and
 // 0.1-0.4 ms in one 2 MiB page (a probe), and loading the built-in pack's cached database touched
 // two such blocks at every start.
 //
-// Promises: a block of kSmall or more is aligned to 2 MiB and rounded up to a multiple of it (so
+// HugeBuffer promises: a block of kSmall or more is aligned to 2 MiB and rounded up to a multiple of it (so
 // the kernel can back it with huge pages when THP is `always` or `madvise`), and the part asked
 // for is populated in one call where the kernel can (MADV_POPULATE_WRITE, Linux 5.14), so the
 // faults are not taken one by one even where huge pages are off. A smaller block is 4 KiB pages,
