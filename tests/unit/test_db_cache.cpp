@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine_fixture.h"
+#include "tests/sanitizer_stride.h"
 #include "filter/huge_pages.h"
 #include "filter/literal_variants.h"
 
@@ -148,15 +149,8 @@ TEST_CASE("HugeBuffer: large blocks in 2 MiB pages, small ones in 4 KiB pages", 
 
 // The heap's growth in huge pages (main() asks for it): the call grows glibc's main heap and
 // advises a 2 MiB-aligned part of it, which /proc/self/smaps then shows with the "hg" flag.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SCRUB_TEST_FOREIGN_MALLOC 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SCRUB_TEST_FOREIGN_MALLOC 1
-#endif
-#endif
 TEST_CASE("grow_heap_in_huge_pages: the heap grows and its aligned part is advised", "[cache]") {
-#ifdef SCRUB_TEST_FOREIGN_MALLOC
+#ifdef SCRUB_TEST_SANITIZED
   SUCCEED("a sanitizer's allocator does not use glibc's heap: not tested here");
   return;
 #endif
