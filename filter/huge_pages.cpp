@@ -41,6 +41,14 @@ HugeBuffer::HugeBuffer(size_t bytes) {
   (void)::madvise(data_, (bytes + page - 1) / page * page, MADV_POPULATE_WRITE);
 }
 
+namespace {
+// Below this a head gap is left to malloc: a few pages' faults are not worth a block kept forever.
+constexpr uintptr_t kMinHeadGap = 64 * 1024;
+// The block that covers the heap's unaligned head (grow_heap_in_huge_pages): never freed, held
+// here so it stays reachable.
+void* head_spacer = nullptr;
+}  // namespace
+
 size_t grow_heap_in_huge_pages(size_t bytes) {
   if (bytes < HugeBuffer::kHugePage || mallopt(M_TOP_PAD, static_cast<int>(bytes)) != 1) return 0;
   // A block just larger than the heap's free top: glibc extends the brk by it and M_TOP_PAD. (A
@@ -60,6 +68,20 @@ size_t grow_heap_in_huge_pages(size_t bytes) {
   const uintptr_t lo = (start + HugeBuffer::kHugePage - 1) & mask;
   const uintptr_t hi = end & mask;
   if (hi <= lo || ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE) != 0) return 0;
+  // The heap's free top begins before `lo`, in the unaligned head, which is 4 KiB pages: malloc
+  // would carve from it first (up to 2 MiB, a fault per page). One block that ends at `lo` is
+  // taken and kept, never touched but for its header, so what follows comes from the huge pages.
+  // Untouched pages cost no memory: only address space. (Were a free block found for it instead
+  // of the top, the top has not moved and it goes back.)
+  const uintptr_t top_start = end - mallinfo2().keepcost;
+  if (top_start < lo && lo - top_start >= kMinHeadGap) {
+    void* spacer = std::malloc(lo - top_start);
+    if (spacer != nullptr && end - mallinfo2().keepcost >= lo) {
+      head_spacer = spacer;
+    } else {
+      std::free(spacer);
+    }
+  }
   return hi - lo;
 }
 

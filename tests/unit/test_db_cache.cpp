@@ -148,7 +148,8 @@ TEST_CASE("HugeBuffer: large blocks in 2 MiB pages, small ones in 4 KiB pages", 
 }
 
 // The heap's growth in huge pages (main() asks for it): the call grows glibc's main heap and
-// advises a 2 MiB-aligned part of it, which /proc/self/smaps then shows with the "hg" flag.
+// advises a 2 MiB-aligned part of it, which /proc/self/smaps then shows with the "hg" flag, and
+// malloc's free top then begins there.
 TEST_CASE("grow_heap_in_huge_pages: the heap grows and its aligned part is advised", "[cache]") {
 #ifdef SCRUB_TEST_SANITIZED
   SUCCEED("a sanitizer's allocator does not use glibc's heap: not tested here");
@@ -172,6 +173,12 @@ TEST_CASE("grow_heap_in_huge_pages: the heap grows and its aligned part is advis
       advised_heap = true;
   }
   CHECK(advised_heap);
+  // The free top begins in the advised part (the unaligned head before it is taken, unless it is
+  // under 64 KiB), so the next blocks carved from it are in huge pages.
+  const uintptr_t heap_start = brk - mallinfo2().arena;
+  const uintptr_t first_aligned =
+      (heap_start + HugeBuffer::kHugePage - 1) & ~(uintptr_t{HugeBuffer::kHugePage} - 1);
+  CHECK(brk - mallinfo2().keepcost + (64 << 10) > first_aligned);
   // glibc's own heap still serves: a block from it is writable.
   std::vector<char> v(size_t{1} << 20, 'x');
   CHECK(v.back() == 'x');
