@@ -11,17 +11,9 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "filter/sanitized.h"
 
 namespace scrub {
-
-// GCC says which sanitizer it builds with by macros, clang by __has_feature.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SCRUB_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SCRUB_SANITIZED 1
-#endif
-#endif
 
 int exit_without_teardown(int rc) {
 #ifdef SCRUB_SANITIZED

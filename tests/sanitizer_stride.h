@@ -5,18 +5,16 @@
 #include <cstddef>
 #include <cstdlib>
 
+#include "filter/sanitized.h"
+
 namespace scrub::test {
 
 // The sanitizer builds (tests/sanitize.sh) run the heaviest exhaustive cases with this stride:
 // every case in the normal build, every third under ASan or TSan, which still takes every code
 // path they reach (each rule's examples, every channel, position and encoding) for memory and
 // undefined-behaviour checks, and keeps the whole suite within its 10 minutes.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)  // GCC
+#ifdef SCRUB_SANITIZED  // filter/sanitized.h
 #define SCRUB_TEST_SANITIZED 1
-#elif defined(__has_feature)  // clang (tests/sanitize.sh builds with it)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SCRUB_TEST_SANITIZED 1
-#endif
 #endif
 inline constexpr size_t kSanitizedStride = 3;  // the stride of a sanitizer build's run
 #ifdef SCRUB_TEST_SANITIZED
