@@ -43,7 +43,8 @@ class Reloader {
 
   EngineHolder& holder() { return *holder_; }
   size_t known_values() const;
-  // Periodic refresh (when configured) and trigger() run on a background thread.
+  // Periodic refresh and trigger() run on a background thread when a live source is configured
+  // (reloads_configured()); without one, trigger() builds on the calling thread.
   void start(AlertSink* sink);
   void stop();
   void trigger();

@@ -160,3 +160,32 @@ TEST_CASE("tcp: SIGHUP rotates the secrets of a socket proxy", "[e2e][reload][tc
   proxy.signal(SIGTERM);
   CHECK(proxy.wait_exit() == 0);
 }
+
+// Without a live source (--secrets-cmd, --secrets-refresh) no reload thread is started: the
+// SIGHUP's own thread re-reads the --secrets-file and builds the new set (Reloader::trigger).
+TEST_CASE("tcp: SIGHUP re-reads a secrets file without a reload thread", "[e2e][reload][tcp]") {
+  TempDir d;
+  const std::string oldv = "FileOld3Rt8Yp2Kq6Wm4", newv = "FileNew9Hj4Lm7Qw2Er6";  // fake
+  std::string file = d.file("secret.txt", oldv + "\n");
+  std::string alerts = d.path + "/alerts.jsonl";
+  scrub::test::Proxy proxy({bin(), "tcp", "--listen", "127.0.0.1:0", "--no-builtin-rules",
+                            "--no-env-secrets", "--fingerprint-key",
+                            d.file("k", "0123456789abcdef0123456789abcdef\n"), "--alerts", alerts,
+                            "--secrets-file", file, "--", tool("leaky_server")});
+  proxy.wait_listening();
+  auto ask = [&](int id) {
+    scrub::test::Client c = scrub::test::Client::tcp(proxy.port());
+    c.send_line(echo(id, "a " + oldv + " b " + newv));
+    auto line = c.read_line();
+    REQUIRE(line);
+    return json::parse(*line)["result"]["content"][0]["text"].get<std::string>();
+  };
+  CHECK(ask(1) == "Echo: a [REDACTED:known-secret] b " + newv);
+  d.file("secret.txt", newv + "\n");
+  proxy.signal(SIGHUP);
+  CHECK(wait_for([&] { return read_file(alerts).find("\"event\":\"reload\"") != std::string::npos; }, 10000));
+  // The old value is in its rotation grace (24 h by default), the new one is known.
+  CHECK(ask(2) == "Echo: a [REDACTED:known-secret] b [REDACTED:known-secret]");
+  proxy.signal(SIGTERM);
+  CHECK(proxy.wait_exit() == 0);
+}
