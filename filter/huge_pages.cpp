@@ -13,6 +13,16 @@
 
 namespace scrub {
 
+namespace {
+// The 2 MiB boundary at or below / at or above `a`.
+constexpr uintptr_t huge_page_down(uintptr_t a) {
+  return a & ~(uintptr_t{HugeBuffer::kHugePage} - 1);
+}
+constexpr uintptr_t huge_page_up(uintptr_t a) {
+  return huge_page_down(a + HugeBuffer::kHugePage - 1);
+}
+}  // namespace
+
 HugeBuffer::HugeBuffer(size_t bytes) {
   if (bytes == 0) return;
   const size_t page = 4096;
@@ -30,7 +40,7 @@ HugeBuffer::HugeBuffer(size_t bytes) {
   void* raw = ::mmap(nullptr, mapped + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) return;
   const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
-  const uintptr_t aligned = (start + kHugePage - 1) & ~(uintptr_t{kHugePage} - 1);
+  const uintptr_t aligned = huge_page_up(start);
   if (aligned > start) ::munmap(raw, aligned - start);
   const uintptr_t end = start + mapped + kHugePage;
   if (end > aligned + mapped) ::munmap(reinterpret_cast<void*>(aligned + mapped), end - (aligned + mapped));
@@ -64,9 +74,8 @@ size_t grow_heap_in_huge_pages(size_t bytes) {
   // The whole heap (contiguous from its start to the brk, `arena` bytes), aligned inward.
   const uintptr_t end = reinterpret_cast<uintptr_t>(brk);
   const uintptr_t start = end - mallinfo2().arena;
-  const uintptr_t mask = ~(uintptr_t{HugeBuffer::kHugePage} - 1);
-  const uintptr_t lo = (start + HugeBuffer::kHugePage - 1) & mask;
-  const uintptr_t hi = end & mask;
+  const uintptr_t lo = huge_page_up(start);
+  const uintptr_t hi = huge_page_down(end);
   if (hi <= lo || ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE) != 0) return 0;
   // The heap's free top begins before `lo`, in the unaligned head, which is 4 KiB pages: malloc
   // would carve from it first (up to 2 MiB, a fault per page). One block that ends at `lo` is
