@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 
@@ -57,18 +58,50 @@ constexpr uintptr_t kMinHeadGap = 64 * 1024;
 // The block that covers the heap's unaligned head (grow_heap_in_huge_pages): never freed, held
 // here so it stays reachable.
 void* head_spacer = nullptr;
+// M_TOP_PAD as grow_heap_in_huge_pages set it.
+size_t top_pad = 0;
+constexpr int kGlibcMmapMax = 65536;  // glibc's DEFAULT_MMAP_MAX
+
+// Grows the heap until its brk passes `target`: a block just larger than the heap's free top and
+// the way to `target` makes glibc extend the brk (M_TOP_PAD 0 meanwhile, so by not much more) and
+// write the new top's header at the block's end, just past `target`, not in what is advised. A
+// block at or over the mmap threshold would be mapped instead, so mapping is off meanwhile
+// (M_MMAP_MAX 0, then glibc's default again). Before the block is freed, M_TOP_PAD becomes at
+// least the whole free top: the free would trim a top over M_TRIM_THRESHOLD down to M_TOP_PAD,
+// giving back what just grew, and later trims keep the advised part too. Kept in a volatile so
+// the compiler does not elide the malloc/free pair.
+void grow_past(uintptr_t target) {
+  const uintptr_t end = reinterpret_cast<uintptr_t>(::sbrk(0));
+  if (target <= end || mallopt(M_TOP_PAD, 0) != 1) return;
+  (void)mallopt(M_MMAP_MAX, 0);
+  void* volatile block = std::malloc(mallinfo2().keepcost + (target - end));
+  if (block != nullptr) {
+    const size_t top = reinterpret_cast<uintptr_t>(::sbrk(0)) - reinterpret_cast<uintptr_t>(block);
+    top_pad = std::max(top_pad, top);
+  }
+  (void)mallopt(M_TOP_PAD, static_cast<int>(top_pad));
+  std::free(block);
+  (void)mallopt(M_MMAP_MAX, kGlibcMmapMax);
+}
+
+// Advises [lo, hi) (2 MiB-aligned) for huge pages, then drops what 4 KiB pages the free top holds
+// there past the 2 MiB page it begins in: one page in memory in a 2 MiB page before the advice
+// (a header glibc wrote where the heap grew, as it did when the growing block ended 4 KiB into
+// the new part) keeps it from ever being a huge one, the rest faulted in by 4 KiB (~300 faults
+// under `filter --threads 2`). The free top's contents are nobody's.
+bool advise(uintptr_t lo, uintptr_t hi, uintptr_t top_start) {
+  if (hi <= lo || ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE) != 0) return false;
+  const uintptr_t free_from = std::max(lo, huge_page_up(top_start + 64));  // past its header
+  if (free_from < hi) (void)::madvise(reinterpret_cast<void*>(free_from), hi - free_from, MADV_DONTNEED);
+  return true;
+}
 }  // namespace
 
 size_t grow_heap_in_huge_pages(size_t bytes) {
   if (bytes < HugeBuffer::kHugePage || mallopt(M_TOP_PAD, static_cast<int>(bytes)) != 1) return 0;
-  // A block just larger than the heap's free top: glibc extends the brk by it and M_TOP_PAD. (A
-  // block at or over the mmap threshold is mapped instead and nothing grows: what the heap holds
-  // is advised.) Kept in a volatile so the compiler does not elide the malloc/free pair.
+  top_pad = bytes;
   const size_t top = mallinfo2().keepcost;
-  if (top < bytes) {
-    void* volatile block = std::malloc(top + 4096);
-    std::free(block);
-  }
+  if (top < bytes) grow_past(reinterpret_cast<uintptr_t>(::sbrk(0)) + (bytes - top));
   char* const brk = static_cast<char*>(::sbrk(0));
   if (brk == reinterpret_cast<char*>(-1)) return 0;
   // The whole heap (contiguous from its start to the brk, `arena` bytes), aligned inward.
@@ -76,13 +109,13 @@ size_t grow_heap_in_huge_pages(size_t bytes) {
   const uintptr_t start = end - mallinfo2().arena;
   const uintptr_t lo = huge_page_up(start);
   const uintptr_t hi = huge_page_down(end);
-  if (hi <= lo || ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE) != 0) return 0;
+  const uintptr_t top_start = end - mallinfo2().keepcost;
+  if (!advise(lo, hi, top_start)) return 0;
   // The heap's free top begins before `lo`, in the unaligned head, which is 4 KiB pages: malloc
   // would carve from it first (up to 2 MiB, a fault per page). One block that ends at `lo` is
   // taken and kept, never touched but for its header, so what follows comes from the huge pages.
   // Untouched pages cost no memory: only address space. (Were a free block found for it instead
   // of the top, the top has not moved and it goes back.)
-  const uintptr_t top_start = end - mallinfo2().keepcost;
   if (top_start < lo && lo - top_start >= kMinHeadGap) {
     void* spacer = std::malloc(lo - top_start);
     if (spacer != nullptr && end - mallinfo2().keepcost >= lo) {
@@ -92,6 +125,27 @@ size_t grow_heap_in_huge_pages(size_t bytes) {
     }
   }
   return hi - lo;
+}
+
+size_t reserve_heap_in_huge_pages(size_t bytes) {
+  // (Setting what glibc has: a sanitizer's allocator answers 0, and its heap is not glibc's.)
+  if (bytes < HugeBuffer::kHugePage || mallopt(M_MMAP_MAX, kGlibcMmapMax) != 1) return 0;
+  auto brk = [] { return reinterpret_cast<uintptr_t>(::sbrk(0)); };
+  uintptr_t end = brk();
+  if (end == static_cast<uintptr_t>(-1)) return 0;
+  // `bytes` of whole 2 MiB pages in the free top, before the last boundary below the brk (past
+  // it, 4 KiB pages).
+  const uintptr_t top_start = end - mallinfo2().keepcost;
+  const uintptr_t want = huge_page_up(top_start) + huge_page_up(bytes);
+  if (huge_page_down(end) < want) {
+    grow_past(want);
+    end = brk();
+  }
+  // From the 2 MiB page the top begins in (the rest of it is malloc's next blocks), not before
+  // the heap's first boundary.
+  const uintptr_t lo = std::max(huge_page_down(top_start), huge_page_up(end - mallinfo2().arena));
+  const uintptr_t hi = huge_page_down(end);
+  return advise(lo, hi, top_start) ? hi - lo : 0;
 }
 
 void HugeBuffer::free_mapping(void* data, size_t mapped) {

@@ -61,10 +61,10 @@ class HugeBuffer {
   size_t mapped_ = 0;
 };
 
-// Grows the process's main heap (glibc's brk arena) by `bytes` now and asks for transparent huge
-// pages over its 2 MiB-aligned part, so the buffers malloc carves from it later (a filter batch, a
-// message's scan buffers) take one fault per 2 MiB instead of one per 4 KiB. Also sets glibc's
-// M_TOP_PAD to `bytes`: later growths come in steps that size, and a trim keeps that much, so the
+// Grows the process's main heap (glibc's brk arena) until `bytes` are free at its top and asks
+// for transparent huge pages over its 2 MiB-aligned part, so the buffers malloc carves from it
+// later (a filter batch, a message's scan buffers) take one fault per 2 MiB instead of one per
+// 4 KiB. Also sets glibc's M_TOP_PAD to `bytes` (or a little more): later growths come in steps that size, and a trim keeps that much, so the
 // advised region is not given back and re-grown without the advice (a brk extension is a mapping
 // of its own, without it). The heap's unaligned head (the up to 2 MiB before the first aligned
 // address, 4 KiB pages) is then taken by one block that is kept and never touched, so malloc
@@ -76,5 +76,13 @@ class HugeBuffer {
 // the heap did not grow, the kernel refused, or malloc is not glibc's (a sanitizer's allocator
 // answers mallopt with 0). THP `never` is silently 4 KiB pages.
 size_t grow_heap_in_huge_pages(size_t bytes);
+
+// For a job that knows it will hold more than the first megabytes (`filter --threads`): makes
+// sure the heap's free top holds at least `bytes` of whole 2 MiB pages, advised and not yet in
+// memory, growing the heap to the 2 MiB boundary past them when it does not (what malloc grows
+// later is 4 KiB pages). M_TOP_PAD stays at least what grow_heap_in_huge_pages set. On the main
+// thread. Returns the bytes advised (from the 2 MiB page the free top begins in); 0 as
+// grow_heap_in_huge_pages.
+size_t reserve_heap_in_huge_pages(size_t bytes);
 
 }  // namespace scrub
