@@ -1,6 +1,7 @@
 #include "transports/line_reader.h"
 
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@ constexpr size_t kReadSize = 256 * 1024;
 }
 
 bool LineReader::readable_now() const {
+  if (regular_file_) return true;  // poll(2) answers so for every regular file, at once
   struct pollfd p = {fd_, POLLIN, 0};
   int r;
   do {
@@ -25,6 +27,8 @@ bool LineReader::readable_now() const {
 
 LineReader::LineReader(int fd, size_t max_line, std::function<void()> before_block)
     : fd_(fd), max_line_(max_line ? max_line : 1), before_block_(std::move(before_block)) {
+  struct stat st;
+  regular_file_ = before_block_ && ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);
   cap_ = std::min(max_line_, size_t{1} << 20) + kReadSize;
   buf_.reset(new char[cap_ + kReadablePadding]);  // data stays within cap_
 }

@@ -54,6 +54,7 @@ class LineReader {
   std::unique_ptr<char[]> buf_;
   size_t cap_ = 0;
   size_t start_ = 0, end_ = 0, scanned_ = 0;
+  bool regular_file_ = false;  // reads never wait: no poll(2) before each
   bool eof_ = false;
   bool in_long_line_ = false;
   int errno_ = 0;
