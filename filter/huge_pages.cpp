@@ -58,7 +58,8 @@ constexpr uintptr_t kMinHeadGap = 64 * 1024;
 // The block that covers the heap's unaligned head (grow_heap_in_huge_pages): never freed, held
 // here so it stays reachable.
 void* head_spacer = nullptr;
-// M_TOP_PAD as grow_heap_in_huge_pages set it.
+// M_TOP_PAD as this file last set it: grow_heap_in_huge_pages's `bytes`, or the free top a growth
+// left (grow_past), whichever is larger.
 size_t top_pad = 0;
 constexpr int kGlibcMmapMax = 65536;  // glibc's DEFAULT_MMAP_MAX
 
