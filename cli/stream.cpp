@@ -290,6 +290,9 @@ class LineBatches {
   }
 
   void run(Batch& b) {
+    // A pool thread's own buffers (masked copies, findings) come from an arena of its own: in
+    // huge pages too (once per thread; nothing on the reading thread, whose heap is advised).
+    if (pool_) advise_thread_arena_in_huge_pages();
     std::unique_ptr<FollowingRedactor> r = take_redactor();
     Redactor& redactor = r->current();
     std::string masked, pem_text;

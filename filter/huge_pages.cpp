@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 
@@ -147,6 +148,48 @@ size_t reserve_heap_in_huge_pages(size_t bytes) {
   const uintptr_t lo = std::max(huge_page_down(top_start), huge_page_up(end - mallinfo2().arena));
   const uintptr_t hi = huge_page_down(end);
   return advise(lo, hi, top_start) ? hi - lo : 0;
+}
+
+namespace {
+// glibc's HEAP_MAX_SIZE on 64-bit (2 * DEFAULT_MMAP_THRESHOLD_MAX): the size and alignment of a
+// thread arena's reservation.
+constexpr uintptr_t kArenaReservation = uintptr_t{64} << 20;
+// The blocks that cover thread arenas' first 2 MiB pages: never freed, held here so they stay
+// reachable. A few threads at most take one; past the slots, none is taken.
+constexpr size_t kArenaSpacers = 64;
+std::atomic<void*> arena_spacers[kArenaSpacers];
+std::atomic<size_t> arena_spacer_count{0};
+}  // namespace
+
+size_t advise_thread_arena_in_huge_pages() {
+  thread_local bool done = false;
+  if (done) return 0;
+  done = true;
+  // (Setting what glibc has: a sanitizer's allocator answers 0, and it has no such arenas.)
+  if (mallopt(M_MMAP_MAX, kGlibcMmapMax) != 1) return 0;
+  void* probe = std::malloc(64);
+  if (probe == nullptr) return 0;
+  const uintptr_t at = reinterpret_cast<uintptr_t>(probe);
+  const uintptr_t base = at & ~(kArenaReservation - 1);
+  size_t advised = 0;
+  // A fresh arena's first block lies just past its header at the reservation's start; anywhere
+  // else (the main heap, an arena another thread used) nothing is done.
+  if (at - base < 64 * 1024 &&
+      ::madvise(reinterpret_cast<void*>(base), kArenaReservation, MADV_HUGEPAGE) == 0) {
+    advised = kArenaReservation;
+    const uintptr_t first = base + HugeBuffer::kHugePage;
+    const size_t slot = arena_spacer_count.fetch_add(1);
+    // The probe, its header, the spacer's header: the spacer ends about where `first` begins.
+    void* spacer = slot < kArenaSpacers ? std::malloc(first - at - 64 - 32) : nullptr;
+    const uintptr_t s = reinterpret_cast<uintptr_t>(spacer);
+    if (spacer != nullptr && s > at && s < first) {
+      arena_spacers[slot].store(spacer);
+    } else {
+      std::free(spacer);  // not where it was meant to be: the arena's blocks are left as they are
+    }
+  }
+  std::free(probe);
+  return advised;
 }
 
 void HugeBuffer::free_mapping(void* data, size_t mapped) {

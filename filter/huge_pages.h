@@ -85,4 +85,18 @@ size_t grow_heap_in_huge_pages(size_t bytes);
 // grow_heap_in_huge_pages.
 size_t reserve_heap_in_huge_pages(size_t bytes);
 
+// For a thread that will hold megabytes of its own (a `filter --threads` pool thread): glibc
+// gives a thread a malloc arena of its own, a 64 MiB-aligned reservation it grows as needed
+// (HEAP_MAX_SIZE on 64-bit), which grow_heap_in_huge_pages does not cover. The first
+// call on a thread advises that reservation for huge pages and takes the rest of its first 2 MiB
+// page (the arena's own header and first blocks, 4 KiB pages) with one block kept and never
+// touched, so what the thread allocates next comes from huge pages. Later calls on the thread
+// return at once. Returns the bytes advised: 0 on later calls, when the thread's blocks come
+// from the main heap or from an arena already in use (its first block is not at the start of a
+// reservation), when the range is not mapped as glibc maps it, or when malloc is not glibc's.
+// What the thread touches of an advised 2 MiB page is resident whole: `filter --threads 2`'s
+// peak RSS 21 -> 24 MiB. Not for the proxies' helper threads: one per connection under `tcp`
+// took 7-10 MiB more there, for a first masked answer 2-6 ms sooner through the wrap.
+size_t advise_thread_arena_in_huge_pages();
+
 }  // namespace scrub

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <malloc.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -9,12 +11,15 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "engine_fixture.h"
 #include "tests/sanitizer_stride.h"
 #include "filter/huge_pages.h"
 #include "filter/literal_variants.h"
+
+extern char** environ;
 
 using namespace scrub;
 using namespace scrub::test;
@@ -191,6 +196,62 @@ static bool page_present(uintptr_t a) {
   uint64_t e = 0;
   pm.read(reinterpret_cast<char*>(&e), sizeof e);
   return pm && (e >> 63) != 0;
+}
+
+// A thread that holds megabytes of its own (a `filter --threads` pool thread) has its
+// malloc arena's reservation advised, and its next blocks come from past the arena's first
+// 2 MiB page (its header and first blocks, 4 KiB pages): a block of a megabyte then starts in
+// the second 2 MiB page of the reservation, in an advised mapping. The second call on the
+// thread does nothing; on the main thread (the main heap) nothing is done. Run in a process of
+// its own (the test binary again, this case only): glibc hands a new thread the arena of a
+// thread that ended, and earlier tests ended threads.
+TEST_CASE("advise_thread_arena_in_huge_pages child", "[.arena-child]") {
+  mallopt(M_MMAP_THRESHOLD, 2 * 1024 * 1024);  // as main() has it: a megabyte is not mapped
+  CHECK(advise_thread_arena_in_huge_pages() == 0);  // the main thread: its heap is the main one
+  size_t first = 0, second = 0;
+  uintptr_t block = 0, reservation = 0;
+  bool advised = false;
+  std::thread t([&] {
+    first = advise_thread_arena_in_huge_pages();
+    second = advise_thread_arena_in_huge_pages();
+    void* p = std::malloc(size_t{1} << 20);
+    block = reinterpret_cast<uintptr_t>(p);
+    reservation = block & ~((uintptr_t{64} << 20) - 1);
+    std::ifstream smaps("/proc/self/smaps");  // the mapping that holds it: advised?
+    std::string line;
+    bool inside = false;
+    while (std::getline(smaps, line)) {
+      uintptr_t lo = 0, hi = 0;
+      if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2)
+        inside = lo <= block && block < hi;
+      else if (inside && line.rfind("VmFlags:", 0) == 0)
+        advised = line.find(" hg") != std::string::npos;
+    }
+    std::free(p);
+  });
+  t.join();
+  CHECK(first == (size_t{64} << 20));
+  CHECK(second == 0);
+  CHECK(advised);
+  CHECK(block >= reservation + HugeBuffer::kHugePage);
+  CHECK(block < reservation + 2 * HugeBuffer::kHugePage);
+}
+
+TEST_CASE("advise_thread_arena_in_huge_pages: a new thread's next blocks in advised 2 MiB pages",
+          "[cache]") {
+#ifdef SCRUB_TEST_SANITIZED
+  SUCCEED("a sanitizer's allocator has no glibc arenas: not tested here");
+  return;
+#endif
+  char self[] = "/proc/self/exe";
+  char name[] = "advise_thread_arena_in_huge_pages child";
+  char* argv[] = {self, name, nullptr};
+  pid_t pid = -1;
+  REQUIRE(posix_spawn(&pid, self, nullptr, nullptr, argv, environ) == 0);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);  // Catch2's exit code: the child case's failed assertions
 }
 
 // `filter --threads` asks for more of the heap in huge pages once it knows it will hold more:
