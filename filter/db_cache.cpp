@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <new>
 
 #include "filter/fingerprint.h"
 
@@ -71,14 +73,16 @@ std::optional<std::pair<HsDatabasePtr, std::vector<CachedWidths>>> DbCache::load
   // the entry, freed once read, comes from the heap, whose first megabytes are huge pages that
   // later buffers reuse: a block of its own was one more 2 MiB page zeroed at every start, and
   // on this VM a fresh one sometimes takes milliseconds to zero (`filter` on empty input: -1.15
-  // ms, page faults 333 -> 315; 150 alternated runs). new[]: not zero-filled, the read fills it.
+  // ms, page faults 333 -> 315; 150 alternated runs). new[]: not zero-filled, the read fills it;
+  // nothrow, so a buffer that cannot be had is a cache miss (compiled instead), as it was when
+  // this was a HugeBuffer, not a bad_alloc out of the engine's build.
   const int fd = ::open((dir_ / name_).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
   struct stat st {};
   std::unique_ptr<char[]> file;
   size_t size = 0;
   if (::fstat(fd, &st) == 0 && st.st_size > 0 && st.st_size < (1LL << 32)) {
-    file.reset(new char[static_cast<size_t>(st.st_size)]);
+    file.reset(new (std::nothrow) char[static_cast<size_t>(st.st_size)]);
     while (file && size < static_cast<size_t>(st.st_size)) {
       ssize_t n = ::read(fd, file.get() + size, static_cast<size_t>(st.st_size) - size);
       if (n < 0 && errno == EINTR) continue;
