@@ -64,6 +64,13 @@ void* head_spacer = nullptr;
 size_t top_pad = 0;
 constexpr int kGlibcMmapMax = 65536;  // glibc's DEFAULT_MMAP_MAX
 
+// Whether malloc is glibc's, by setting what glibc has anyway: a sanitizer's allocator answers
+// mallopt with 0, and neither its heap nor its arenas are glibc's.
+bool glibc_malloc() { return mallopt(M_MMAP_MAX, kGlibcMmapMax) == 1; }
+
+// The main heap's end (the brk); (uintptr_t)-1 when sbrk fails.
+uintptr_t heap_end() { return reinterpret_cast<uintptr_t>(::sbrk(0)); }
+
 // Grows the heap until its brk passes `target`: a block just larger than the heap's free top and
 // the way to `target` makes glibc extend the brk (M_TOP_PAD 0 meanwhile, so by not much more) and
 // write the new top's header at the block's end, just past `target`, not in what is advised. A
@@ -73,12 +80,12 @@ constexpr int kGlibcMmapMax = 65536;  // glibc's DEFAULT_MMAP_MAX
 // giving back what just grew, and later trims keep the advised part too. Kept in a volatile so
 // the compiler does not elide the malloc/free pair.
 void grow_past(uintptr_t target) {
-  const uintptr_t end = reinterpret_cast<uintptr_t>(::sbrk(0));
+  const uintptr_t end = heap_end();
   if (target <= end || mallopt(M_TOP_PAD, 0) != 1) return;
   (void)mallopt(M_MMAP_MAX, 0);
   void* volatile block = std::malloc(mallinfo2().keepcost + (target - end));
   if (block != nullptr) {
-    const size_t top = reinterpret_cast<uintptr_t>(::sbrk(0)) - reinterpret_cast<uintptr_t>(block);
+    const size_t top = heap_end() - reinterpret_cast<uintptr_t>(block);
     top_pad = std::max(top_pad, top);
   }
   (void)mallopt(M_TOP_PAD, static_cast<int>(top_pad));
@@ -103,11 +110,10 @@ size_t grow_heap_in_huge_pages(size_t bytes) {
   if (bytes < HugeBuffer::kHugePage || mallopt(M_TOP_PAD, static_cast<int>(bytes)) != 1) return 0;
   top_pad = bytes;
   const size_t top = mallinfo2().keepcost;
-  if (top < bytes) grow_past(reinterpret_cast<uintptr_t>(::sbrk(0)) + (bytes - top));
-  char* const brk = static_cast<char*>(::sbrk(0));
-  if (brk == reinterpret_cast<char*>(-1)) return 0;
+  if (top < bytes) grow_past(heap_end() + (bytes - top));
+  const uintptr_t end = heap_end();
+  if (end == static_cast<uintptr_t>(-1)) return 0;
   // The whole heap (contiguous from its start to the brk, `arena` bytes), aligned inward.
-  const uintptr_t end = reinterpret_cast<uintptr_t>(brk);
   const uintptr_t start = end - mallinfo2().arena;
   const uintptr_t lo = huge_page_up(start);
   const uintptr_t hi = huge_page_down(end);
@@ -130,10 +136,8 @@ size_t grow_heap_in_huge_pages(size_t bytes) {
 }
 
 size_t reserve_heap_in_huge_pages(size_t bytes) {
-  // (Setting what glibc has: a sanitizer's allocator answers 0, and its heap is not glibc's.)
-  if (bytes < HugeBuffer::kHugePage || mallopt(M_MMAP_MAX, kGlibcMmapMax) != 1) return 0;
-  auto brk = [] { return reinterpret_cast<uintptr_t>(::sbrk(0)); };
-  uintptr_t end = brk();
+  if (bytes < HugeBuffer::kHugePage || !glibc_malloc()) return 0;
+  uintptr_t end = heap_end();
   if (end == static_cast<uintptr_t>(-1)) return 0;
   // `bytes` of whole 2 MiB pages in the free top, before the last boundary below the brk (past
   // it, 4 KiB pages).
@@ -141,7 +145,7 @@ size_t reserve_heap_in_huge_pages(size_t bytes) {
   const uintptr_t want = huge_page_up(top_start) + huge_page_up(bytes);
   if (huge_page_down(end) < want) {
     grow_past(want);
-    end = brk();
+    end = heap_end();
   }
   // From the 2 MiB page the top begins in (the rest of it is malloc's next blocks), not before
   // the heap's first boundary.
@@ -165,8 +169,7 @@ size_t advise_thread_arena_in_huge_pages() {
   thread_local bool done = false;
   if (done) return 0;
   done = true;
-  // (Setting what glibc has: a sanitizer's allocator answers 0, and it has no such arenas.)
-  if (mallopt(M_MMAP_MAX, kGlibcMmapMax) != 1) return 0;
+  if (!glibc_malloc()) return 0;
   void* probe = std::malloc(64);
   if (probe == nullptr) return 0;
   const uintptr_t at = reinterpret_cast<uintptr_t>(probe);
