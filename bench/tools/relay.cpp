@@ -1,13 +1,15 @@
 // Benchmark baseline: a stdio relay that does no work, to put the stdio wrap's figures next to
 // what one more process in the pipe costs by itself.
 //
-//   relay [--busy-us N] [IGNORED...] -- COMMAND [ARGS...]
+//   relay [--busy-us N] [--direct-requests] [IGNORED...] -- COMMAND [ARGS...]
 //
 // Starts COMMAND with pipes on its stdin and stdout and copies bytes both ways on two threads,
 // as they come, with the wrap's 256 KiB buffers on the server's stdout and on its own stdout.
 // Options before `--` other than its own are ignored, so rtt_bench can pass it the wrap's.
 // --busy-us N spins N microseconds before forwarding each chunk the server sends: a stand-in
 // for scanning time, to see how the round trip grows with the work done per message.
+// --direct-requests gives COMMAND the relay's own stdin: only the responses take the extra hop,
+// what a proxy out of the request path (no request tracking, no refusing requests) would cost.
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,11 +44,15 @@ void pump(int from, int to, long busy_us) {
 
 int main(int argc, char** argv) {
   long busy_us = 0;
+  bool direct_requests = false;
   int cmd = 1;
-  for (; cmd < argc && std::strcmp(argv[cmd], "--") != 0; ++cmd)
+  for (; cmd < argc && std::strcmp(argv[cmd], "--") != 0; ++cmd) {
     if (!std::strcmp(argv[cmd], "--busy-us") && cmd + 1 < argc) busy_us = std::atol(argv[++cmd]);
+    if (!std::strcmp(argv[cmd], "--direct-requests")) direct_requests = true;
+  }
   if (++cmd >= argc) {
-    std::fprintf(stderr, "usage: relay [--busy-us N] [IGNORED...] -- COMMAND [ARGS...]\n");
+    std::fprintf(stderr,
+                 "usage: relay [--busy-us N] [--direct-requests] [IGNORED...] -- COMMAND [ARGS...]\n");
     return 2;
   }
   scrub::ignore_sigpipe();
@@ -63,7 +69,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (pid == 0) {
-    ::dup2(in[0], STDIN_FILENO);
+    if (!direct_requests) ::dup2(in[0], STDIN_FILENO);
     ::dup2(out[1], STDOUT_FILENO);
     ::execvp(argv[cmd], argv + cmd);
     std::perror("relay: exec");
@@ -71,9 +77,14 @@ int main(int argc, char** argv) {
   }
   ::close(in[0]);
   ::close(out[1]);
-  std::thread to_server([&] { pump(STDIN_FILENO, in[1], 0); });
-  pump(out[0], STDOUT_FILENO, busy_us);
-  to_server.detach();  // blocked on our stdin, which the client may keep open
+  if (direct_requests) {
+    ::close(in[1]);
+    pump(out[0], STDOUT_FILENO, busy_us);
+  } else {
+    std::thread to_server([&] { pump(STDIN_FILENO, in[1], 0); });
+    pump(out[0], STDOUT_FILENO, busy_us);
+    to_server.detach();  // blocked on our stdin, which the client may keep open
+  }
   int status = 0;
   ::waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1;

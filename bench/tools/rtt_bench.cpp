@@ -1,11 +1,12 @@
 // Round-trip latency and throughput through the stdio wrap, next to a direct pipe, in one run.
 //
 //   rtt_bench MCP_SCRUB REPLY_SERVER [--bytes N] [--requests M] [--rounds R] [--secret]
-//             [--relay RELAY] [--scrub-arg ARG]...
+//             [--relay RELAY [--relay-responses-only]] [--scrub-arg ARG]...
 //
 // For each round it runs the same request sequence against `REPLY_SERVER N` directly, through
 // `RELAY -- REPLY_SERVER N` when given (bench/tools/relay.cpp: the same extra process and pipes,
-// no work), and through `MCP_SCRUB -- REPLY_SERVER N`, alternating, so machine noise hits all of
+// no work; with --relay-responses-only also `RELAY --direct-requests`, whose server reads the
+// client's requests itself), and through `MCP_SCRUB -- REPLY_SERVER N`, alternating, so machine noise hits all of
 // them; one request in flight at a time. Prints one JSON line per contender with p50/p99/mean
 // round trip (us), the added latency versus direct, MB/s of response bytes, and the CPU time
 // (user + sys) per request of the contender's processes (getrusage RUSAGE_CHILDREN: the spawned
@@ -101,7 +102,7 @@ int main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr,
                  "usage: rtt_bench MCP_SCRUB REPLY_SERVER [--bytes N] [--requests M] [--rounds R]"
-                 " [--secret] [--relay RELAY] [--scrub-arg ARG]...\n");
+                 " [--secret] [--relay RELAY [--relay-responses-only]] [--scrub-arg ARG]...\n");
     return 2;
   }
   std::string scrub = argv[1], server = argv[2];
@@ -110,6 +111,7 @@ int main(int argc, char** argv) {
   bool secret = false;
   std::vector<std::string> scrub_args;  // extra mcp-scrub options
   std::string relay;
+  bool half_relay = false;
   for (int i = 3; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--bytes") && i + 1 < argc) bytes = std::stoul(argv[++i]);
     else if (!std::strcmp(argv[i], "--requests") && i + 1 < argc) requests = std::stoi(argv[++i]);
@@ -117,6 +119,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--secret")) secret = true;
     else if (!std::strcmp(argv[i], "--scrub-arg") && i + 1 < argc) scrub_args.push_back(argv[++i]);
     else if (!std::strcmp(argv[i], "--relay") && i + 1 < argc) relay = argv[++i];
+    else if (!std::strcmp(argv[i], "--relay-responses-only")) half_relay = true;
   }
   std::vector<std::string> direct = {server, std::to_string(bytes)};
   if (secret) direct.push_back("secret");
@@ -126,10 +129,13 @@ int main(int argc, char** argv) {
   proxied.insert(proxied.end(), direct.begin(), direct.end());
   std::vector<std::string> relayed = proxied;
   relayed[0] = relay;
-  Sample d, p, rl;
+  std::vector<std::string> half = relayed;
+  half.insert(half.begin() + 1, "--direct-requests");
+  half_relay = half_relay && !relay.empty();
+  Sample d, p, rl, hr;
   for (int r = 0; r < rounds; ++r) {
     if (!run_once(direct, requests, d) || (!relay.empty() && !run_once(relayed, requests, rl)) ||
-        !run_once(proxied, requests, p)) {
+        (half_relay && !run_once(half, requests, hr)) || !run_once(proxied, requests, p)) {
       std::fprintf(stderr, "rtt_bench: a run failed\n");
       return 1;
     }
@@ -155,6 +161,10 @@ int main(int argc, char** argv) {
   if (!relay.empty()) {
     const double r50 = pct(rl.rtt_us, 0.5), r99 = pct(rl.rtt_us, 0.99);
     line("relay", rl, r50, r99, r50 - d50, r99 - d99);
+  }
+  if (half_relay) {
+    const double h50 = pct(hr.rtt_us, 0.5), h99 = pct(hr.rtt_us, 0.99);
+    line("relay, responses only", hr, h50, h99, h50 - d50, h99 - d99);
   }
   line("mcp-scrub", p, p50, p99, p50 - d50, p99 - d99);
   return 0;
