@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "filter/db_cache.h"
 #include "filter/json_string.h"
 #include "filter/literal_variants.h"
 
@@ -294,8 +295,10 @@ bool nesting_exceeds(std::string_view line, int limit) {
 // payload, decoded and scanned) and `"method"` (a request, remembered for its response). Two
 // string_view::find calls over a 1 MB tool result cost 0.45 ms, a memcmp at every quote, and
 // tool results quote a lot; Hyperscan's literal matcher answers both in 0.05 ms. Its database
-// (1-2 ms to build) is made on the first large message; smaller ones, and any Hyperscan
-// failure, fall back to find(), so a key is never missed.
+// is read from the database cache on the first large message (compiled and stored there once:
+// a process's first Hyperscan compile took 1.3-2.3 ms, more than half of what the wrap spent on
+// its first 1 MB result); smaller messages, and any Hyperscan failure, fall back to find(), so
+// a key is never missed.
 struct KeyHits {
   bool blob = false;
   bool method = false;
@@ -310,11 +313,16 @@ KeyHits find_keys_slow(std::string_view line) {
           line.find("\"method\"") != std::string_view::npos};
 }
 
-const hs_database_t* key_database() {
-  static hs_database_t* const db = [] {
+// One for the process, made with the cache of the engine that first asks (the same two literals
+// whichever engine that is).
+const hs_database_t* key_database(const EngineOptions& options) {
+  static hs_database_t* const db = [&options] {
     const char* patterns[] = {"\"blob\"", "\"method\""};
     const unsigned flags[] = {HS_FLAG_SINGLEMATCH, HS_FLAG_SINGLEMATCH};
     const unsigned ids[] = {0, 1};
+    DbCache cache(options.cache_dir, options.fingerprint_key);
+    cache.set_identity({patterns[0], patterns[1]}, {flags[0], flags[1]}, {"mcp message keys"});
+    if (auto hit = cache.load(); hit && hit->second.empty()) return hit->first.release();
     hs_database_t* out = nullptr;
     hs_compile_error_t* err = nullptr;
     if (hs_compile_multi(patterns, flags, ids, 2, HS_MODE_BLOCK, nullptr, &out, &err) !=
@@ -322,6 +330,7 @@ const hs_database_t* key_database() {
       hs_free_compile_error(err);
       return static_cast<hs_database_t*>(nullptr);
     }
+    cache.store(out, {});
     return out;
   }();
   return db;
@@ -333,9 +342,9 @@ int on_key(unsigned int id, unsigned long long, unsigned long long, unsigned int
   return k.blob && k.method ? 1 : 0;  // both seen: nothing more to learn
 }
 
-KeyHits find_keys(std::string_view line) {
+KeyHits find_keys(std::string_view line, const EngineOptions& options) {
   if (line.size() < kKeyScanBytes) return find_keys_slow(line);
-  const hs_database_t* db = key_database();
+  const hs_database_t* db = key_database(options);
   struct Scratch {
     hs_scratch_t* s = nullptr;
     ~Scratch() { hs_free_scratch(s); }
@@ -475,7 +484,7 @@ ScanStatus McpFilter::process(Direction dir, std::string_view line, MessageResul
   // (a known value's base64 form inside binary data) the JSON pass below masks in place.
   std::string blobbed;
   bool blob_masked = false;
-  const KeyHits keys = find_keys(line);
+  const KeyHits keys = find_keys(line, rd.set().options());
   if (keys.blob) {
     // Decoding blobs re-serializes the message, recursively: nesting past what simdjson accepts
     // would exhaust the stack. Such a message is refused (fail closed), not forwarded unscanned.

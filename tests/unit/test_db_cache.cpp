@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <malloc.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -18,6 +20,8 @@
 #include "tests/sanitizer_stride.h"
 #include "filter/huge_pages.h"
 #include "filter/literal_variants.h"
+#include "filter/mcp_filter.h"
+#include "filter/redactor.h"
 
 extern char** environ;
 
@@ -289,4 +293,80 @@ TEST_CASE("reserve_heap_in_huge_pages: whole untouched 2 MiB pages at the top", 
     }
     CHECK(advised == to - from);
   }
+}
+
+// McpFilter finds the keys of a large message with a small Hyperscan database of its own, made
+// once a process: read from the database cache when it is there, compiled and stored there when
+// not (a process's first compile cost the wrap more than half of its first 1 MB result's time).
+// The child builds an engine with the cache in SCRUB_TEST_KEY_DB_DIR and masks a textual blob in
+// a message large enough for that database; the parent counts and inspects the entries.
+TEST_CASE("McpFilter's key database child", "[.key-db-child]") {
+  const char* dir = std::getenv("SCRUB_TEST_KEY_DB_DIR");
+  REQUIRE(dir != nullptr);
+  EngineOptions eo = test_options();
+  eo.cache_dir = dir;
+  const std::string secret = fake(24, 91);
+  EngineHolder holder(make_set(kCacheRules, {{"env:K_SECRET", secret}}, eo));
+  RequestTracker tracker;
+  McpFilter filter(holder, tracker, {});
+  const std::string filler(100 * 1024, 'x');
+  const std::string msg =
+      R"({"jsonrpc":"2.0","id":3,"result":{"contents":[{"uri":"file:///a","text":")" + filler +
+      R"("},{"uri":"file:///b","mimeType":"text/plain","blob":")" +
+      base64_encode("token: " + secret + "\n") + R"("}]}})";
+  MessageResult r;
+  REQUIRE(filter.process(Direction::kServerToClient, msg, r) == ScanStatus::kOk);
+  REQUIRE(r.kind == MessageResult::Kind::kReplace);
+  REQUIRE(r.findings.size() == 1);
+  CHECK(r.findings[0].json_path == "result.contents[1].blob");
+  CHECK(r.out.find(filler) != std::string::npos);
+  CHECK(r.out.find(base64_encode("token: [REDACTED:known-secret]\n")) != std::string::npos);
+}
+
+TEST_CASE("McpFilter's key database comes from the database cache once stored there", "[cache]") {
+  const fs::path dir =
+      fs::temp_directory_path() / ("scrub-key-db-test-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto entries = [&] {
+    std::map<std::string, ino_t> out;  // name -> inode: a rewritten entry is a new file
+    for (const auto& e : fs::directory_iterator(dir)) {
+      struct stat st {};
+      REQUIRE(::stat(e.path().c_str(), &st) == 0);
+      out[e.path().filename().string()] = st.st_ino;
+    }
+    return out;
+  };
+  auto child = [&] {
+    char self[] = "/proc/self/exe";
+    char name[] = "McpFilter's key database child";
+    char* argv[] = {self, name, nullptr};
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+    env_strings.push_back("SCRUB_TEST_KEY_DB_DIR=" + dir.string());
+    std::vector<char*> envp;
+    for (std::string& e : env_strings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    pid_t pid = -1;
+    REQUIRE(posix_spawn(&pid, self, nullptr, nullptr, argv, envp.data()) == 0);
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);  // the child case's assertions
+  };
+  // What the engine alone stores, here in this process.
+  {
+    EngineOptions eo = test_options();
+    eo.cache_dir = dir.string();
+    Redactor r(make_set(kCacheRules, {{"env:K_SECRET", fake(24, 91)}}, eo));
+  }
+  const auto engine_only = entries();
+  REQUIRE_FALSE(engine_only.empty());
+  child();  // compiles the key database and stores it
+  const auto first = entries();
+  CHECK(first.size() == engine_only.size() + 1);
+  for (const auto& [name, ino] : engine_only) CHECK(first.count(name) == 1);
+  child();  // reads it: no entry written again
+  CHECK(entries() == first);
+  fs::remove_all(dir);
 }
