@@ -468,6 +468,14 @@ bool McpFilter::redact_blobs(Redactor& rd, const std::string& in, std::string& o
   return changed;
 }
 
+void McpFilter::prepare_for_large_messages() {
+  Redactor& rd = redactor_.current();
+  key_database(rd.set().options());
+  if (!options_.parallel) return;
+  rd.set_parallel(true);
+  rd.prepare_parallel();
+}
+
 ScanStatus McpFilter::process(Direction dir, std::string_view line, MessageResult& r, bool padded) {
   r = MessageResult{};
   r.ctx.direction = to_string(dir);

@@ -115,6 +115,10 @@ class McpFilter {
   // Scans one message travelling in `dir`. `padded`: Redactor::kJsonPadding bytes after `line`
   // are readable (LineReader's and the tcp line buffer's promise), so it is parsed in place.
   ScanStatus process(Direction dir, std::string_view line, MessageResult& result, bool padded = false);
+  // Makes now what the first large message would otherwise make on its way (the key database,
+  // and with `parallel` the helper thread, its scanner and the split scan's database): for a
+  // caller with time to spare before its first message, the wrap waiting on its server.
+  void prepare_for_large_messages();
 
   Redactor& redactor() { return redactor_.current(); }
 

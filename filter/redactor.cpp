@@ -923,6 +923,13 @@ bool Redactor::json_escaped_strings(std::string_view unit, std::string& block,
 }
 
 void Redactor::set_parallel(bool on) { impl_->parallel = on; }
+void Redactor::prepare_parallel() {
+  Impl& m = *impl_;
+  if (!m.parallel) return;
+  if (!m.helper) m.helper = std::make_unique<Scanner>(m.set_ptr);
+  m.scanner.prepare_split();
+  m.helper_thread();
+}
 
 void Redactor::release_memory() {
   Impl& m = *impl_;

@@ -89,6 +89,9 @@ class Redactor {
   // Text passes of redact_json's safety net at most (each masks what the last one revealed).
   static constexpr int kMaxSafetyPasses = 16;
   void set_parallel(bool on);
+  // With set_parallel on: starts the helper thread and makes its scanner and the split scan's
+  // database now, instead of on the first large unit.
+  void prepare_parallel();
 
   // Gives back what scanning large units left allocated: simdjson's buffers, sized for the
   // largest unit so far (a megabyte's tool result left 2-3 MiB), the helper thread (kept between

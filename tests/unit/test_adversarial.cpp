@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "cli/stream.h"
@@ -754,6 +755,46 @@ TEST_CASE("adversarial: an escaped key's value is masked in a tool result, one t
       CHECK(r.findings[0].offset == msg.find(pw));
       CHECK(r.findings[0].length == pw.size());
     }
+  }
+}
+
+// McpFilter::prepare_for_large_messages, which the wrap calls while its server has said nothing
+// yet: with `parallel` the helper thread of a large message's scan is started then, once, and
+// the first large message is scanned with it (no thread more), masked as by an unprepared
+// filter; without, no thread is started.
+TEST_CASE("adversarial: a prepared filter scans its first large message with the thread it started",
+          "[adversarial][mcp]") {
+  auto threads = [] {
+    size_t n = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) n += !e.path().empty();
+    return n;
+  };
+  EngineHolder holder(builtin_set());
+  RequestTracker tracker;
+  const std::string pw = "Wz8kT3nB6qLx2Rv";  // made up
+  std::string filler;
+  while (filler.size() < Redactor::kParallelBytes + 1000) filler += "log line\\n";
+  const std::string msg =
+      R"({"jsonrpc":"2.0","id":4,"result":{"content":[{"type":"text","text":")" + filler +
+      R"("}],"structuredContent":{"db":{"host":"db1","password":")" + pw + R"("}}}})";
+  std::string want = msg;
+  want.replace(want.find(pw), pw.size(), "[REDACTED:json-password]");
+  for (bool parallel : {false, true}) {
+    INFO("parallel " << parallel);
+    McpFilter filter(holder, tracker, {Action::kMask, parallel});
+    const size_t before = threads();
+    filter.prepare_for_large_messages();
+    const size_t prepared = before + (parallel ? 1 : 0);
+    CHECK(threads() == prepared);
+    filter.prepare_for_large_messages();
+    CHECK(threads() == prepared);
+    MessageResult r;
+    REQUIRE(filter.process(Direction::kServerToClient, msg, r) == ScanStatus::kOk);
+    REQUIRE(r.kind == MessageResult::Kind::kReplace);
+    CHECK(r.out == want);
+    REQUIRE(r.findings.size() == 1);
+    CHECK(r.findings[0].json_path == "result.structuredContent.db.password");
+    CHECK(threads() == prepared);
   }
 }
 
