@@ -470,10 +470,13 @@ bool McpFilter::redact_blobs(Redactor& rd, const std::string& in, std::string& o
 
 void McpFilter::prepare_for_large_messages() {
   Redactor& rd = redactor_.current();
-  key_database(rd.set().options());
-  if (!options_.parallel) return;
+  const EngineOptions& options = rd.set().options();  // the set outlives the redactor's jobs
+  if (!options_.parallel) {
+    key_database(options);
+    return;
+  }
   rd.set_parallel(true);
-  rd.prepare_parallel();
+  rd.prepare_parallel([&options] { key_database(options); });
 }
 
 ScanStatus McpFilter::process(Direction dir, std::string_view line, MessageResult& r, bool padded) {

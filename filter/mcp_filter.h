@@ -117,7 +117,9 @@ class McpFilter {
   ScanStatus process(Direction dir, std::string_view line, MessageResult& result, bool padded = false);
   // Makes now what the first large message would otherwise make on its way (the key database,
   // and with `parallel` the helper thread, its scanner and the split scan's database): for a
-  // caller with time to spare before its first message, the wrap waiting on its server.
+  // caller with time to spare before its first message, the wrap waiting on its server. With
+  // `parallel` the databases are loaded on the helper thread: a message that comes meanwhile is
+  // not held up (a large one waits for them).
   void prepare_for_large_messages();
 
   Redactor& redactor() { return redactor_.current(); }

@@ -189,7 +189,11 @@ struct Redactor::Impl {
   // The helper thread, kept from one large unit to the next (release_memory ends it); null when
   // none could be started, and the helper's work then runs on this thread.
   std::unique_ptr<HelperThread> thread;
+  // Redactor::prepare_parallel's work on the helper thread, waited for before the thread is
+  // used again (or ends): destroyed before `thread`, `helper` and the set.
+  HelperThread::Job prepared;
   HelperThread* helper_thread() {
+    prepared = {};  // waits for it, if any
     if (!thread) {
       try {
         thread = std::make_unique<HelperThread>();
@@ -923,17 +927,26 @@ bool Redactor::json_escaped_strings(std::string_view unit, std::string& block,
 }
 
 void Redactor::set_parallel(bool on) { impl_->parallel = on; }
-void Redactor::prepare_parallel() {
+void Redactor::prepare_parallel(std::function<void()> also) {
   Impl& m = *impl_;
   if (!m.parallel) return;
   if (!m.helper) m.helper = std::make_unique<Scanner>(m.set_ptr);
-  m.scanner.prepare_split();
-  m.helper_thread();
+  const CompiledSet::Impl& set = m.set();
+  auto work = [&set, also = std::move(also)] {
+    try {
+      set.split_db();
+      if (also) also();
+    } catch (...) {  // (bad_alloc) the first large unit makes what is missing
+    }
+  };
+  if (HelperThread* t = m.helper_thread()) m.prepared = t->run(std::move(work));
+  else work();
 }
 
 void Redactor::release_memory() {
   Impl& m = *impl_;
   m.parser = simdjson::dom::parser{};
+  m.prepared = {};   // waited for
   m.thread.reset();  // the helper thread (no task: each was waited for)
   m.helper.reset();  // its scanner and Hyperscan scratch
   std::vector<SecretSpan>().swap(m.spans);

@@ -89,9 +89,10 @@ class Redactor {
   // Text passes of redact_json's safety net at most (each masks what the last one revealed).
   static constexpr int kMaxSafetyPasses = 16;
   void set_parallel(bool on);
-  // With set_parallel on: starts the helper thread and makes its scanner and the split scan's
-  // database now, instead of on the first large unit.
-  void prepare_parallel();
+  // With set_parallel on: starts the helper thread and makes its scanner now, instead of on the
+  // first large unit, and hands the thread the split scan's database to load and `also` to run.
+  // Returns without waiting for them: the first large unit waits if it comes sooner.
+  void prepare_parallel(std::function<void()> also = {});
 
   // Gives back what scanning large units left allocated: simdjson's buffers, sized for the
   // largest unit so far (a megabyte's tool result left 2-3 MiB), the helper thread (kept between

@@ -316,13 +316,6 @@ Scanner::Scanner(std::shared_ptr<const CompiledSet> set)
   }
 }
 
-void Scanner::prepare_split() {
-  const CompiledSet::Impl::SplitDb& split = set_->impl().split_db();
-  if (!split.ok || !split.db || state_->split_scratch) return;
-  hs_scratch_t* s = nullptr;
-  if (hs_clone_scratch(split.proto.get(), &s) == HS_SUCCESS) state_->split_scratch.reset(s);
-}
-
 bool Scanner::lines_prefilter() const {
   const auto& impl = set_->impl();
   return impl.db != nullptr && impl.lines_prefilter;

@@ -81,9 +81,6 @@ class Scanner {
   // Raw Hyperscan match events of the last find(), before collapsing (for benchmarks).
   uint64_t match_events() const { return match_events_; }
 
-  // Loads the split scan's database (find_split) and clones its scratch, if not done yet.
-  void prepare_split();
-
   struct State;  // scratch and per-scan buffers (public only for the Hyperscan callback)
 
  private:
