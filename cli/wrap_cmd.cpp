@@ -301,12 +301,9 @@ class Proxy {
     McpFilter filter(rl.holder(), tracker_,
                      {parse_action(opt_.engine.action).value_or(Action::kMask), /*parallel=*/true});
     LineReader reader(child_.stdout_fd(), opt_.max_message_bytes);
-    {
-      // While the server has said nothing yet (it is still starting, or working on its first
-      // answer), what a first large message would build on its way is built now.
-      pollfd p{child_.stdout_fd(), POLLIN, 0};
-      if (::poll(&p, 1, 0) == 0) filter.prepare_for_large_messages();
-    }
+    // While the server has said nothing yet (it is still starting, or working on its first
+    // answer), what a first large message would build on its way is built now.
+    if (!reader.readable_now()) filter.prepare_for_large_messages();
     LineReader::Chunk chunk;
     MessageResult r;
     JsonRpcSniffer sniffer;

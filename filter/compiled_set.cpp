@@ -546,23 +546,8 @@ const CompiledSet::Impl::SplitDb& CompiledSet::Impl::split_db() const {
     DbCache cache(options.cache_dir, options.fingerprint_key);
     std::string id_list = "split ids";
     for (unsigned id : ids) id_list += " " + std::to_string(id);
-    cache.set_identity(expressions, flags, {id_list});
-    HsDatabasePtr db;
-    if (auto hit = cache.load(); hit && hit->second.empty()) {
-      db = std::move(hit->first);
-    } else {
-      std::vector<const char*> ptrs;
-      for (const auto& e : expressions) ptrs.push_back(e.c_str());
-      hs_database_t* raw = nullptr;
-      hs_compile_error_t* err = nullptr;
-      if (hs_compile_multi(ptrs.data(), flags.data(), ids.data(), static_cast<unsigned>(ptrs.size()),
-                           HS_MODE_BLOCK, nullptr, &raw, &err) != HS_SUCCESS) {
-        hs_free_compile_error(err);
-        return;  // not ok: find_split falls back to find()
-      }
-      db.reset(raw);
-      cache.store(db.get(), {});
-    }
+    HsDatabasePtr db = cache.load_or_compile(expressions, flags, ids, id_list);
+    if (!db) return;  // not ok: find_split falls back to find()
     hs_scratch_t* scratch = nullptr;
     if (hs_alloc_scratch(db.get(), &scratch) != HS_SUCCESS) return;
     split.proto.reset(scratch);

@@ -65,6 +65,25 @@ void DbCache::set_identity(const std::vector<std::string>& expressions,
   name_ = hmac_fingerprint(key_, id, 40) + ".hsdb";
 }
 
+HsDatabasePtr DbCache::load_or_compile(const std::vector<std::string>& expressions,
+                                       const std::vector<unsigned>& flags,
+                                       const std::vector<unsigned>& ids, const std::string& also) {
+  set_identity(expressions, flags, {also});
+  if (auto hit = load(); hit && hit->second.empty()) return std::move(hit->first);
+  std::vector<const char*> ptrs;
+  for (const auto& e : expressions) ptrs.push_back(e.c_str());
+  hs_database_t* raw = nullptr;
+  hs_compile_error_t* err = nullptr;
+  if (hs_compile_multi(ptrs.data(), flags.data(), ids.data(), static_cast<unsigned>(ptrs.size()),
+                       HS_MODE_BLOCK, nullptr, &raw, &err) != HS_SUCCESS) {
+    hs_free_compile_error(err);
+    return nullptr;
+  }
+  HsDatabasePtr db(raw);
+  store(db.get(), {});
+  return db;
+}
+
 std::optional<std::pair<HsDatabasePtr, std::vector<CachedWidths>>> DbCache::load() const {
   if (!enabled()) return std::nullopt;
   // One read into a buffer of the file's size, decrypted in place: the entry is about 1.5 MB for

@@ -40,6 +40,14 @@ class DbCache {
   std::optional<std::pair<HsDatabasePtr, std::vector<CachedWidths>>> load() const;
   void store(const hs_database_t* db, const std::vector<CachedWidths>& widths) const;
 
+  // A database without per-rule facts (a side database: the split scan's, the message keys'):
+  // set_identity(expressions, flags, also), then the entry when there is one, else the
+  // expressions compiled (block mode, `ids` as their ids) and stored. Null when Hyperscan
+  // cannot compile them.
+  HsDatabasePtr load_or_compile(const std::vector<std::string>& expressions,
+                                const std::vector<unsigned>& flags,
+                                const std::vector<unsigned>& ids, const std::string& also);
+
  private:
   std::filesystem::path dir_;
   std::string key_;

@@ -316,23 +316,12 @@ KeyHits find_keys_slow(std::string_view line) {
 // One for the process, made with the cache of the engine that first asks (the same two literals
 // whichever engine that is).
 const hs_database_t* key_database(const EngineOptions& options) {
-  static hs_database_t* const db = [&options] {
-    const char* patterns[] = {"\"blob\"", "\"method\""};
-    const unsigned flags[] = {HS_FLAG_SINGLEMATCH, HS_FLAG_SINGLEMATCH};
-    const unsigned ids[] = {0, 1};
-    DbCache cache(options.cache_dir, options.fingerprint_key);
-    cache.set_identity({patterns[0], patterns[1]}, {flags[0], flags[1]}, {"mcp message keys"});
-    if (auto hit = cache.load(); hit && hit->second.empty()) return hit->first.release();
-    hs_database_t* out = nullptr;
-    hs_compile_error_t* err = nullptr;
-    if (hs_compile_multi(patterns, flags, ids, 2, HS_MODE_BLOCK, nullptr, &out, &err) !=
-        HS_SUCCESS) {
-      hs_free_compile_error(err);
-      return static_cast<hs_database_t*>(nullptr);
-    }
-    cache.store(out, {});
-    return out;
-  }();
+  // Never freed: a thread may still scan with it while the process exits.
+  static hs_database_t* const db =
+      DbCache(options.cache_dir, options.fingerprint_key)
+          .load_or_compile({"\"blob\"", "\"method\""}, {HS_FLAG_SINGLEMATCH, HS_FLAG_SINGLEMATCH},
+                           {0, 1}, "mcp message keys")
+          .release();
   return db;
 }
 

@@ -186,6 +186,10 @@ struct Redactor::Impl {
   std::vector<SecretSpan> spans;
   bool parallel = false;
   std::unique_ptr<Scanner> helper;  // its own scratch, for the helper thread
+  Scanner& helper_scanner() {
+    if (!helper) helper = std::make_unique<Scanner>(set_ptr);
+    return *helper;
+  }
   // The helper thread, kept from one large unit to the next (release_memory ends it); null when
   // none could be started, and the helper's work then runs on this thread.
   std::unique_ptr<HelperThread> thread;
@@ -259,7 +263,7 @@ struct Redactor::Impl {
   // whole string cost as much as a plain scan over a tool result's words until the rules' own
   // prefilters counted as bounded). False on a scan error (fail closed, as a serial scan).
   bool scan_parallel(std::string_view unit, KnownScan& known, bool& valid, JsonInfo* info, bool padded) {
-    if (!helper) helper = std::make_unique<Scanner>(set_ptr);
+    Scanner& help = helper_scanner();
     struct Large {
       size_t index, tb, te;  // its number among the unit's strings (keys too), its content
     };
@@ -278,7 +282,7 @@ struct Redactor::Impl {
     auto helper_part = [&] {  // the pump thread leaves `helper` to it meanwhile
       ScanStatus st = ScanStatus::kError;
       try {
-        st = helper->find(unit, known.raw);
+        st = help.find(unit, known.raw);
         size_t k = 0;
         for_each_string(unit, [&](size_t tb, size_t te, bool escaped) {
           if (escaped && te - tb >= kPreScanBytes) large.push_back({k, tb, te});
@@ -332,7 +336,7 @@ struct Redactor::Impl {
       }
       PreScan p{large[i].tb, large[i].te, {}, {}, {}, false};
       const ScanStatus st = helper_free
-                                ? scanner.find_split(texts[i], *helper, p.spans, 0, thread.get())
+                                ? scanner.find_split(texts[i], help, p.spans, 0, thread.get())
                                 : scanner.find(texts[i], p.spans);
       if (st != ScanStatus::kOk) return false;
       known.pre.push_back(std::move(p));
@@ -357,8 +361,7 @@ struct Redactor::Impl {
   // two (a pump's large messages), as find() otherwise. The same spans either way.
   ScanStatus rescan(std::string_view unit, std::vector<SecretSpan>& out) {
     if (!parallel || unit.size() < Scanner::kSplitBytes) return scanner.find(unit, out);
-    if (!helper) helper = std::make_unique<Scanner>(set_ptr);
-    return scanner.find_split(unit, *helper, out, 0, helper_thread());
+    return scanner.find_split(unit, helper_scanner(), out, 0, helper_thread());
   }
 
   const CompiledSet::Impl& set() const { return scanner.set().impl(); }
@@ -930,7 +933,7 @@ void Redactor::set_parallel(bool on) { impl_->parallel = on; }
 void Redactor::prepare_parallel(std::function<void()> also) {
   Impl& m = *impl_;
   if (!m.parallel) return;
-  if (!m.helper) m.helper = std::make_unique<Scanner>(m.set_ptr);
+  m.helper_scanner();  // made here, on the caller's thread
   const CompiledSet::Impl& set = m.set();
   auto work = [&set, also = std::move(also)] {
     try {

@@ -42,9 +42,11 @@ class LineReader {
   // time).
   void set_stop(std::function<bool()> stop) { stop_ = std::move(stop); }
   size_t max_line() const { return max_line_; }
+  // A read(2) of the descriptor now would not wait (data, end of input or an error is there).
+  // Says nothing of lines already buffered.
+  bool readable_now() const;
 
  private:
-  bool readable_now() const;  // a read(2) now would not wait
   int fd_;
   size_t max_line_;
   std::function<void()> before_block_;

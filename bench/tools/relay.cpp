@@ -77,14 +77,11 @@ int main(int argc, char** argv) {
   }
   ::close(in[0]);
   ::close(out[1]);
-  if (direct_requests) {
-    ::close(in[1]);
-    pump(out[0], STDOUT_FILENO, busy_us);
-  } else {
-    std::thread to_server([&] { pump(STDIN_FILENO, in[1], 0); });
-    pump(out[0], STDOUT_FILENO, busy_us);
-    to_server.detach();  // blocked on our stdin, which the client may keep open
-  }
+  std::thread to_server;
+  if (direct_requests) ::close(in[1]);  // the server reads our stdin itself
+  else to_server = std::thread([&] { pump(STDIN_FILENO, in[1], 0); });
+  pump(out[0], STDOUT_FILENO, busy_us);
+  if (to_server.joinable()) to_server.detach();  // blocked on our stdin, which the client may keep open
   int status = 0;
   ::waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
