@@ -95,8 +95,9 @@ size_t reserve_heap_in_huge_pages(size_t bytes);
 // from the main heap or from an arena already in use (its first block is not at the start of a
 // reservation), when the range is not mapped as glibc maps it, or when malloc is not glibc's.
 // What the thread touches of an advised 2 MiB page is resident whole: `filter --threads 2`'s
-// peak RSS 21 -> 24 MiB. Not for the proxies' helper threads: one per connection under `tcp`
-// took 7-10 MiB more there, for a first masked answer 2-6 ms sooner through the wrap.
+// peak RSS 21 -> 24 MiB. The wrap's one helper thread too (McpFilter::prepare_for_large_messages):
+// its first masked 1 MB answer 2.6-4.7 ms sooner, peak RSS 1-3 MiB more. Not tcp's helpers, one
+// per connection: 7-10 MiB more there.
 size_t advise_thread_arena_in_huge_pages();
 
 }  // namespace scrub

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "filter/db_cache.h"
+#include "filter/huge_pages.h"
 #include "filter/json_string.h"
 #include "filter/literal_variants.h"
 
@@ -465,7 +466,14 @@ void McpFilter::prepare_for_large_messages() {
     return;
   }
   rd.set_parallel(true);
-  rd.prepare_parallel([&options] { key_database(options); });
+  rd.prepare_parallel([&options] {
+    // The helper thread's malloc arena in 2 MiB pages (filter/huge_pages.h), before anything is
+    // allocated in it: a large message's parse and offset map are its, and each fresh 4 KiB page
+    // costs a fault of 7-14 µs here (the first masked megabyte took 16.7 ms against 2.9 for the
+    // next ones). Only the wrap prepares, with one helper; not under tcp, one per connection.
+    advise_thread_arena_in_huge_pages();
+    key_database(options);
+  });
 }
 
 ScanStatus McpFilter::process(Direction dir, std::string_view line, MessageResult& r, bool padded) {

@@ -937,8 +937,8 @@ void Redactor::prepare_parallel(std::function<void()> also) {
   const CompiledSet::Impl& set = m.set();
   auto work = [&set, also = std::move(also)] {
     try {
-      set.split_db();
       if (also) also();
+      set.split_db();
     } catch (...) {  // (bad_alloc) the first large unit makes what is missing
     }
   };

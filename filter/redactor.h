@@ -90,8 +90,9 @@ class Redactor {
   static constexpr int kMaxSafetyPasses = 16;
   void set_parallel(bool on);
   // With set_parallel on: starts the helper thread and makes its scanner now, instead of on the
-  // first large unit, and hands the thread the split scan's database to load and `also` to run.
-  // Returns without waiting for them: the first large unit waits if it comes sooner.
+  // first large unit, and hands the thread `also` to run, then the split scan's database to load
+  // (`also` runs first: it may prepare the thread's own memory). Returns without waiting for
+  // them: the first large unit waits if it comes sooner.
   void prepare_parallel(std::function<void()> also = {});
 
   // Gives back what scanning large units left allocated: simdjson's buffers, sized for the

@@ -258,6 +258,78 @@ TEST_CASE("advise_thread_arena_in_huge_pages: a new thread's next blocks in advi
   CHECK(WEXITSTATUS(status) == 0);  // Catch2's exit code: the child case's failed assertions
 }
 
+// The wrap's preparation for large messages (McpFilter::prepare_for_large_messages, with
+// `parallel`) puts the helper thread's malloc arena in huge pages before the thread allocates:
+// afterwards one whole 64 MiB arena reservation is advised (VmFlags "hg" over all of it), and a
+// filter without `parallel` (no helper thread) advises none. Both mask the large message alike.
+// In a process of its own, as the case above: a reused arena is left alone.
+TEST_CASE("prepared helper arena child", "[.prepared-arena-child]") {
+  mallopt(M_MMAP_THRESHOLD, 2 * 1024 * 1024);  // as main() has it
+  constexpr uintptr_t kArena = uintptr_t{64} << 20;
+  auto advised_arenas = [] {
+    std::vector<std::pair<uintptr_t, uintptr_t>> advised;  // [lo, hi) of "hg" mappings
+    std::ifstream smaps("/proc/self/smaps");
+    std::string line;
+    uintptr_t lo = 0, hi = 0;
+    while (std::getline(smaps, line)) {
+      uintptr_t a = 0, b = 0;  // (a field such as "FilePmdMapped:" reads as one number)
+      if (std::sscanf(line.c_str(), "%lx-%lx ", &a, &b) == 2) {
+        lo = a;
+        hi = b;
+        continue;
+      }
+      if (line.rfind("VmFlags:", 0) == 0 && line.find(" hg") != std::string::npos)
+        advised.emplace_back(lo, hi);
+    }
+    size_t whole = 0;
+    for (const auto& [from, to] : advised) {
+      if (from % kArena != 0) continue;
+      uintptr_t covered = 0;
+      for (const auto& [a, b] : advised)
+        if (a >= from && b <= from + kArena) covered += b - a;
+      whole += covered == kArena ? 1 : 0;
+    }
+    return whole;
+  };
+  const std::string secret = fake(24, 92);
+  EngineHolder holder(make_set(kCacheRules, {{"env:K_SECRET", secret}}, test_options()));
+  RequestTracker tracker;
+  std::string filler;
+  while (filler.size() < Redactor::kParallelBytes + 1000) filler += "log line\\n";
+  const std::string msg = R"({"jsonrpc":"2.0","id":5,"result":{"content":[{"type":"text","text":")" +
+                          filler + " " + secret + R"("}]}})";
+  std::string want = msg;
+  want.replace(want.find(secret), secret.size(), "[REDACTED:known-secret]");
+  CHECK(advised_arenas() == 0);
+  for (bool parallel : {false, true}) {
+    INFO("parallel " << parallel);
+    McpFilter filter(holder, tracker, {Action::kMask, parallel});
+    filter.prepare_for_large_messages();
+    MessageResult r;
+    REQUIRE(filter.process(Direction::kServerToClient, msg, r) == ScanStatus::kOk);  // waits for it
+    REQUIRE(r.kind == MessageResult::Kind::kReplace);
+    CHECK(r.out == want);
+    CHECK(advised_arenas() == (parallel ? 1u : 0u));
+  }
+}
+
+TEST_CASE("McpFilter::prepare_for_large_messages: the helper thread's arena in huge pages",
+          "[cache][mcp]") {
+#ifdef SCRUB_TEST_SANITIZED
+  SUCCEED("a sanitizer's allocator has no glibc arenas: not tested here");
+  return;
+#endif
+  char self[] = "/proc/self/exe";
+  char name[] = "prepared helper arena child";
+  char* argv[] = {self, name, nullptr};
+  pid_t pid = -1;
+  REQUIRE(posix_spawn(&pid, self, nullptr, nullptr, argv, environ) == 0);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);  // Catch2's exit code: the child case's failed assertions
+}
+
 // `filter --threads` asks for more of the heap in huge pages once it knows it will hold more:
 // afterwards the free top holds that many bytes of whole 2 MiB pages, advised, and none of their
 // 4 KiB pages is in memory yet. (One written there before the advice, as glibc writes the header
