@@ -90,6 +90,12 @@ TEST_CASE("a broken rule file names the rule and the reason", "[loader][errors]"
   CHECK(load_error("[[rules]]\nid = 'k'\nregex = 'x'\nmask = 'blur'\n") ==
         "r.toml: rule 'k': 'mask' must be label, fixed, partial or hash");
   CHECK(load_error("[[rules]\nid = 1").rfind("r.toml: invalid TOML: line 1", 0) == 0);
+  // A table header cut by a newline (fuzz_rules, tests/fuzz/regressions/rules): toml++ 3.3
+  // asserts against it when compiled from its headers without NDEBUG; linked as Debian builds
+  // it, the key is reported.
+  CHECK(load_error("[\nregex = 'x'\n") ==
+        "r.toml: invalid TOML: line 1, column 2: Error while parsing key: expected bare key "
+        "starting character or string delimiter, saw '\\n'");
   CHECK(load_error("[[rules]]\nid = 'k'\nregex = 'x@'\nprefilter = ''\n") ==
         "r.toml: rule 'k': 'prefilter' must be a non-empty string");
   CHECK(load_error("[[rules]]\nid = 'k'\nregex = 'x@'\nprefilter = 7\n") ==
