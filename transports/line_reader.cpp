@@ -1,6 +1,7 @@
 #include "transports/line_reader.h"
 
 #include <poll.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,9 +117,25 @@ LineReader::Status LineReader::next(Chunk& chunk) {
     }
     // Only a read that would wait: a file, or a pipe with data queued, reads on without it (a
     // caller's flush there would cut its batches short for nothing).
-    if (before_block_ && !readable_now()) {
-      before_block_();
-      if (stop_ && stop_()) return Status::kEof;
+    if ((before_block_ || spin_.count() > 0) && !readable_now()) {
+      if (before_block_) {
+        before_block_();
+        if (stop_ && stop_()) return Status::kEof;
+      }
+      if (spin_.count() > 0 && !regular_file_) {
+        const auto until = std::chrono::steady_clock::now() + spin_;
+        for (;;) {
+          if (readable_now()) {
+            ++polled_reads_;
+            break;
+          }
+          if (std::chrono::steady_clock::now() >= until) break;
+          // Any other thread runnable on this CPU (the server, the client) goes first. Polling
+          // without yielding added less to the wrap's 1 KB round trip at the median (5-7 against
+          // 15-16 µs) but up to 331 µs at p99 (against 37-54): it held CPUs the others needed.
+          ::sched_yield();
+        }
+      }
     }
     // At most kReadSize at a time, though the buffer may hold more: what a read brings is handed
     // out and copied on while it is still in this CPU's cache. Reads that filled a 1.25 MiB

@@ -63,6 +63,27 @@ TEST_CASE("wrap: every channel of an MCP server is masked, every message stays v
   CHECK(found);
 }
 
+// The pumps' busy polling (--busy-poll-us, default 50 µs with two CPUs or more) changes when
+// bytes are read, never which: with polling off and with a window of a tenth of a second every
+// channel comes out exactly as by default. A value out of range is refused before the server
+// starts.
+TEST_CASE("wrap: --busy-poll-us off or long masks every channel alike and out of range is refused",
+          "[e2e][wrap]") {
+  Wrap w;
+  for (const char* us : {"0", "100000"}) {
+    INFO("--busy-poll-us " << us);
+    RunResult r = w.call(channel_requests(), {"--busy-poll-us", us});
+    REQUIRE(r.status == 0);
+    check_channels(r.out);
+    check_no_secret(r.err);
+    CHECK(r.err.find("stderr split line with key [REDACTED:known-secret]\n") != std::string::npos);
+  }
+  RunResult bad = w.call({}, {"--busy-poll-us", "-5"});
+  CHECK(bad.status == 2);
+  CHECK(bad.err == "--busy-poll-us: Value -5 not in range 0 to 1000000\nRun with --help for more information.\n");
+  CHECK(bad.out == "");
+}
+
 // A result over Redactor::kParallelBytes is scanned on two threads (the line's own scan on a
 // helper thread while the line is parsed, then the large escaped string as the parse decoded
 // it, while the helper maps that string back to the line for the masks): the client gets exactly

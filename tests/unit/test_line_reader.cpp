@@ -117,3 +117,42 @@ TEST_CASE("LineReader::next_lines gives next()'s lines in runs within max_line",
     }
   }
 }
+
+// Busy polling (the wrap's pumps): a line that comes within the window is read without the
+// thread sleeping (counted), the same bytes as without polling; one that comes after the window
+// is read by the read that sleeps (not counted), so an idle reader stops polling; without a
+// window nothing is counted. The end of input ends a poll too.
+TEST_CASE("LineReader::set_spin polls for the next bytes within the window and then sleeps", "[framer]") {
+  using std::chrono::milliseconds;
+  struct Case {
+    std::chrono::microseconds spin;
+    milliseconds delay;
+    size_t polled;
+  };
+  // A window of a minute: the line comes within it however the machine schedules the writer.
+  // A window of a millisecond and a line 200 ms later: the poll has long given up.
+  for (const Case& c : {Case{std::chrono::minutes(1), milliseconds(5), 2},
+                        Case{std::chrono::microseconds(1000), milliseconds(200), 0},
+                        Case{std::chrono::microseconds(0), milliseconds(5), 0}}) {
+    INFO("spin " << c.spin.count() << " us, line after " << c.delay.count() << " ms");
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    std::thread writer([w = fds[1], delay = c.delay] {
+      std::this_thread::sleep_for(delay);
+      const char line[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n";
+      CHECK(::write(w, line, sizeof line - 1) == static_cast<ssize_t>(sizeof line - 1));
+      std::this_thread::sleep_for(delay);
+      ::close(w);
+    });
+    LineReader reader(fds[0], 1024);
+    reader.set_spin(c.spin);
+    LineReader::Chunk chunk;
+    REQUIRE(reader.next(chunk) == LineReader::Status::kData);
+    CHECK(chunk.data == R"({"jsonrpc":"2.0","id":1,"result":{}})");
+    CHECK(chunk.newline);
+    CHECK(reader.next(chunk) == LineReader::Status::kEof);  // polled for too when spinning
+    CHECK(reader.polled_reads() == c.polled);
+    writer.join();
+    ::close(fds[0]);
+  }
+}
