@@ -1,16 +1,21 @@
 // Benchmark baseline: a stdio relay that does no work, to put the stdio wrap's figures next to
 // what one more process in the pipe costs by itself.
 //
-//   relay [--busy-us N] [--direct-requests] [IGNORED...] -- COMMAND [ARGS...]
+//   relay [--busy-us N] [--busy-poll-us N] [--direct-requests] [IGNORED...] -- COMMAND [ARGS...]
 //
 // Starts COMMAND with pipes on its stdin and stdout and copies bytes both ways on two threads,
 // as they come, with the wrap's 256 KiB buffers on the server's stdout and on its own stdout.
 // Options before `--` other than its own are ignored, so rtt_bench can pass it the wrap's.
 // --busy-us N spins N microseconds before forwarding each chunk the server sends: a stand-in
 // for scanning time, to see how the round trip grows with the work done per message.
+// --busy-poll-us N polls each input for up to N microseconds before a read that would sleep, as
+// the wrap's pumps do (its option of the same name; the relay's default is 0, never): what the
+// hop costs when neither side of it sleeps.
 // --direct-requests gives COMMAND the relay's own stdin: only the responses take the extra hop,
 // what a proxy out of the request path (no request tracking, no refusing requests) would cost.
 #include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,9 +30,20 @@
 
 namespace {
 
-void pump(int from, int to, long busy_us) {
+// Polls `fd` for up to `us` microseconds; returns at once when it is readable.
+void poll_for(int fd, long us) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+  do {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 0) > 0) return;
+    ::sched_yield();  // as the wrap's LineReader polls
+  } while (std::chrono::steady_clock::now() < until);
+}
+
+void pump(int from, int to, long busy_us, long poll_us) {
   std::vector<char> buf(256 * 1024);
   for (;;) {
+    if (poll_us > 0) poll_for(from, poll_us);
     const ssize_t n = scrub::read_some(from, buf.data(), buf.size());
     if (n <= 0) break;
     if (busy_us > 0) {
@@ -43,16 +59,18 @@ void pump(int from, int to, long busy_us) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  long busy_us = 0;
+  long busy_us = 0, poll_us = 0;
   bool direct_requests = false;
   int cmd = 1;
   for (; cmd < argc && std::strcmp(argv[cmd], "--") != 0; ++cmd) {
     if (!std::strcmp(argv[cmd], "--busy-us") && cmd + 1 < argc) busy_us = std::atol(argv[++cmd]);
+    if (!std::strcmp(argv[cmd], "--busy-poll-us") && cmd + 1 < argc) poll_us = std::atol(argv[++cmd]);
     if (!std::strcmp(argv[cmd], "--direct-requests")) direct_requests = true;
   }
   if (++cmd >= argc) {
     std::fprintf(stderr,
-                 "usage: relay [--busy-us N] [--direct-requests] [IGNORED...] -- COMMAND [ARGS...]\n");
+                 "usage: relay [--busy-us N] [--busy-poll-us N] [--direct-requests] [IGNORED...] -- COMMAND "
+                 "[ARGS...]\n");
     return 2;
   }
   scrub::ignore_sigpipe();
@@ -79,8 +97,8 @@ int main(int argc, char** argv) {
   ::close(out[1]);
   std::thread to_server;
   if (direct_requests) ::close(in[1]);  // the server reads our stdin itself
-  else to_server = std::thread([&] { pump(STDIN_FILENO, in[1], 0); });
-  pump(out[0], STDOUT_FILENO, busy_us);
+  else to_server = std::thread([&] { pump(STDIN_FILENO, in[1], 0, poll_us); });
+  pump(out[0], STDOUT_FILENO, busy_us, poll_us);
   if (to_server.joinable()) to_server.detach();  // blocked on our stdin, which the client may keep open
   int status = 0;
   ::waitpid(pid, &status, 0);

@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr,
                  "usage: rtt_bench MCP_SCRUB REPLY_SERVER [--bytes N] [--requests M] [--rounds R]"
-                 " [--secret] [--relay RELAY [--relay-responses-only]] [--scrub-arg ARG]...\n");
+                 " [--secret] [--relay RELAY [--relay-responses-only]] [--scrub-arg ARG]... [--label TEXT]\n");
     return 2;
   }
   std::string scrub = argv[1], server = argv[2];
@@ -112,6 +112,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> scrub_args;  // extra mcp-scrub options
   std::string relay;
   bool half_relay = false;
+  std::string label;  // appended to each contender's name
   for (int i = 3; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--bytes") && i + 1 < argc) bytes = std::stoul(argv[++i]);
     else if (!std::strcmp(argv[i], "--requests") && i + 1 < argc) requests = std::stoi(argv[++i]);
@@ -120,6 +121,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--scrub-arg") && i + 1 < argc) scrub_args.push_back(argv[++i]);
     else if (!std::strcmp(argv[i], "--relay") && i + 1 < argc) relay = argv[++i];
     else if (!std::strcmp(argv[i], "--relay-responses-only")) half_relay = true;
+    else if (!std::strcmp(argv[i], "--label") && i + 1 < argc) label = argv[++i];
   }
   std::vector<std::string> direct = {server, std::to_string(bytes)};
   if (secret) direct.push_back("secret");
@@ -142,18 +144,19 @@ int main(int argc, char** argv) {
   }
   double d50 = pct(d.rtt_us, 0.5), d99 = pct(d.rtt_us, 0.99);
   double p50 = pct(p.rtt_us, 0.5), p99 = pct(p.rtt_us, 0.99);
-  auto line = [&](const char* name, const Sample& s, double p50v, double p99v, double add50, double add99) {
+  auto line = [&](const std::string& base, const Sample& s, double p50v, double p99v, double add50, double add99) {
     double mean = 0;
     for (double v : s.rtt_us) mean += v;
     mean /= static_cast<double>(s.rtt_us.size());
     const double tree_us = s.tree_cpu_s / static_cast<double>(s.requests) * 1e6;
     const double client_us = s.client_cpu_s / static_cast<double>(s.requests) * 1e6;
     const double cpus = static_cast<double>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+    const std::string name = base + label;
     std::printf("{\"contender\":\"%s\",\"bytes\":%zu,\"secret\":%s,\"requests\":%zu,\"p50_us\":%.1f,"
                 "\"p99_us\":%.1f,\"mean_us\":%.1f,\"added_p50_us\":%.1f,\"added_p99_us\":%.1f,"
                 "\"MBps\":%.1f,\"first_response_ms\":%.1f,\"cpu_us_per_request\":%.1f,"
                 "\"client_cpu_us_per_request\":%.1f,\"cpus\":%.0f,\"cpu_bound_MBps\":%.1f}\n",
-                name, bytes, secret ? "true" : "false", s.rtt_us.size(), p50v, p99v, mean, add50,
+                name.c_str(), bytes, secret ? "true" : "false", s.rtt_us.size(), p50v, p99v, mean, add50,
                 add99, s.bytes / s.seconds / 1e6, pct(s.first_ms, 0.5), tree_us, client_us, cpus,
                 s.bytes / static_cast<double>(s.rtt_us.size()) * cpus / (tree_us + client_us));
   };
