@@ -30,6 +30,28 @@ using namespace scrub::test;
 namespace fs = std::filesystem;
 
 namespace {
+// Runs one hidden test case of this binary (by name) in a child process, with `extra_env` added
+// to the environment, and checks it passed (Catch2's exit code counts its failed assertions).
+// For what only a fresh process shows: glibc hands a new thread the arena of a thread that
+// ended, and earlier tests ended threads; a database cache first filled in this process.
+void run_child_case(const char* name, std::vector<std::string> extra_env = {}) {
+  char self[] = "/proc/self/exe";
+  std::string case_name = name;
+  char* argv[] = {self, case_name.data(), nullptr};
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+  env_strings.insert(env_strings.end(), extra_env.begin(), extra_env.end());
+  std::vector<char*> envp;
+  for (std::string& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid = -1;
+  REQUIRE(posix_spawn(&pid, self, nullptr, nullptr, argv, envp.data()) == 0);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
 const char* kCacheRules = R"(
 [[rules]]
 id = "github-pat"
@@ -247,15 +269,7 @@ TEST_CASE("advise_thread_arena_in_huge_pages: a new thread's next blocks in advi
   SUCCEED("a sanitizer's allocator has no glibc arenas: not tested here");
   return;
 #endif
-  char self[] = "/proc/self/exe";
-  char name[] = "advise_thread_arena_in_huge_pages child";
-  char* argv[] = {self, name, nullptr};
-  pid_t pid = -1;
-  REQUIRE(posix_spawn(&pid, self, nullptr, nullptr, argv, environ) == 0);
-  int status = 0;
-  REQUIRE(waitpid(pid, &status, 0) == pid);
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);  // Catch2's exit code: the child case's failed assertions
+  run_child_case("advise_thread_arena_in_huge_pages child");
 }
 
 // The wrap's preparation for large messages (McpFilter::prepare_for_large_messages, with
@@ -319,15 +333,7 @@ TEST_CASE("McpFilter::prepare_for_large_messages: the helper thread's arena in h
   SUCCEED("a sanitizer's allocator has no glibc arenas: not tested here");
   return;
 #endif
-  char self[] = "/proc/self/exe";
-  char name[] = "prepared helper arena child";
-  char* argv[] = {self, name, nullptr};
-  pid_t pid = -1;
-  REQUIRE(posix_spawn(&pid, self, nullptr, nullptr, argv, environ) == 0);
-  int status = 0;
-  REQUIRE(waitpid(pid, &status, 0) == pid);
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);  // Catch2's exit code: the child case's failed assertions
+  run_child_case("prepared helper arena child");
 }
 
 // `filter --threads` asks for more of the heap in huge pages once it knows it will hold more:
@@ -410,21 +416,7 @@ TEST_CASE("McpFilter's key database comes from the database cache once stored th
     return out;
   };
   auto child = [&] {
-    char self[] = "/proc/self/exe";
-    char name[] = "McpFilter's key database child";
-    char* argv[] = {self, name, nullptr};
-    std::vector<std::string> env_strings;
-    for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
-    env_strings.push_back("SCRUB_TEST_KEY_DB_DIR=" + dir.string());
-    std::vector<char*> envp;
-    for (std::string& e : env_strings) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    pid_t pid = -1;
-    REQUIRE(posix_spawn(&pid, self, nullptr, nullptr, argv, envp.data()) == 0);
-    int status = 0;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    CHECK(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 0);  // the child case's assertions
+    run_child_case("McpFilter's key database child", {"SCRUB_TEST_KEY_DB_DIR=" + dir.string()});
   };
   // What the engine alone stores, here in this process.
   {
