@@ -27,6 +27,7 @@
 #include "cli/commands.h"
 #include "cli/finding_counts.h"
 #include "cli/reloader.h"
+#include "filter/huge_pages.h"
 #include "filter/mcp_filter.h"
 #include "filter/pem_blocks.h"
 #include "transports/child_process.h"
@@ -327,7 +328,14 @@ class Proxy {
     reader.set_spin(busy_poll(opt_.busy_poll_us));
     // While the server has said nothing yet (it is still starting, or working on its first
     // answer), what a first large message would build on its way is built now.
-    if (!reader.readable_now()) filter.prepare_for_large_messages();
+    if (!reader.readable_now()) {
+      filter.prepare_for_large_messages();
+      // This thread's buffers for a large message (its decoded strings, the masked copy) come
+      // from the main heap, past the huge pages main() advised, which start-up used: fresh
+      // 4 KiB pages there cost the first masked megabyte several ms of faults. The heap's free
+      // top gets 8 MiB of advised 2 MiB pages, untouched (no memory until a message needs it).
+      reserve_heap_in_huge_pages(size_t{8} << 20);
+    }
     LineReader::Chunk chunk;
     MessageResult r;
     JsonRpcSniffer sniffer;
