@@ -118,7 +118,8 @@ class Stats {
 
 class Proxy {
  public:
-  Proxy(const WrapOptions& o, AlertSink& sink, ChildProcess& child) : opt_(o), sink_(sink), child_(child) {}
+  Proxy(const WrapOptions& o, AlertSink& sink, ChildProcess& child)
+      : opt_(o), sink_(sink), child_(child), busy_poll_(busy_poll(o.busy_poll_us)) {}
 
   // The engine, once loaded: the server starts before it (see the runner). Until then the client
   // pump forwards requests (not scanned unless --scan-requests, which waits for it); the server
@@ -177,7 +178,7 @@ class Proxy {
   void pump_client() {
     std::optional<McpFilter> filter;  // made once a request is scanned (the engine loaded)
     LineReader reader(0, opt_.max_message_bytes);
-    reader.set_spin(busy_poll(opt_.busy_poll_us));
+    reader.set_spin(busy_poll_);
     LineReader::Chunk chunk;
     bool in_long = false;
     MessageResult r;
@@ -325,7 +326,7 @@ class Proxy {
     McpFilter filter(rl.holder(), tracker_,
                      {parse_action(opt_.engine.action).value_or(Action::kMask), /*parallel=*/true});
     LineReader reader(child_.stdout_fd(), opt_.max_message_bytes);
-    reader.set_spin(busy_poll(opt_.busy_poll_us));
+    reader.set_spin(busy_poll_);
     // While the server has said nothing yet (it is still starting, or working on its first
     // answer), what a first large message would build on its way is built now.
     if (!reader.readable_now()) {
@@ -428,6 +429,7 @@ class Proxy {
   std::mutex out_mu_;
   AlertSink& sink_;
   ChildProcess& child_;
+  const std::chrono::microseconds busy_poll_;  // each pump's polling window (LineReader::set_spin)
   RequestTracker tracker_;
   Stats stats_;
   std::mutex child_in_mu_;

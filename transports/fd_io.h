@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstddef>
 #include <string_view>
 
@@ -28,6 +29,16 @@ bool write_all(int fd, std::string_view head, std::string_view tail);
 // One read(), retried on EINTR. Same result as read(2): bytes read, 0 on end of file, -1 with errno
 // set on error (EAGAIN/EWOULDBLOCK for an empty non-blocking fd).
 ssize_t read_some(int fd, char* buf, size_t n);
+
+// Whether a read(2) of `fd` now would not wait: bytes, the end of input or an error are there
+// (poll(2) with a zero timeout; a regular file always answers yes).
+bool poll_readable(int fd);
+
+// Busy polling: asks poll_readable(fd) until it answers yes or `window` has passed, yielding the
+// CPU (sched_yield) between asks; returns the last answer. For a caller about to make a read that
+// would sleep when its next bytes are expected within microseconds and waking a sleeping thread
+// costs more (the stdio wrap's pumps, LineReader::set_spin).
+bool poll_readable_for(int fd, std::chrono::microseconds window);
 
 // Sets or clears O_NONBLOCK. Returns false if fcntl fails.
 bool set_nonblocking(int fd, bool nonblocking);

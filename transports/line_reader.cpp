@@ -1,13 +1,13 @@
 #include "transports/line_reader.h"
 
-#include <poll.h>
-#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+
+#include "transports/fd_io.h"
 
 namespace scrub {
 
@@ -16,14 +16,7 @@ constexpr size_t kReadSize = 256 * 1024;
 }
 
 bool LineReader::readable_now() const {
-  if (regular_file_) return true;  // poll(2) answers so for every regular file, at once
-  struct pollfd p = {fd_, POLLIN, 0};
-  int r;
-  do {
-    r = ::poll(&p, 1, 0);
-  } while (r < 0 && errno == EINTR);
-  // POLLHUP/POLLERR: the read returns at once too (EOF or the error).
-  return r > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+  return regular_file_ || poll_readable(fd_);  // poll(2) answers yes for every regular file, at once
 }
 
 LineReader::LineReader(int fd, size_t max_line, std::function<void()> before_block)
@@ -122,20 +115,7 @@ LineReader::Status LineReader::next(Chunk& chunk) {
         before_block_();
         if (stop_ && stop_()) return Status::kEof;
       }
-      if (spin_.count() > 0 && !regular_file_) {
-        const auto until = std::chrono::steady_clock::now() + spin_;
-        for (;;) {
-          if (readable_now()) {
-            ++polled_reads_;
-            break;
-          }
-          if (std::chrono::steady_clock::now() >= until) break;
-          // Any other thread runnable on this CPU (the server, the client) goes first. Polling
-          // without yielding added less to the wrap's 1 KB round trip at the median (5-7 against
-          // 15-16 µs) but up to 331 µs at p99 (against 37-54): it held CPUs the others needed.
-          ::sched_yield();
-        }
-      }
+      if (spin_.count() > 0 && poll_readable_for(fd_, spin_)) ++polled_reads_;
     }
     // At most kReadSize at a time, though the buffer may hold more: what a read brings is handed
     // out and copied on while it is still in this CPU's cache. Reads that filled a 1.25 MiB

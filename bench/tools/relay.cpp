@@ -14,8 +14,6 @@
 // --direct-requests gives COMMAND the relay's own stdin: only the responses take the extra hop,
 // what a proxy out of the request path (no request tracking, no refusing requests) would cost.
 #include <fcntl.h>
-#include <poll.h>
-#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,20 +28,10 @@
 
 namespace {
 
-// Polls `fd` for up to `us` microseconds; returns at once when it is readable.
-void poll_for(int fd, long us) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
-  do {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 0) > 0) return;
-    ::sched_yield();  // as the wrap's LineReader polls
-  } while (std::chrono::steady_clock::now() < until);
-}
-
 void pump(int from, int to, long busy_us, long poll_us) {
   std::vector<char> buf(256 * 1024);
   for (;;) {
-    if (poll_us > 0) poll_for(from, poll_us);
+    if (poll_us > 0) scrub::poll_readable_for(from, std::chrono::microseconds(poll_us));
     const ssize_t n = scrub::read_some(from, buf.data(), buf.size());
     if (n <= 0) break;
     if (busy_us > 0) {
