@@ -315,7 +315,11 @@ class Proxy {
       }
     }
     if (!pending.empty()) emit(pending, "");
-    stderr_done_ = true;
+    {
+      std::lock_guard lock(stderr_mu_);
+      stderr_done_ = true;
+    }
+    stderr_cv_.notify_all();
   }
 
   // child stdout -> our stdout. Returns false when the client went away.
@@ -419,7 +423,13 @@ class Proxy {
   }
 
   Stats& stats() { return stats_; }
-  bool stderr_done() const { return stderr_done_; }
+  // Waits up to `limit` for the stderr pump to reach the end of the server's stderr; true if it
+  // has. Woken by the pump itself, so a wrap whose server exits leaves as soon as the last line
+  // is out (a 50 ms sleep-and-look loop here held every exit up to 50 ms).
+  bool wait_stderr_done(std::chrono::milliseconds limit) {
+    std::unique_lock lock(stderr_mu_);
+    return stderr_cv_.wait_for(lock, limit, [&] { return stderr_done_; });
+  }
 
  private:
   const WrapOptions& opt_;
@@ -434,7 +444,9 @@ class Proxy {
   Stats stats_;
   std::mutex child_in_mu_;
   bool child_in_closed_ = false;
-  std::atomic<bool> stderr_done_{false};
+  std::mutex stderr_mu_;
+  std::condition_variable stderr_cv_;
+  bool stderr_done_ = false;  // guarded by stderr_mu_
   std::atomic<int> write_errno_{0};
 
  public:
@@ -546,9 +558,7 @@ CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, ch
       }
     }
     // The child is gone; its stderr ends with it (unless a grandchild holds it open).
-    for (int i = 0; i < 20 && !proxy.stderr_done(); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (proxy.stderr_done()) {
+    if (proxy.wait_stderr_done(std::chrono::seconds(1))) {
       err.join();
     } else {
       err.detach();
