@@ -128,6 +128,10 @@ add "hs_baseline-lines" mixed.log "$MIXED_BYTES" \
   "$HSB --secrets-file $SECRETS --runs 1 $MIXED > $OUT/hs_baseline-lines.json"
 add "hs_baseline-whole" mixed.log "$MIXED_BYTES" \
   "$HSB --secrets-file $SECRETS --runs 1 --whole $MIXED > $OUT/hs_baseline-whole.json"
+# Raw hs_scan per line on two threads, pieces of 128 KiB of lines as `filter --threads 2` batches
+# them: what two threads of this machine give Hyperscan itself, the ceiling for that target.
+add "hs_baseline-lines-t2" mixed.log "$MIXED_BYTES" \
+  "$HSB --secrets-file $SECRETS --runs 1 --threads 2 $MIXED > $OUT/hs_baseline-lines-t2.json"
 add "cat" mixed.log "$MIXED_BYTES" "cat $MIXED | cat > /dev/null"
 add "sed" mixed.log "$SED_BYTES" "${SED_TMPL//@IN@/$SED_IN}"
 add "rg" mixed.log "$RG_BYTES" "${RG_TMPL//@IN@/$RG_IN}"
@@ -276,6 +280,14 @@ add("text", "raw hs_scan per line (hs_baseline, in-process): the ceiling", "text
     f"{ev('hs_baseline-lines')} match events")
 add("text", "raw hs_scan, whole buffer in one call (hs_baseline --whole, in-process)", "text: hs_scan/whole", M,
     inproc("hs_baseline-whole"), inproc("hs_baseline-whole", True) if has_cpu else None, ct)
+raw2 = None  # raw hs_scan's own two-thread speedup: (by medians, paired by round)
+if "hs_baseline-lines-t2" in by:
+    one, two = inproc("hs_baseline-lines"), inproc("hs_baseline-lines-t2")
+    raw2 = (statistics.median(two) / statistics.median(one),
+            statistics.median(b / a for a, b in zip(one, two)))
+    add("text", "raw hs_scan per line on 2 threads (hs_baseline --threads 2, in-process): the ceiling for --threads 2",
+        "text: hs_scan/line x2", M, two, inproc("hs_baseline-lines-t2", True) if has_cpu else None, ct,
+        f"{raw2[0]:.2f}x one thread (paired by round {raw2[1]:.2f}x)")
 add("text", "hs_baseline process (read + compile + scan)", "", M, *proc("hs_baseline-lines"), ct,
     "mostly the Hyperscan compile")
 add("text", "mcp-scrub filter --format text", "text: filter", M, *proc("filter-text"), ct, findings("filter-text"))
@@ -305,7 +317,7 @@ add("text", f"rg --passthru -r, {E['RG_RULES']} rule regexes ({E['RG_REJECTED']}
     "mixed.log " + mib(E["RG_BYTES"]) + sliced("RG"), *proc("rg"), ct, "includes rg's regex compile")
 add("text", f"rg --passthru -r, the same {E['SED_RULES']} rules as sed", "rg (sed's rules)",
     "mixed.log " + mib(E["RG_FEW_BYTES"]) + sliced("RG_FEW"), *proc("rg_few"), ct)
-for tag in [l.split("-", 1)[1] for l in by if l.startswith("hs_baseline-") and l not in ("hs_baseline-lines", "hs_baseline-whole")]:
+for tag in [l.split("-", 1)[1] for l in by if l.startswith("hs_baseline-") and l not in ("hs_baseline-lines", "hs_baseline-whole", "hs_baseline-lines-t2")]:
     first = by["filter-" + tag][0]
     inp = first["corpus"] + " " + mib(first["bytes"])
     c = ceiling("hs_baseline-" + tag)
@@ -384,6 +396,9 @@ for key, label in (("threads2_text", "filter-text-t2"), ("threads2_json", "filte
     if label in speedups:
         med, paired, less = speedups[label]
         summary[key] = {"speedup": med, "paired": paired, "less_startup": less}
+if raw2 and "threads2_text" in summary:
+    summary["threads2_text"]["raw_hs_scan"] = raw2[0]
+    summary["threads2_text"]["raw_hs_scan_paired"] = raw2[1]
 json.dump(summary, open(os.path.join(E["OUT"], "summary.json"), "w"), indent=1)
 
 with open(os.path.join(E["OUT"], "plot.tsv"), "w") as f:

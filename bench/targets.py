@@ -66,6 +66,8 @@ if s:
             p = s.get("threads2_text_pipes") if key == "threads2_text" else None
             judge(f"`filter --threads 2` >= 1.7x one thread ({corpus})", x["speedup"] >= 1.7,
                   f"{x['speedup']:.2f}x (paired by round {x['paired']:.2f}x; {x['less_startup']:.2f}x less start-up)"
+                  + (f"; raw `hs_scan` on 2 threads in the same run {x['raw_hs_scan']:.2f}x (paired {x['raw_hs_scan_paired']:.2f}x)"
+                     if "raw_hs_scan" in x else "")
                   + (f"; through pipes, whose `cat`s share the 2 CPUs, {p['speedup']:.2f}x (paired {p['paired']:.2f}x)"
                      if p else ""))
 else:
