@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <cstring>
 #include <set>
 
 #include "cli/duration.h"
@@ -143,17 +144,28 @@ void Reloader::reload_on_sighup() {
   sigemptyset(&set);
   sigaddset(&set, SIGHUP);
   ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  hup_thread_ = std::thread([this, set] {
+  // A bare pthread that touches no heap until a SIGHUP comes: a std::thread frees its start-up
+  // state on the new thread, and that first free gives the thread a malloc arena of its own
+  // (a 64 MiB reservation mapped and trimmed, its first pages faulted), which cost `filter`
+  // about 0.5 ms of every start on the project's VM for a thread that mostly never wakes.
+  auto wait_for_hup = [](void* self) -> void* {
+    auto* r = static_cast<Reloader*>(self);
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
     for (;;) {
       int sig = 0;
-      if (::sigwait(&set, &sig) != 0 || sig != SIGHUP) continue;
+      if (::sigwait(&hup, &sig) != 0 || sig != SIGHUP) continue;
       {
-        std::lock_guard<std::mutex> l(run_mu_);
-        if (stopping_) return;  // stop() woke us to leave
+        std::lock_guard<std::mutex> l(r->run_mu_);
+        if (r->stopping_) return nullptr;  // stop() woke us to leave
       }
-      trigger();
+      r->trigger();
     }
-  });
+  };
+  pthread_t t;
+  if (int rc = ::pthread_create(&t, nullptr, wait_for_hup, this); rc == 0) hup_thread_ = t;
+  else spdlog::warn("no thread for SIGHUP reloads ({}); they are off", std::strerror(rc));
 }
 
 void Reloader::start(AlertSink* sink) {
@@ -187,10 +199,11 @@ void Reloader::stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  if (hup_thread_.joinable()) {
+  if (hup_thread_) {
     // SIGHUP is blocked everywhere and only this thread waits for it: a directed one wakes it.
-    ::pthread_kill(hup_thread_.native_handle(), SIGHUP);
-    hup_thread_.join();
+    ::pthread_kill(*hup_thread_, SIGHUP);
+    ::pthread_join(*hup_thread_, nullptr);
+    hup_thread_.reset();
   }
 }
 

@@ -15,7 +15,10 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
+
+#include <pthread.h>
 
 #include "cli/engine_config.h"
 #include "filter/alert_sink.h"
@@ -87,7 +90,7 @@ class Reloader {
   bool pending_ = false, stopping_ = false;
   AlertSink* sink_ = nullptr;
   std::thread thread_;
-  std::thread hup_thread_;
+  std::optional<pthread_t> hup_thread_;  // reload_on_sighup's
 };
 
 }  // namespace scrub
