@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/params.h>
@@ -62,7 +63,16 @@ class HmacContext {
 
 }  // namespace
 
+void init_crypto() {
+  static const bool done = [] {
+    (void)OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS | OPENSSL_INIT_LOAD_CONFIG, nullptr);
+    return true;
+  }();
+  (void)done;
+}
+
 std::string hmac_fingerprint(std::string_view key, std::string_view data, size_t hex_digits) {
+  init_crypto();
   thread_local HmacContext context;
   unsigned char mac[EVP_MAX_MD_SIZE];
   size_t len = 0;
@@ -105,6 +115,7 @@ std::optional<std::string> read_key(const std::filesystem::path& path) {
 }
 
 std::string random_hex_key() {
+  init_crypto();
   unsigned char raw[32];
   if (RAND_bytes(raw, sizeof raw) != 1) {
     std::ifstream ur("/dev/urandom", std::ios::binary);
