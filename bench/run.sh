@@ -133,6 +133,9 @@ add "hs_baseline-whole" mixed.log "$MIXED_BYTES" \
 add "hs_baseline-lines-t2" mixed.log "$MIXED_BYTES" \
   "$HSB --secrets-file $SECRETS --runs 1 --threads 2 $MIXED > $OUT/hs_baseline-lines-t2.json"
 add "cat" mixed.log "$MIXED_BYTES" "cat $MIXED | cat > /dev/null"
+# The same pipes as `cat | filter | cat` with a `cat` where the filter is: what the pipeline costs
+# by itself, its processes sharing the two CPUs as the filter's do.
+add "cat3" mixed.log "$MIXED_BYTES" "cat $MIXED | cat | cat > /dev/null"
 add "sed" mixed.log "$SED_BYTES" "${SED_TMPL//@IN@/$SED_IN}"
 add "rg" mixed.log "$RG_BYTES" "${RG_TMPL//@IN@/$RG_IN}"
 add "rg_few" mixed.log "$RG_FEW_BYTES" "${RG_FEW_TMPL//@IN@/$RG_FEW_IN}"
@@ -311,6 +314,9 @@ add("text", "cat mixed.log | mcp-scrub filter --format text | cat > /dev/null: t
 add("text", "cat mixed.log | mcp-scrub filter --format text --threads 2 | cat > /dev/null", "text: cat|filter -t2|cat", M,
     *proc("filter-text-t2-pipe"), ct, speedup("filter-text-pipe", "filter-text-t2-pipe"))
 add("text", "cat mixed.log | cat > /dev/null", "cat|cat", M, *proc("cat"), ct)
+if "cat3" in by:
+    add("text", "cat mixed.log | cat | cat > /dev/null: the filter's pipes, a cat in its place", "cat|cat|cat", M,
+        *proc("cat3"), ct)
 add("text", f"GNU sed -E, {E['SED_RULES']} rules translated to ERE", f"sed -E ({E['SED_RULES']} rules)",
     "mixed.log " + mib(E["SED_BYTES"]) + sliced("SED"), *proc("sed"), ct)
 add("text", f"rg --passthru -r, {E['RG_RULES']} rule regexes ({E['RG_REJECTED']} rejected by rg)", "rg (whole pack)",
@@ -387,6 +393,7 @@ summary = {
     "commit": E["COMMIT"] + E["DIRTY"], "date": E["RUN_DATE"], "runs": int(E["RUNS"]),
     "text": figures("text: filter"), "json": figures("json: filter"),
     "text_pipes": figures("text: cat|filter|cat"), "json_pipes": figures("json: cat|filter|cat"),
+    "cat3": figures("cat|cat|cat") if "cat3" in by else None,
     "startup_s": startup_wall,
     "rg_same_rules": {"rules": int(E["SED_RULES"]), "filter_over_rg": rate("text: filter") / rate("rg (sed's rules)")},
     "rg_whole_pack": {"filter_over_rg": rate("text: filter") / rate("rg (whole pack)")},

@@ -51,7 +51,8 @@ if s:
     x = tp or t
     judge("`filter --format text` >= 0.70 of raw `hs_scan`" + (", through pipes" if tp else ""), x["ratio"] >= 0.70,
           f"{x['ratio']:.3f} (paired by round {x['paired']:.3f}; {x['mb_per_s']:.0f} of {x['ceiling_mb_per_s']:.0f} MB/s)"
-          + (f"; reading the file: {t['ratio']:.3f} (paired {t['paired']:.3f})" if tp else ""))
+          + (f"; reading the file: {t['ratio']:.3f} (paired {t['paired']:.3f})" if tp else "")
+          + (f"; the same pipes with `cat` in the filter's place: {s['cat3']['ratio']:.3f}" if s.get("cat3") else ""))
     rg, rga = s["rg_same_rules"], s["rg_whole_pack"]
     judge("`filter --format text` >= 3x ripgrep", rg["filter_over_rg"] >= 3 or rga["filter_over_rg"] >= 3,
           f"{rga['filter_over_rg']:,.0f}x rg with the whole pack; {rg['filter_over_rg']:.2f}x rg with only "
