@@ -13,7 +13,23 @@
 #include "filter/literal_variants.h"
 #include "filter/rule_match.h"
 
+#include <spdlog/spdlog.h>
+
 namespace scrub {
+
+namespace {
+// The forms of a known value the database looks for: literal_variants down to the value's own
+// length, never below 6 bytes (shorter forms would mask ordinary words), base64 forms only when
+// the options ask for them.
+template <typename F>
+void for_each_literal_form(std::string_view value, const EngineOptions& options, F&& f) {
+  const size_t min_variant = std::min<size_t>(value.size(), 8);
+  for (LiteralVariant& v : literal_variants(value, std::max<size_t>(min_variant, 6))) {
+    if (!options.base64_variants && v.kind[0] == 'b') continue;
+    f(v);
+  }
+}
+}  // namespace
 
 double shannon_entropy(std::string_view s) {
   if (s.empty()) return 0.0;
@@ -298,11 +314,8 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
     uint32_t literal_index = static_cast<uint32_t>(impl->literals.size());
     impl->literals.push_back(
         {s.name, s.value, hmac_fingerprint(options.fingerprint_key, s.value, options.fingerprint_hex)});
-    // Variants shorter than the value itself (never below 6) would mask ordinary words.
-    size_t min_variant = std::min<size_t>(s.value.size(), 8);
-    for (auto& v : literal_variants(s.value, std::max<size_t>(min_variant, 6))) {
-      if (!options.base64_variants && (v.kind[0] == 'b')) continue;
-      if (variant_ids.count(v.bytes)) continue;  // the first secret that has this form owns it
+    for_each_literal_form(s.value, options, [&](LiteralVariant& v) {
+      if (variant_ids.count(v.bytes)) return;  // the first secret that has this form owns it
       variant_ids[v.bytes] = static_cast<uint32_t>(impl->patterns.size());
       expressions.push_back(escape_literal_for_hs(v.bytes));
       flags.push_back(0);
@@ -311,7 +324,7 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
                                 kind == "base64"      ? PatternInfo::Edge::kBase64
                                 : kind == "base64url" ? PatternInfo::Edge::kBase64Url
                                                       : PatternInfo::Edge::kNone});
-    }
+    });
   }
 
   // A "\\A" that is an escaped backslash and an A only costs the prefilter, never a miss.
@@ -526,6 +539,25 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
   }
   impl->proto_scratch.reset(scratch);
   return std::shared_ptr<const CompiledSet>(new CompiledSet(std::move(impl)));
+}
+
+const std::string& CompiledSet::Impl::rule_label(uint32_t index) const {
+  const CompiledRule& cr = rules[index];
+  std::call_once(*cr.label_once, [&] {
+    bool holds = false;
+    for (const CompiledLiteral& lit : literals) {
+      for_each_literal_form(lit.value, options, [&](const LiteralVariant& v) {
+        holds = holds || cr.rule.id.find(v.bytes) != std::string::npos;
+      });
+      if (holds) break;
+    }
+    cr.label_ = holds ? "rule-" + std::to_string(index + 1) : cr.rule.id;
+    // Neither the id nor the value: only where the rule is.
+    if (holds)
+      spdlog::warn("the id of rule {} of the set holds a known secret value; its findings are "
+                   "reported as {}", index + 1, cr.label_);
+  });
+  return cr.label_;
 }
 
 const CompiledSet::Impl::SplitDb& CompiledSet::Impl::split_db() const {

@@ -108,6 +108,9 @@ struct CompiledRule {
   std::unique_ptr<std::once_flag> re_once = std::make_unique<std::once_flag>();
   std::unique_ptr<std::once_flag> full_once = std::make_unique<std::once_flag>();
   std::unique_ptr<std::once_flag> capped_once = std::make_unique<std::once_flag>();
+  // What findings and masks call the rule (CompiledSet::Impl::rule_label): set on first use.
+  mutable std::string label_;
+  std::unique_ptr<std::once_flag> label_once = std::make_unique<std::once_flag>();
   int groups = 0;  // capture groups in the regex
   unsigned min_width = 0;
   unsigned max_width = UINT_MAX;  // UINT_MAX: unbounded
@@ -231,9 +234,16 @@ struct CompiledSet::Impl {
   // A SecretSpan's `source`: rules first, then literals.
   bool is_literal(uint32_t source) const { return source >= rules.size(); }
   const CompiledLiteral& literal(uint32_t source) const { return literals[source - rules.size()]; }
+  // What masks and findings call a source: "known-secret" for a known value, a rule's
+  // rule_label otherwise.
   std::string source_id(uint32_t source) const {
-    return is_literal(source) ? "known-secret" : rules[source].rule.id;
+    return is_literal(source) ? "known-secret" : rule_label(source);
   }
+  // A rule's id, unless the id holds one of this set's known values in a form the set looks for
+  // (literal_variants): then "rule-N", N its place in the set from 1, so that no mask, alert or
+  // summary carries the value through the rule's name. Decided on the rule's first finding, not
+  // at start-up: it checks every form of every value, and most rules never fire.
+  const std::string& rule_label(uint32_t index) const;
   Severity severity(uint32_t source) const {
     return is_literal(source) ? Severity::kCritical : rules[source].rule.severity;
   }

@@ -591,6 +591,39 @@ generic = true
   CHECK(plain.out == R"(db password-main]: "[REDACTED:generic-password]")");
 }
 
+// Found by fuzz_rules (tests/fuzz/regressions/rules/rule-id-holds-the-known-value): a rule whose
+// id held the known value put it in every mask and alert of that rule ("[REDACTED:<id>]"). Such a
+// rule is called rule-N (its place in the set) instead; a rule whose id holds only part of the
+// value keeps its id.
+TEST_CASE("adversarial: a rule id that holds a known value never carries it into masks or findings",
+          "[adversarial][literals]") {
+  const std::string tok = "pscale_tok_" + fake(16, 11);
+  const std::string key = "zzk_" + fake(16, 12);
+  auto set = make_set(R"toml(
+[[rules]]
+id = "planet)toml" + kKnown + R"toml(scale-token"
+regex = '''\b(pscale_tok_[A-Za-z0-9]{16})\b'''
+keywords = ["pscale_tok_"]
+
+[[rules]]
+id = "aws-)toml" + kKnown.substr(0, 10) + R"toml("
+regex = '''\b(zzk_[A-Za-z0-9]{16})\b'''
+keywords = ["zzk_"]
+)toml",
+                      {{"env:KNOWN", kKnown}});
+  Redactor r(set);
+  auto res = redact_text(r, "a " + tok + " b " + key + " c " + kKnown);
+  REQUIRE(res.status == RedactStatus::kMasked);
+  CHECK(res.out == "a [REDACTED:rule-1] b [REDACTED:aws-" + kKnown.substr(0, 10) + "] c [REDACTED:known-secret]");
+  REQUIRE(res.findings.size() == 3);
+  CHECK(res.findings[0].rule_id == "rule-1");
+  CHECK(res.findings[1].rule_id == "aws-" + kKnown.substr(0, 10));
+  CHECK(res.findings[2].rule_id == "known-secret");
+  // JSON messages and a second finding of the same rule: the same label.
+  auto js = redact_json(r, R"({"t":")" + tok + R"("})");
+  CHECK(js.out == R"({"t":"[REDACTED:rule-1]"})");
+}
+
 // Found by fuzz_decoders (in the CI's short run): the ASCII-only JSON form of a value holding
 // ED A0 80 (a UTF-16 surrogate written as UTF-8, which is not UTF-8) was \ud800, which decodes to
 // something else. A value that is not UTF-8 gets no \u form (no encoder writes one for it); its
