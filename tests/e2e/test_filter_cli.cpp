@@ -350,6 +350,38 @@ TEST_CASE("scan: exit codes and report formats", "[e2e][scan]") {
     CHECK(results[1]["partialFingerprints"]["mcpScrubHmac/v1"] == "262d12d2b498");
     CHECK(j["runs"][0]["tool"]["driver"]["rules"].size() == 4);
   }
+  SECTION("sarif: a rule's id or description that holds a known value does not carry it out") {
+    const std::string rules = f.dir.file("leaky.toml", std::string(R"toml(
+[[rules]]
+id = "team-)toml") + kKnown + R"toml("
+description = "Team token"
+regex = '''\b(tt_[a-z0-9]{12})\b'''
+keywords = ["tt_"]
+
+[[rules]]
+id = "ops-token"
+description = "Ops token, as in )toml" + kKnown + R"toml("
+regex = '''\b(ot_[a-z0-9]{12})\b'''
+keywords = ["ot_"]
+)toml");
+    RunOptions o;
+    o.input = "a tt_k3j5h7g9d2s4 b ot_q8w6e4r2t1y3\n";
+    RunResult r = run({bin(), "scan", "--format", "sarif", "--no-builtin-rules", "--rules", rules,
+                       "--secrets-file", f.known, "--no-env-secrets", "--fingerprint-key", f.key},
+                      o);
+    CHECK(r.status == 1);
+    CHECK(r.out.find(kKnown) == std::string::npos);
+    CHECK(r.err.find(kKnown) == std::string::npos);
+    auto j = nlohmann::json::parse(r.out);
+    auto& driver_rules = j["runs"][0]["tool"]["driver"]["rules"];
+    REQUIRE(driver_rules.size() == 2);
+    CHECK(driver_rules[0]["id"] == "rule-1");
+    CHECK(driver_rules[0]["shortDescription"]["text"] == "");
+    CHECK(driver_rules[1]["id"] == "ops-token");
+    CHECK(driver_rules[1]["shortDescription"]["text"] == "Ops token, as in [REDACTED:known-secret]");
+    CHECK(r.err == "mcp-scrub: warning: the id of rule 1 of the set holds a known secret value; its "
+                   "findings are reported as rule-1\n");
+  }
   SECTION("unreadable input: exit 3 and the file named") {
     auto args = f.base("scan");
     args.push_back(f.dir.path + "/missing.log");
