@@ -417,6 +417,8 @@ CommandRunner register_tcp(CLI::App& app, std::vector<std::string>& command, cha
 
     Reloader reloader(opt->engine, envp);
     auto sink = opt->alerts.empty() ? make_null_alert_sink() : make_json_alert_sink(opt->alerts);
+    // What alerts take from the messages (method, id, tool) is scanned before it is written.
+    sink->set_context_masker(make_context_masker(reloader.holder()));
     // Before the server starts its threads: SIGHUP reloads the secrets (a connection's child
     // does not get it).
     reloader.reload_on_sighup();

@@ -525,6 +525,8 @@ CommandRunner register_wrap(CLI::App& app, std::vector<std::string>& command, ch
       }
     }
     proxy.set_engine(*reloader);
+    // What alerts take from the messages (method, id, tool) is scanned before it is written.
+    sink->set_context_masker(make_context_masker(reloader->holder()));
     // SIGHUP reloads the secrets when live sources are configured; otherwise it goes to the
     // server like the other signals.
     SignalForwarder forwarder(*child, [&reloader](int sig) {

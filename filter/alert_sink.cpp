@@ -7,6 +7,9 @@
 
 #include <chrono>
 #include <ctime>
+#include <mutex>
+
+#include "filter/engine_holder.h"
 
 namespace scrub {
 
@@ -41,8 +44,12 @@ class JsonAlertSink : public AlertSink {
     logger_->set_level(spdlog::level::info);
     logger_->flush_on(spdlog::level::info);
   }
+  void set_context_masker(ContextMasker masker) override {
+    std::lock_guard<std::mutex> l(mask_mu_);
+    masker_ = std::move(masker);
+  }
   void finding(const Finding& f, const AlertContext& ctx) override {
-    logger_->info(alert_json(f, ctx).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    logger_->info(alert_json(f, masked(ctx)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
   void incident(const std::string& kind, const std::string& message,
                 const AlertContext& ctx) override {
@@ -50,13 +57,25 @@ class JsonAlertSink : public AlertSink {
     j["time"] = utc_timestamp();
     j["event"] = kind;
     j["message"] = message;
-    add_context(j, ctx);
+    add_context(j, masked(ctx));
     logger_->info(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
   void flush() override { logger_->flush(); }
 
  private:
+  AlertContext masked(const AlertContext& ctx) {
+    AlertContext out = ctx;
+    if (ctx.method.empty() && ctx.id.empty() && ctx.tool.empty()) return out;
+    std::lock_guard<std::mutex> l(mask_mu_);
+    // No masker yet (the engine is still loading): the fields are left out, not printed unscanned.
+    for (std::string* field : {&out.method, &out.id, &out.tool})
+      if (!field->empty()) *field = masker_ ? masker_(*field) : std::string();
+    return out;
+  }
+
   std::shared_ptr<spdlog::logger> logger_;
+  std::mutex mask_mu_;
+  ContextMasker masker_;  // guarded by mask_mu_
 };
 
 class NullAlertSink : public AlertSink {
@@ -66,6 +85,21 @@ class NullAlertSink : public AlertSink {
 };
 
 }  // namespace
+
+ContextMasker make_context_masker(const EngineHolder& holder) {
+  // The sink calls it under its own lock: one redactor, never two threads at once.
+  auto redactor = std::make_shared<FollowingRedactor>(holder);
+  return [redactor](std::string_view field) -> std::string {
+    std::string out;
+    Findings ignored;
+    switch (redactor->current().redact_text(field, out, ignored)) {
+      case RedactStatus::kClean: return std::string(field);
+      case RedactStatus::kMasked: return out;
+      case RedactStatus::kError: break;
+    }
+    return {};
+  };
+}
 
 nlohmann::ordered_json alert_json(const Finding& f, const AlertContext& ctx) {
   nlohmann::ordered_json j;

@@ -2,12 +2,18 @@
 //
 // Promises: an alert never contains a secret or any part of one: it carries the rule id, the
 // source name of a known value, where the finding was (source, line, JSON path, byte offset and
-// length), the HMAC fingerprint and the action. Thread-safe (one mutex, in spdlog's _mt sink).
+// length), the HMAC fingerprint and the action. What the context takes from the messages
+// themselves (method, id, tool: a server or a client can put anything there, a secret too) goes
+// through the sink's context masker first (set_context_masker); until a command has set one,
+// those fields are left out.
+// Thread-safe (one mutex, in spdlog's _mt sink; the masker under a lock of its own).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -29,9 +35,19 @@ struct AlertContext {
   std::string tool;       // tools/call: the tool's name
 };
 
+// Masks one context field; the text to print, empty to leave the field out.
+using ContextMasker = std::function<std::string(std::string_view)>;
+
+class EngineHolder;
+// A masker that scans each field with the holder's current set (as a unit of text), under a
+// lock of its own: masked fields come out masked, a field the engine fails on is left out.
+ContextMasker make_context_masker(const EngineHolder& holder);
+
 class AlertSink {
  public:
   virtual ~AlertSink() = default;
+  // From then on the method, id and tool of every alert's context go through `masker`.
+  virtual void set_context_masker(ContextMasker masker) { (void)masker; }
   virtual void finding(const Finding& f, const AlertContext& ctx) = 0;
   // An incident that is not a finding: "invalid-json", "oversized", "engine-error", ...
   virtual void incident(const std::string& kind, const std::string& message,

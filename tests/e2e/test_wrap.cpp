@@ -125,6 +125,38 @@ TEST_CASE("wrap: a large result full of escapes is masked as one thread masks it
   CHECK(count("[REDACTED") == 3);
 }
 
+// An alert's method, id and tool come from the messages themselves: a client or server can put
+// a secret there. They are scanned like the message before the alert is written.
+TEST_CASE("wrap: an id and a tool name holding a known value are masked in the alerts too",
+          "[e2e][wrap]") {
+  Wrap w;
+  const std::string req = R"({"jsonrpc":"2.0","id":")" + kSecret +
+                          R"(","method":"tools/call","params":{"name":"echo","arguments":{"message":"a )" +
+                          kSecret + R"("}}})";
+  const std::string unknown = R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":")" +
+                              kSecret + R"(","arguments":{}}})";
+  RunResult r = w.call({req, unknown});
+  REQUIRE(r.status == 0);
+  check_no_secret(r.out);
+  check_no_secret(r.err);
+  check_no_secret(read_file(w.alerts));
+  auto alerts = w.read_alerts();
+  bool by_id = false, by_tool = false;
+  for (const auto& a : alerts) {
+    if (a.value("event", "") != "finding") continue;
+    if (a.value("id", "") == "\"[REDACTED:known-secret]\"") {
+      by_id = true;
+      CHECK(a.value("tool", "") == "echo");
+    }
+    if (a.value("id", "") == "7") {
+      by_tool = true;
+      CHECK(a.value("tool", "") == "[REDACTED:known-secret]");
+    }
+  }
+  CHECK(by_id);
+  CHECK(by_tool);
+}
+
 TEST_CASE("wrap: a clean message is forwarded byte-identical", "[e2e][wrap]") {
   Wrap w;
   RunResult r = w.call({tool_call(1, "echo", R"({"message":"hi \"there\" \u00e9 \\ /"})")});
