@@ -543,14 +543,18 @@ std::shared_ptr<const CompiledSet> CompiledSet::compile(const RuleSet& rules,
 
 const std::string& CompiledSet::Impl::rule_label(uint32_t index) const {
   const CompiledRule& cr = rules[index];
+  // The forms once per set (literal_variants of every value: 0.4 ms for 100 values here), then
+  // a few µs per rule.
+  std::call_once(*literal_forms_once, [&] {
+    for (const CompiledLiteral& lit : literals)
+      for_each_literal_form(lit.value, options,
+                            [&](LiteralVariant& v) { literal_forms.push_back(std::move(v.bytes)); });
+  });
   std::call_once(*cr.label_once, [&] {
-    bool holds = false;
-    for (const CompiledLiteral& lit : literals) {
-      for_each_literal_form(lit.value, options, [&](const LiteralVariant& v) {
-        holds = holds || cr.rule.id.find(v.bytes) != std::string::npos;
-      });
-      if (holds) break;
-    }
+    const std::string& id = cr.rule.id;
+    const bool holds = std::any_of(literal_forms.begin(), literal_forms.end(), [&](const std::string& f) {
+      return f.size() <= id.size() && id.find(f) != std::string::npos;
+    });
     cr.label_ = holds ? "rule-" + std::to_string(index + 1) : cr.rule.id;
     // Neither the id nor the value: only where the rule is.
     if (holds)
