@@ -83,18 +83,6 @@ CommandRunner register_scan(CLI::App& app, char** envp) {
       for (const auto& f : opt->engine.rule_files) merge_rules(rules, load_rules_file(f));
       for (const auto& r : rules.rules) descriptions[r.id] = r.description;
       descriptions["known-secret"] = "A known secret value (environment, env file or secrets file)";
-      // A description is the rule file's text: scanned like any input before it is printed, so
-      // a known value or a secret-shaped example in it comes out masked (or not at all when the
-      // engine fails on it).
-      auto safe_text = [&](const std::string& text) -> std::string {
-        std::string masked;
-        Findings ignored;
-        switch (redactor.current().redact_text(text, masked, ignored)) {
-          case RedactStatus::kClean: return text;
-          case RedactStatus::kMasked: return masked;
-          default: return {};
-        }
-      };
       nlohmann::ordered_json rules_json = nlohmann::ordered_json::array();
       std::map<std::string, int> rule_index;
       for (const Hit& h : hits) {
@@ -102,7 +90,9 @@ CommandRunner register_scan(CLI::App& app, char** envp) {
         rule_index[h.finding.rule_id] = static_cast<int>(rules_json.size());
         rules_json.push_back(
             {{"id", h.finding.rule_id},
-             {"shortDescription", {{"text", safe_text(descriptions[h.finding.rule_id])}}}});
+             // The rule file's text: scanned like any input before it is printed.
+             {"shortDescription",
+              {{"text", redactor.current().printable_text(descriptions[h.finding.rule_id])}}}});
       }
       nlohmann::ordered_json results = nlohmann::ordered_json::array();
       for (const Hit& h : hits) {

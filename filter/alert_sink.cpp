@@ -89,16 +89,7 @@ class NullAlertSink : public AlertSink {
 ContextMasker make_context_masker(const EngineHolder& holder) {
   // The sink calls it under its own lock: one redactor, never two threads at once.
   auto redactor = std::make_shared<FollowingRedactor>(holder);
-  return [redactor](std::string_view field) -> std::string {
-    std::string out;
-    Findings ignored;
-    switch (redactor->current().redact_text(field, out, ignored)) {
-      case RedactStatus::kClean: return std::string(field);
-      case RedactStatus::kMasked: return out;
-      case RedactStatus::kError: break;
-    }
-    return {};
-  };
+  return [redactor](std::string_view field) { return redactor->current().printable_text(field); };
 }
 
 nlohmann::ordered_json alert_json(const Finding& f, const AlertContext& ctx) {

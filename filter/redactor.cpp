@@ -972,6 +972,17 @@ RedactStatus Redactor::redact_text(std::string_view unit, std::string& out, Find
   }
 }
 
+std::string Redactor::printable_text(std::string_view text) {
+  std::string out;
+  Findings ignored;
+  switch (redact_text(text, out, ignored)) {
+    case RedactStatus::kClean: return std::string(text);
+    case RedactStatus::kMasked: return out;
+    case RedactStatus::kError: break;
+  }
+  return {};
+}
+
 RedactStatus Redactor::redact_text_prefix(std::string_view unit, size_t keep_tail,
                                          std::string& out, size_t& consumed, Findings& findings) {
   try {

@@ -41,6 +41,10 @@ class Redactor {
   Redactor& operator=(const Redactor&) = delete;
 
   RedactStatus redact_text(std::string_view unit, std::string& out, Findings& findings);
+  // `text` as a report may show it outside any message (an alert's method or id, a rule's
+  // description): itself when clean, masked when it holds a secret, empty when the engine fails
+  // on it (nothing unscanned is shown). The findings are not reported.
+  std::string printable_text(std::string_view text);
   // `raw_clean`: the caller knows the scanner finds nothing in `unit` as it stands (a batch
   // prefilter, Scanner::lines_with_events, saw no match event in it), so the raw scan is skipped
   // and only what escapes hide is looked for. `padded`: the kJsonPadding bytes after `unit` are
