@@ -6,14 +6,14 @@
 #include <cstdlib>
 #include <map>
 
+#include <spdlog/spdlog.h>
+
 #include "filter/char_run.h"
 #include "filter/compiled_set_impl.h"
 #include "filter/db_cache.h"
 #include "filter/fingerprint.h"
 #include "filter/literal_variants.h"
 #include "filter/rule_match.h"
-
-#include <spdlog/spdlog.h>
 
 namespace scrub {
 

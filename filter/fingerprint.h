@@ -12,9 +12,10 @@
 namespace scrub {
 
 // OpenSSL's library set-up, once per process, before this project's first call into it (the
-// functions here call it; DbCache's cipher calls come after its key's hmac_fingerprint): the system's configuration (openssl.cnf, its providers and
-// policy) loads as by default; libcrypto's error strings do not, as no message of ours carries
-// one (0.27 ms of every start on the project's VM).
+// functions here call it; DbCache's cipher calls come after its key's hmac_fingerprint): the
+// system's configuration (openssl.cnf, its providers and policy) loads as by default;
+// libcrypto's error strings do not, as no message of ours carries one (0.27 ms of every start
+// on the project's VM).
 void init_crypto();
 
 // Hex of HMAC-SHA256(key, data), truncated to `hex_digits`.
