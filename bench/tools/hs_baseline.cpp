@@ -283,8 +283,9 @@ int main(int argc, char** argv) {
     auto set = scrub::CompiledSet::compile(rules, secrets.secrets, eo);
     double compile_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_compile).count();
     // One untimed pass over the data before any scan is timed (it counts the lines). On the VMs
-    // these benchmarks run on, the first read of the freshly filled 64 MB buffer after the
-    // compile ran at a third of the speed of the next (11 µs a 4 KiB page: the first timed scan
+    // these benchmarks run on, the first read of the freshly filled 64 MB buffer, right after
+    // the file's read or after the compile alike, ran at a third of the speed of the next (about
+    // 10 µs a 4 KiB page, no page fault counted by the guest: the first timed scan
     // gave 260-280 MB/s, the next ones 580-850 on the same database), while the filter reads
     // into buffers it reuses, warm after their first fill: timed first, the ceiling was a third
     // too low (bench/run.sh runs one scan per process).
