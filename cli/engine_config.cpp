@@ -5,6 +5,7 @@
 
 #include "filter/db_cache.h"
 #include "filter/fingerprint.h"
+#include "filter/literal_variants.h"
 #include "patterns/rule_loader.h"
 #include "patterns/secret_sources.h"
 
@@ -77,12 +78,17 @@ void add_engine_options(CLI::App& app, EngineConfig& c, bool with_action) {
         ->group("Masking");
 }
 
-RuleSet load_configured_rules(const EngineConfig& c, bool log_warnings) {
+RuleSet load_configured_rules(const EngineConfig& c, const std::vector<KnownSecret>& known,
+                              bool log_warnings) {
   RuleSet rules;
-  if (!c.no_builtin_rules) rules = builtin_rules();
-  for (const auto& f : c.rule_files) merge_rules(rules, load_rules_file(f));
+  try {
+    if (!c.no_builtin_rules) rules = builtin_rules();
+    for (const auto& f : c.rule_files) merge_rules(rules, load_rules_file(f));
+  } catch (const ConfigError& e) {
+    throw ConfigError(mask_known_values(e.what(), known));
+  }
   if (log_warnings)
-    for (const auto& w : rules.warnings) spdlog::warn("{}", w);
+    for (const auto& w : rules.warnings) spdlog::warn("{}", mask_known_values(w, known));
   return rules;
 }
 
@@ -142,15 +148,20 @@ std::shared_ptr<const CompiledSet> compile_configured(const EngineConfig& c, con
   }
   eo.base64_variants = !c.no_base64_variants;
   eo.cache_dir = cache_dir_unless(c.no_cache);
-  auto set = CompiledSet::compile(rules, secrets, eo);
+  std::shared_ptr<const CompiledSet> set;
+  try {
+    set = CompiledSet::compile(rules, secrets, eo);
+  } catch (const ConfigError& e) {
+    throw ConfigError(mask_known_values(e.what(), secrets));  // it names the rule, may quote its regex
+  }
   for (const auto& id : set->prefilter_rules())
-    spdlog::info("rule '{}' runs as a Hyperscan prefilter confirmed by RE2", id);
+    spdlog::info("rule '{}' runs as a Hyperscan prefilter confirmed by RE2", mask_known_values(id, secrets));
   return set;
 }
 
 Engine build_engine(const EngineConfig& c, char** environ_vars) {
-  RuleSet rules = load_configured_rules(c, true);
   CollectedSecrets secrets = collect_configured_secrets(c, environ_vars, true);
+  RuleSet rules = load_configured_rules(c, secrets.secrets, true);
   if (!secrets.errors.empty()) {
     std::string all;
     for (const auto& e : secrets.errors) all += (all.empty() ? "" : "; ") + e;

@@ -48,8 +48,11 @@ Engine build_engine(const EngineConfig& config, char** environ_vars);
 // --no-cache flag) or MCP_SCRUB_NO_CACHE is set.
 std::string cache_dir_unless(bool no_cache);
 
-// The pieces of build_engine, for the reloader.
-RuleSet load_configured_rules(const EngineConfig& config, bool log_warnings);
+// The pieces of build_engine, for the reloader. The known values are collected first: the rule
+// loader's errors and warnings, and the compile's errors, quote what a rule file holds (ids,
+// regexes), and go out with every form of `known` masked (mask_known_values).
+RuleSet load_configured_rules(const EngineConfig& config, const std::vector<KnownSecret>& known,
+                              bool log_warnings);
 struct CollectedSecrets {
   std::vector<KnownSecret> secrets;
   std::vector<std::string> errors;  // failed commands, by name and status; never a value

@@ -68,7 +68,6 @@ bool Reloader::build(AlertSink* sink, bool initial) {
   RuleSet rules;
   CollectedSecrets collected;
   try {
-    rules = load_configured_rules(config_, initial);
     collected = collect_configured_secrets(config_, envp_, initial);
   } catch (const ConfigError& e) {
     if (initial) throw;
@@ -112,6 +111,8 @@ bool Reloader::build(AlertSink* sink, bool initial) {
   for (const auto& [value, g] : graced) all.push_back({g.name + "#previous", value});
   std::shared_ptr<const CompiledSet> set;
   try {
+    // After the values (those in grace too): what the rule files' errors quote is masked.
+    rules = load_configured_rules(config_, all, initial);
     set = compile_configured(config_, rules, all);
   } catch (const ConfigError& e) {
     if (initial) throw;

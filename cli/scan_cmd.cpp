@@ -82,6 +82,10 @@ CommandRunner register_scan(CLI::App& app, char** envp) {
       if (!opt->engine.no_builtin_rules) rules = builtin_rules();
       for (const auto& f : opt->engine.rule_files) merge_rules(rules, load_rules_file(f));
       for (const auto& r : rules.rules) descriptions[r.id] = r.description;
+      // A rule whose id holds a known value is reported as rule-N, N its place in the set (the
+      // compiled set keeps the rules' order); its description is that rule's.
+      for (size_t i = 0; i < rules.rules.size(); ++i)
+        descriptions.try_emplace("rule-" + std::to_string(i + 1), rules.rules[i].description);
       descriptions["known-secret"] = "A known secret value (environment, env file or secrets file)";
       nlohmann::ordered_json rules_json = nlohmann::ordered_json::array();
       std::map<std::string, int> rule_index;

@@ -295,4 +295,32 @@ std::vector<KnownSecret> expand_known_secrets(const std::vector<KnownSecret>& se
   return out;
 }
 
+std::string mask_known_values(std::string_view text, const std::vector<KnownSecret>& secrets) {
+  if (secrets.empty() || text.empty()) return std::string(text);
+  std::vector<bool> covered(text.size(), false);
+  bool any = false;
+  for (const KnownSecret& s : expand_known_secrets(secrets, 1)) {
+    const size_t min_form = std::max<size_t>(std::min<size_t>(s.value.size(), 8), 6);
+    for (const LiteralVariant& v : literal_variants(s.value, min_form)) {
+      for (size_t at = text.find(v.bytes); at != std::string_view::npos;
+           at = text.find(v.bytes, at + 1)) {
+        std::fill(covered.begin() + static_cast<std::ptrdiff_t>(at),
+                  covered.begin() + static_cast<std::ptrdiff_t>(at + v.bytes.size()), true);
+        any = true;
+      }
+    }
+  }
+  if (!any) return std::string(text);
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (!covered[i]) {
+      out += text[i];
+    } else if (i == 0 || !covered[i - 1]) {
+      out += "[REDACTED:known-secret]";
+    }
+  }
+  return out;
+}
+
 }  // namespace scrub

@@ -376,7 +376,7 @@ keywords = ["ot_"]
     auto& driver_rules = j["runs"][0]["tool"]["driver"]["rules"];
     REQUIRE(driver_rules.size() == 2);
     CHECK(driver_rules[0]["id"] == "rule-1");
-    CHECK(driver_rules[0]["shortDescription"]["text"] == "");
+    CHECK(driver_rules[0]["shortDescription"]["text"] == "Team token");
     CHECK(driver_rules[1]["id"] == "ops-token");
     CHECK(driver_rules[1]["shortDescription"]["text"] == "Ops token, as in [REDACTED:known-secret]");
     CHECK(r.err == "mcp-scrub: warning: the id of rule 1 of the set holds a known secret value; its "
@@ -405,6 +405,41 @@ TEST_CASE("bad configuration: a clear message and exit 2", "[e2e][errors]") {
     RunResult r = run({bin(), "scan", "--rules", rules, "--fingerprint-key", f.key});
     CHECK(r.status == 2);
     CHECK(r.err.rfind("mcp-scrub: error: " + rules + ": invalid TOML: line 3", 0) == 0);
+  }
+  // The known values are read before the rule files: what an error or warning quotes from a
+  // rule file (an id, a regex, a key) has every form of them masked.
+  SECTION("a rule file's error or warning that quotes a known value masks it") {
+    auto with = [&](const std::string& rules, const std::string& input) {
+      RunOptions o;
+      o.input = input;
+      return run({bin(), "filter", "--no-builtin-rules", "--rules", rules, "--secrets-file", f.known,
+                  "--no-env-secrets", "--fingerprint-key", f.key},
+                 o);
+    };
+    const std::string no_regex = f.dir.file("id.toml", std::string("[[rules]]\nid = 'team-") + kKnown + "'\n");
+    RunResult a = with(no_regex, "");
+    CHECK(a.status == 2);
+    CHECK(a.err == "mcp-scrub: error: " + no_regex + ": rule 'team-[REDACTED:known-secret]': missing 'regex'\n");
+    const std::string bad_regex =
+        f.dir.file("re.toml", std::string("[[rules]]\nid = 'r'\nregex = \"(") + kKnown + "\"\n");
+    RunResult b = with(bad_regex, "");
+    CHECK(b.status == 2);
+    CHECK(b.err == "mcp-scrub: error: " + bad_regex +
+                       ": rule 'r': regex is invalid: missing ): ([REDACTED:known-secret]\n");
+    // Its base64 form too, as a key the loader does not know (a warning; the run goes on).
+    const std::string b64 = "WnE4dlIyeGtQbTRUblc3eUwzYkg";  // kKnown in base64, unpadded
+    const std::string odd_key =
+        f.dir.file("key.toml", "[[rules]]\nid = 'k'\nregex = 'k_[a-z]{9}x'\n" + b64 + " = 1\n");
+    RunResult c = with(odd_key, "plain\n");
+    CHECK(c.status == 0);
+    CHECK(c.out == "plain\n");
+    // The last character, which holds bits of whatever byte follows the value, stays, as the
+    // engine leaves it in a stream.
+    CHECK(c.err == "mcp-scrub: warning: " + odd_key + ": rule 'k': unknown key '[REDACTED:known-secret]g' ignored\n");
+    for (const RunResult* r : {&a, &b, &c}) {
+      CHECK(r->err.find(kKnown) == std::string::npos);
+      CHECK(r->err.find(b64.substr(0, 12)) == std::string::npos);
+    }
   }
   SECTION("unknown option") {
     RunResult r = run({bin(), "filter", "--no-such-option"});

@@ -283,6 +283,28 @@ TEST_CASE("derived literals: lines of a multi-line value and URL passwords", "[e
   CHECK(redact_text(r, "connect " + url).out == "connect [REDACTED:known-secret]");
 }
 
+// The control plane's messages (cli/engine_config.cpp) go through this before any engine exists.
+TEST_CASE("mask_known_values masks every form and merges what touches", "[engine][literals]") {
+  const std::string v = fake(20, 31), w = fake(16, 32), pass = fake(12, 33);
+  const std::vector<KnownSecret> known = {
+      {"env:A", v}, {"env:B", w}, {"env:DB", "postgres://u:" + pass + "@h/db"}};
+  CHECK(mask_known_values("rule 'x-" + v + "': missing 'regex'", known) ==
+        "rule 'x-[REDACTED:known-secret]': missing 'regex'");
+  // Two values side by side are one run; the JSON-escaped form and a URL password alone too.
+  CHECK(mask_known_values("[" + v + w + "]", known) == "[[REDACTED:known-secret]]");
+  CHECK(mask_known_values("q=\"" + json_escape("\"" + v) + "\"", known) ==
+        "q=\"\\\"[REDACTED:known-secret]\"");
+  CHECK(mask_known_values("auth " + pass + " failed", known) == "auth [REDACTED:known-secret] failed");
+  // Base64: 20 bytes are 27 characters unpadded; the last holds bits of the byte after the
+  // value, so it is not part of the form and stays (as the engine leaves it).
+  const std::string b64 = base64_encode(v, false, false);
+  REQUIRE(b64.size() == 27);
+  CHECK(mask_known_values("b=" + b64, known) == "b=[REDACTED:known-secret]" + b64.substr(26));
+  CHECK(mask_known_values("nothing here", known) == "nothing here");
+  CHECK(mask_known_values("x " + v, {}) == "x " + v);
+  CHECK(mask_known_values("", known) == "");
+}
+
 TEST_CASE("binary bytes and invalid UTF-8 are scanned as bytes", "[engine]") {
   Redactor r(make_set(kRules));
   std::string line("\x00\xff\xfe binary ", 11);
