@@ -80,15 +80,16 @@ void add_engine_options(CLI::App& app, EngineConfig& c, bool with_action) {
 
 RuleSet load_configured_rules(const EngineConfig& c, const std::vector<KnownSecret>& known,
                               bool log_warnings) {
+  const KnownValueMasker mask(known);
   RuleSet rules;
   try {
     if (!c.no_builtin_rules) rules = builtin_rules();
     for (const auto& f : c.rule_files) merge_rules(rules, load_rules_file(f));
   } catch (const ConfigError& e) {
-    throw ConfigError(mask_known_values(e.what(), known));
+    throw ConfigError(mask(e.what()));
   }
   if (log_warnings)
-    for (const auto& w : rules.warnings) spdlog::warn("{}", mask_known_values(w, known));
+    for (const auto& w : rules.warnings) spdlog::warn("{}", mask(w));
   return rules;
 }
 
@@ -148,14 +149,16 @@ std::shared_ptr<const CompiledSet> compile_configured(const EngineConfig& c, con
   }
   eo.base64_variants = !c.no_base64_variants;
   eo.cache_dir = cache_dir_unless(c.no_cache);
+  const KnownValueMasker mask(secrets);
   std::shared_ptr<const CompiledSet> set;
   try {
     set = CompiledSet::compile(rules, secrets, eo);
   } catch (const ConfigError& e) {
-    throw ConfigError(mask_known_values(e.what(), secrets));  // it names the rule, may quote its regex
+    throw ConfigError(mask(e.what()));  // it names the rule, may quote its regex
   }
-  for (const auto& id : set->prefilter_rules())
-    spdlog::info("rule '{}' runs as a Hyperscan prefilter confirmed by RE2", mask_known_values(id, secrets));
+  if (spdlog::should_log(spdlog::level::info))
+    for (const auto& id : set->prefilter_rules())
+      spdlog::info("rule '{}' runs as a Hyperscan prefilter confirmed by RE2", mask(id));
   return set;
 }
 

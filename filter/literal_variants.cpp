@@ -295,19 +295,22 @@ std::vector<KnownSecret> expand_known_secrets(const std::vector<KnownSecret>& se
   return out;
 }
 
-std::string mask_known_values(std::string_view text, const std::vector<KnownSecret>& secrets) {
-  if (secrets.empty() || text.empty()) return std::string(text);
+std::string KnownValueMasker::operator()(std::string_view text) const {
+  if (secrets_.empty() || text.empty()) return std::string(text);
+  if (!made_) {
+    for (const KnownSecret& s : expand_known_secrets(secrets_, 1)) {
+      const size_t min_form = std::max<size_t>(std::min<size_t>(s.value.size(), 8), 6);
+      for (LiteralVariant& v : literal_variants(s.value, min_form)) forms_.push_back(std::move(v.bytes));
+    }
+    made_ = true;
+  }
   std::vector<bool> covered(text.size(), false);
   bool any = false;
-  for (const KnownSecret& s : expand_known_secrets(secrets, 1)) {
-    const size_t min_form = std::max<size_t>(std::min<size_t>(s.value.size(), 8), 6);
-    for (const LiteralVariant& v : literal_variants(s.value, min_form)) {
-      for (size_t at = text.find(v.bytes); at != std::string_view::npos;
-           at = text.find(v.bytes, at + 1)) {
-        std::fill(covered.begin() + static_cast<std::ptrdiff_t>(at),
-                  covered.begin() + static_cast<std::ptrdiff_t>(at + v.bytes.size()), true);
-        any = true;
-      }
+  for (const std::string& form : forms_) {
+    for (size_t at = text.find(form); at != std::string_view::npos; at = text.find(form, at + 1)) {
+      std::fill(covered.begin() + static_cast<std::ptrdiff_t>(at),
+                covered.begin() + static_cast<std::ptrdiff_t>(at + form.size()), true);
+      any = true;
     }
   }
   if (!any) return std::string(text);
@@ -321,6 +324,10 @@ std::string mask_known_values(std::string_view text, const std::vector<KnownSecr
     }
   }
   return out;
+}
+
+std::string mask_known_values(std::string_view text, const std::vector<KnownSecret>& secrets) {
+  return KnownValueMasker(secrets)(text);
 }
 
 }  // namespace scrub
