@@ -244,7 +244,7 @@ struct CompiledSet::Impl {
   // summary carries the value through the rule's name. Decided on the rule's first finding, not
   // at start-up: it checks every form of every value, and most rules never fire.
   const std::string& rule_label(uint32_t index) const;
-  // Every form of every known value (for_each_literal_form), made on the first rule_label.
+  // Every form of every known value (scrub::literal_forms), made on the first rule_label.
   mutable std::vector<std::string> literal_forms;
   std::unique_ptr<std::once_flag> literal_forms_once = std::make_unique<std::once_flag>();
   Severity severity(uint32_t source) const {

@@ -253,6 +253,16 @@ std::vector<LiteralVariant> literal_variants(std::string_view value, size_t min_
   return out;
 }
 
+std::vector<LiteralVariant> literal_forms(std::string_view value, bool with_base64) {
+  std::vector<LiteralVariant> forms =
+      literal_variants(value, std::max<size_t>(std::min<size_t>(value.size(), 8), 6));
+  if (!with_base64)
+    forms.erase(std::remove_if(forms.begin(), forms.end(),
+                               [](const LiteralVariant& v) { return v.kind[0] == 'b'; }),
+                forms.end());
+  return forms;
+}
+
 std::vector<KnownSecret> expand_known_secrets(const std::vector<KnownSecret>& secrets,
                                               size_t min_length) {
   std::vector<KnownSecret> out = secrets;
@@ -298,10 +308,9 @@ std::vector<KnownSecret> expand_known_secrets(const std::vector<KnownSecret>& se
 std::string KnownValueMasker::operator()(std::string_view text) const {
   if (secrets_.empty() || text.empty()) return std::string(text);
   if (!made_) {
-    for (const KnownSecret& s : expand_known_secrets(secrets_, 1)) {
-      const size_t min_form = std::max<size_t>(std::min<size_t>(s.value.size(), 8), 6);
-      for (LiteralVariant& v : literal_variants(s.value, min_form)) forms_.push_back(std::move(v.bytes));
-    }
+    for (const KnownSecret& s : expand_known_secrets(secrets_, 1))
+      for (LiteralVariant& v : literal_forms(s.value, /*with_base64=*/true))
+        forms_.push_back(std::move(v.bytes));
     made_ = true;
   }
   std::vector<bool> covered(text.size(), false);

@@ -22,13 +22,18 @@ struct LiteralVariant {
 // bytes long.
 std::vector<LiteralVariant> literal_variants(std::string_view value, size_t min_length);
 
+// The forms of a known value the engine looks for: literal_variants down to the value's own
+// length, never below 6 bytes (shorter forms would mask ordinary words); the base64 forms only
+// `with_base64` (--no-base64-variants leaves them out of the database).
+std::vector<LiteralVariant> literal_forms(std::string_view value, bool with_base64);
+
 // Adds derived secrets: each line of a multi-line value, and the password inside a URL-shaped
 // value (`scheme://user:pass@host`), each under the parent's name plus a suffix.
 std::vector<KnownSecret> expand_known_secrets(const std::vector<KnownSecret>& secrets,
                                               size_t min_length);
 
 // Masks every form the engine looks for of a set of known values (the values, their derived
-// lines and passwords, and each one's literal_variants down to 6 bytes) in a text: each run of
+// lines and passwords, and each one's literal_forms, base64 included) in a text: each run of
 // covered bytes becomes one `[REDACTED:known-secret]`. For the control plane's own messages,
 // which may quote what a user's rule file holds (a rule id, a regex) before any engine exists to
 // mask them. The forms are made on the first call that has text to mask (about 0.4 ms for 100
