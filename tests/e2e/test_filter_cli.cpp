@@ -412,9 +412,9 @@ TEST_CASE("bad configuration: a clear message and exit 2", "[e2e][errors]") {
     auto with = [&](const std::string& rules, const std::string& input) {
       RunOptions o;
       o.input = input;
-      return run({bin(), "filter", "--no-builtin-rules", "--rules", rules, "--secrets-file", f.known,
-                  "--no-env-secrets", "--fingerprint-key", f.key},
-                 o);
+      auto args = f.base("filter");
+      args.insert(args.end(), {"--rules", rules});
+      return run(args, o);
     };
     const std::string no_regex = f.dir.file("id.toml", std::string("[[rules]]\nid = 'team-") + kKnown + "'\n");
     RunResult a = with(no_regex, "");
