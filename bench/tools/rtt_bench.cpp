@@ -123,6 +123,12 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--relay-responses-only")) half_relay = true;
     else if (!std::strcmp(argv[i], "--label") && i + 1 < argc) label = argv[++i];
   }
+  // The first request of each run times the start-up (first_response_ms); the round trips are
+  // the ones after it, so a run needs two at least (with one, every percentile is of nothing).
+  if (requests < 2 || rounds < 1) {
+    std::fprintf(stderr, "rtt_bench: --requests must be at least 2 and --rounds at least 1\n");
+    return 2;
+  }
   std::vector<std::string> direct = {server, std::to_string(bytes)};
   if (secret) direct.push_back("secret");
   std::vector<std::string> proxied = {scrub, "--no-env-secrets", "--secret-env", "BENCH_SECRET"};
