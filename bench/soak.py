@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Soak: mcp-scrub under steady MCP traffic for minutes, watched for growth and leaks.
 
-  soak.py MCP_SCRUB LEAKY_SERVER --mode wrap|tcp [--seconds S] [--clients N] [--big-bytes B]
-          [--hup-every S] [--samples FILE.tsv]
+  soak.py MCP_SCRUB LEAKY_SERVER --mode wrap|tcp|filter [--seconds S] [--clients N]
+          [--big-bytes B] [--rate-mb R] [--hup-every S] [--samples FILE.tsv]
 
 wrap: `MCP_SCRUB [opts] -- LEAKY_SERVER`, one client that initializes and then calls, one at a
 time, every request of PLAN in turn (each channel the test server leaks through: tool results,
@@ -12,6 +12,9 @@ requests, stderr lines, a line split across writes, a CRLF line, a stray non-JSO
 tcp: `MCP_SCRUB tcp --listen 127.0.0.1:0 --max-connections 0 [opts] -- LEAKY_SERVER`, a child per
 connection; --clients threads each open a connection, initialize, make a short session of the
 same requests (one large result among them), and close it, over and over.
+filter: `MCP_SCRUB filter --format text`, a log stream written to its stdin at --rate-mb MB/s
+(log lines, stack traces, base64 blobs, JSON lines; one line in 50 holds a secret), its whole
+output read back: every line must come out, and every line with a secret masked.
 
 The secrets are fake, generated for the run (a known value, a database URL given as known values
 in a --secrets-file, a GitHub-token-shaped value the rules find). The proxy gets SIGHUP every
@@ -24,7 +27,8 @@ proxy's stdout, socket or stderr; a request goes unanswered for 30 s; the proxy 
 as asked; its resident memory in the last tenth of the run is more than 4 MiB above the first
 tenth after the warm-up (the first 20 s or tenth of the run, whichever is longer); or, at the
 end, with every connection closed, it holds more descriptors or threads than before the first
-one, or a child is left. Prints one JSON summary line. Never prints a secret.
+one, or a child is left; or (filter) a line is lost or a line with a secret comes out unmasked.
+Prints one JSON summary line. Never prints a secret.
 """
 import argparse
 import json
@@ -162,7 +166,7 @@ class Sampler(threading.Thread):
 
     def take(self):
         s = read_proc(self.pid)
-        if s is None:
+        if s is None or "VmRSS" not in s:  # gone, or a zombie
             return None
         kids = children_of(self.pid) if self.count_children else 0
         row = (time.monotonic() - self.t0, s.get("VmRSS", 0), s.get("VmHWM", 0),
@@ -404,6 +408,118 @@ def soak_tcp(a, opts, env, watch):
     return counts, sampler.samples, end, before
 
 
+def log_block(secret, db_url, token):
+    """About 1 MB of log lines, one in 50 holding a secret; returns (bytes, lines, secret lines)."""
+    rnd = secrets.SystemRandom()
+    words = ["request", "handled", "user", "cache", "miss", "retry", "queue", "flushed", "ok",
+             "timeout", "upstream", "pool", "worker", "started", "config", "loaded"]
+    lines, secret_lines = [], 0
+    while sum(len(x) + 1 for x in lines) < 1_000_000:
+        n = len(lines)
+        if n % 50 == 25:
+            k = (n // 50) % 3
+            lines.append(["startup env API_KEY=" + secret + " region=eu-west-1",
+                          "db connect failed: " + db_url + " (timeout)",
+                          "git push with token " + token + " rejected"][k])
+            secret_lines += 1
+        elif n % 7 == 0:
+            lines.append('{"ts":"2026-11-29T00:00:%02dZ","level":"info","msg":"%s","n":%d}'
+                         % (n % 60, " ".join(rnd.choice(words) for _ in range(8)), n))
+        elif n % 11 == 0:
+            lines.append("    at com.example.service.Worker.run(Worker.java:%d)" % (n % 900))
+        elif n % 13 == 0:
+            lines.append("blob " + fake(120))
+        else:
+            lines.append("%06d %s" % (n, " ".join(rnd.choice(words) for _ in range(12))))
+    data = ("\n".join(lines) + "\n").encode()
+    return data, len(lines), secret_lines
+
+
+def soak_filter(a, opts, env, watch):
+    secret = env["LEAK_SECRET"]
+    block, block_lines, block_secret_lines = log_block(secret, env["LEAK_DB_URL"], env["LEAK_TOKEN"])
+    proc = subprocess.Popen([a.scrub, "filter", "--format", "text", *opts], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    t0 = time.monotonic()
+    sampler = Sampler(proc.pid, t0, False)
+    sent = {"blocks": 0}
+    got = {"lines": 0, "masked": 0}
+    longest = max(len(f) for f in watch.forbidden)
+
+    def write():
+        rate = a.rate_mb * 1e6
+        try:
+            while time.monotonic() - t0 < a.seconds:
+                proc.stdin.write(block)
+                proc.stdin.flush()
+                sent["blocks"] += 1
+                ahead = sent["blocks"] * len(block) / rate - (time.monotonic() - t0)
+                if ahead > 0:
+                    time.sleep(ahead)
+        except OSError as e:
+            watch.fail(f"writing to filter failed: {e.__class__.__name__}")
+
+    def read():
+        pending = b""  # a line not yet ended: a secret never spans lines, so whole lines are checked
+        while True:
+            chunk = proc.stdout.read1(1 << 20)
+            data = pending + chunk
+            cut = len(data) if not chunk else data.rfind(b"\n") + 1
+            whole, pending = data[:cut], data[cut:]
+            if whole:
+                text = whole.decode("utf-8", "replace")
+                leaked = any(f in text for f in watch.forbidden)
+                got["lines"] += whole.count(b"\n") + (0 if whole.endswith(b"\n") else 1)
+                got["masked"] += sum(1 for ln in text.split("\n") if "[REDACTED" in ln)
+                with watch.lock:
+                    watch.bytes += len(whole)
+                    watch.leaks += 1 if leaked else 0
+            if not chunk:
+                break
+        watch.lines = got["lines"]
+
+    w = threading.Thread(target=write, daemon=True)
+    r = threading.Thread(target=read, daemon=True)
+    err = threading.Thread(target=read_lines, args=(
+        proc.stderr, lambda raw: watch.check(raw.decode("utf-8", "replace"), stderr=True),
+        lambda: None), daemon=True)
+    sampler.take()
+    sampler.start()
+    for t in (w, r, err):
+        t.start()
+    hups = 0
+    next_hup = t0 + a.hup_every if a.hup_every > 0 else float("inf")
+    while w.is_alive():
+        time.sleep(0.2)
+        if time.monotonic() >= next_hup:
+            proc.send_signal(signal.SIGHUP)
+            hups += 1
+            next_hup += a.hup_every
+    end = sampler.take()  # before its input ends: then it exits
+    sampler.stop.set()
+    try:
+        proc.stdin.close()
+    except OSError:
+        pass
+    try:
+        rc = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait()
+        watch.fail("filter did not exit within 60 s of its stdin closing")
+    r.join(timeout=30)
+    err.join(timeout=5)
+    if rc != 0:
+        watch.fail(f"filter exited with status {rc}")
+    want_lines = sent["blocks"] * block_lines
+    want_masked = sent["blocks"] * block_secret_lines
+    if got["lines"] != want_lines:
+        watch.fail(f"{want_lines} lines in, {got['lines']} out")
+    if got["masked"] != want_masked:
+        watch.fail(f"{want_masked} lines with a secret in, {got['masked']} masked lines out")
+    return {"requests": want_lines, "sessions": 1, "hups": hups}, sampler.samples, end, None
+
+
 def median(v):
     v = sorted(v)
     return v[len(v) // 2] if v else 0
@@ -425,11 +541,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("scrub")
     ap.add_argument("server")
-    ap.add_argument("--mode", choices=["wrap", "tcp"], required=True)
+    ap.add_argument("--mode", choices=["wrap", "tcp", "filter"], required=True)
     ap.add_argument("--seconds", type=float, default=300)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--big-bytes", type=int, default=1 << 20)
     ap.add_argument("--hup-every", type=float, default=15)
+    ap.add_argument("--rate-mb", type=float, default=20, help="filter: MB/s written")
     ap.add_argument("--samples", help="write the samples here (TSV)")
     a = ap.parse_args()
 
@@ -451,7 +568,7 @@ def main():
     watch = Watch([secret, db_url, db_url.split(":")[2].split("@")[0], token])
     started = time.monotonic()
     try:
-        run = soak_wrap if a.mode == "wrap" else soak_tcp
+        run = {"wrap": soak_wrap, "tcp": soak_tcp, "filter": soak_filter}[a.mode]
         counts, samples, end, before = run(a, opts, env, watch)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
