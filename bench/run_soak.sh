@@ -13,8 +13,9 @@ for t in mcp-scrub tests/leaky_server; do
   [[ -x $B/$t ]] || { echo "run_soak.sh: $B/$t not built (cmake --build $B)" >&2; exit 2; }
 done
 out=docs/bench/soak.md
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# The samples stay in bench/out (the plot can be redrawn from them).
+tmp=bench/out/soak
+mkdir -p "$tmp"
 status=0
 for mode in wrap tcp filter; do
   cmd=(python3 bench/soak.py "$B/mcp-scrub" "$B/tests/leaky_server" --mode "$mode" --seconds "$S"
@@ -32,7 +33,7 @@ set output 'docs/bench/soak.png'
 set title 'mcp-scrub soak: resident memory over time (bench/run_soak.sh, ${S} s each)'
 set xlabel 'seconds'
 set ylabel 'RSS (MiB)'
-set key top left
+set key bottom right
 set grid
 set yrange [0:*]
 plot '$tmp/wrap.tsv' using 1:(\$2/1024) every ::1 with lines lw 2 title 'stdio wrap (one session)', \
