@@ -449,14 +449,16 @@ struct Redactor::Impl {
     return RedactStatus::kMasked;
   }
 
-  // `raw_clean` (redact_json's): the scan of `unit` itself is known to find nothing. `padded`
-  // (redact_json's): simdjson may read kJsonPadding bytes past the unit, so it parses in place.
+  // `raw_known`: the spans the scan of `unit` itself finds, when that scan was done already
+  // (empty: redact_json's raw_clean; a string's decoded text scanned by the walk around it);
+  // null: scanned here. `padded` (redact_json's): simdjson may read kJsonPadding bytes past the
+  // unit, so it parses in place.
   RedactStatus json(std::string_view unit, std::string& out, Findings& findings, JsonInfo* info,
-                    int depth, const std::string& path_prefix, bool raw_clean = false,
-                    bool padded = false);
+                    int depth, const std::string& path_prefix,
+                    const std::vector<SecretSpan>* raw_known = nullptr, bool padded = false);
   // json() on a unit that is not JSON to simdjson.
   RedactStatus not_json(std::string_view unit, std::string& out, Findings& findings, int depth,
-                        const std::string& path_prefix, bool raw_clean);
+                        const std::string& path_prefix, const std::vector<SecretSpan>* raw_known);
   // The token walk of json(): masks inside (decoded) strings, keys and scalars.
   // `lenient`: the unit is not JSON (not_json); scalars are left to the text pass. `edits_out`
   // receives the edits made. `known`: the unit's scan, when done already (null: done here).
@@ -520,9 +522,10 @@ std::string path_of(const std::vector<Frame>& stack, const std::string& prefix) 
 
 RedactStatus Redactor::Impl::json(std::string_view unit, std::string& out, Findings& findings,
                                   JsonInfo* info, int depth, const std::string& path_prefix,
-                                  bool raw_clean, bool padded) {
-  KnownScan known;  // stays empty when raw_clean: the unit scans clean
-  const bool two_threads = !raw_clean && parallel && depth == 0 && unit.size() >= kParallelBytes;
+                                  const std::vector<SecretSpan>* raw_known, bool padded) {
+  KnownScan known;  // the unit's spans, when raw_known gives them
+  if (raw_known) known.raw = *raw_known;
+  const bool two_threads = !raw_known && parallel && depth == 0 && unit.size() >= kParallelBytes;
   bool valid = false;
   if (two_threads) {
     if (!scan_parallel(unit, known, valid, info, padded)) return RedactStatus::kError;
@@ -533,38 +536,42 @@ RedactStatus Redactor::Impl::json(std::string_view unit, std::string& out, Findi
   }
   if (!valid) {  // (a large unit that is not JSON is scanned again, serially, by not_json)
     if (info) info->valid = false;
-    return not_json(unit, out, findings, depth, path_prefix, raw_clean);
+    return not_json(unit, out, findings, depth, path_prefix, raw_known);
   }
   if (info) info->valid = true;
   if (two_threads && known.all_clean()) return RedactStatus::kClean;
   return walk(unit, out, findings, depth, path_prefix, false, nullptr,
-              raw_clean || two_threads ? &known : nullptr);
+              raw_known || two_threads ? &known : nullptr);
 }
 
 RedactStatus Redactor::Impl::not_json(std::string_view unit, std::string& out, Findings& findings,
-                                      int depth, const std::string& path_prefix, bool raw_clean) {
+                                      int depth, const std::string& path_prefix,
+                                      const std::vector<SecretSpan>* raw_known) {
   // Not JSON to simdjson (a lone surrogate in a \u escape, nesting deeper than its limit), yet a
   // lenient client may still parse the line and decode its strings: first mask what escapes hide,
   // in the strings as the line's own quotes delimit them, then mask the result as text.
   std::string walked;
   std::vector<Edit> walk_edits;
   RedactStatus st = RedactStatus::kClean;
-  // The unit's own spans, once known: the walk scans it, and raw_clean says it scans clean. When
-  // the walk changes nothing, the text pass masks those instead of scanning the same bytes again
-  // (a tool result of NDJSON log lines held in a string took four scans, now three).
+  // The unit's own spans, once known: the walk scans it, unless raw_known gives them. When the
+  // walk changes nothing, the text pass masks those instead of scanning the same bytes again
+  // (a tool result of NDJSON log lines held in a string took four scans, then three, now two:
+  // the walk around it hands its scan of the decoded text in).
   std::vector<SecretSpan> raw;
-  bool raw_known = raw_clean;
+  bool have_raw = raw_known != nullptr;
+  if (raw_known) raw = *raw_known;
   if (std::memchr(unit.data(), '\\', unit.size())) {
-    KnownScan clean;
+    KnownScan given;
+    if (raw_known) given.raw = *raw_known;
     st = walk(unit, walked, findings, depth, path_prefix, true, &walk_edits,
-              raw_clean ? &clean : nullptr, &raw);
+              raw_known ? &given : nullptr, &raw);
     if (st == RedactStatus::kError) return st;
-    raw_known = true;
+    have_raw = true;
   }
   std::string_view cur = st == RedactStatus::kMasked ? std::string_view(walked) : unit;
   Findings local;
   RedactStatus st2 =
-      text(cur, out, local, nullptr, st != RedactStatus::kMasked && raw_known ? &raw : nullptr);
+      text(cur, out, local, nullptr, st != RedactStatus::kMasked && have_raw ? &raw : nullptr);
   if (st2 == RedactStatus::kError) return st2;
   // Offsets in the walked line back to the unit (a position inside an edit: the edit's start).
   auto to_unit = [&](size_t o) {
@@ -718,11 +725,26 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
         };
         RedactStatus st = RedactStatus::kClean;
         bool nested = false;
+        // The decoded text's own scan, made once for a string that may hold JSON: the nested
+        // pass takes it, and so does the flat pass below when the string turns out not to be
+        // JSON (an NDJSON log: lines that each are, the whole not) or the nested pass missed
+        // a raw hit.
+        std::vector<SecretSpan> decoded_spans;
+        bool have_decoded_spans = false;
         // (A value as written, after an escaped key, is scanned only after the key: the raw scan
         // covered it, and JSON inside a string needs escapes.)
         if (escaped && depth < kMaxNesting && looks_like_json(decoded)) {
+          if (scanner.find(decoded, decoded_spans) != ScanStatus::kOk) return RedactStatus::kError;
+          have_decoded_spans = true;
+          // simdjson reads up to kJsonPadding bytes past a text: with them in `decoded`'s own
+          // buffer (what they hold does not matter) it parses the text where it is instead of
+          // copying it first (a megabyte, for a log held in a tool result).
+          const size_t len = decoded.size();
+          decoded.append(kJsonPadding, ' ');
+          decoded.resize(len);
           JsonInfo ni;
-          st = json(decoded, masked, local, &ni, depth + 1, need_path() + ">");
+          st = json(decoded, masked, local, &ni, depth + 1, need_path() + ">", &decoded_spans,
+                    /*padded=*/true);
           if (st == RedactStatus::kError) return st;
           // Not JSON to simdjson but masked by the lenient pass (not_json) counts as JSON too.
           nested = ni.valid || st == RedactStatus::kMasked;
@@ -757,6 +779,7 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
         if (!nested) {
           spans.clear();
           if (ps) spans = std::move(ps->spans);
+          else if (have_decoded_spans) spans = std::move(decoded_spans);
           else if (escaped && scanner.find(decoded, spans) != ScanStatus::kOk)
             return RedactStatus::kError;
           const std::string* key = is_key ? nullptr : pair_member(false);
@@ -1015,7 +1038,9 @@ RedactStatus Redactor::redact_text_prefix(std::string_view unit, size_t keep_tai
 RedactStatus Redactor::redact_json(std::string_view unit, std::string& out, Findings& findings,
                                    JsonInfo* info, bool raw_clean, bool padded) {
   try {
-    RedactStatus st = impl_->json(unit, out, findings, info, 0, "", raw_clean, padded);
+    static const std::vector<SecretSpan> kNone;
+    RedactStatus st = impl_->json(unit, out, findings, info, 0, "", raw_clean ? &kNone : nullptr,
+                                  padded);
     if (st != RedactStatus::kMasked) return st;
     // Safety net: the masked output must scan clean. Whatever a first pass could not place (a
     // secret split by JSON structure, say) gets a second JSON pass, then plain text masking.

@@ -513,3 +513,40 @@ TEST_CASE("redact_json: a padded unit gives what the copied one gives, whatever 
     }
   }
 }
+
+// A string that starts like JSON but is not JSON as a whole (a log of JSON lines and plain
+// lines, as a tool that reads a log file returns it): the nested parse fails and the string is
+// masked as the flat text it is, with the scan of its decoded text made once and handed to
+// both passes. Each secret is masked where it stands: in a JSON line's value, in a plain line,
+// and one that only the second decoding (of the JSON line's own escapes) reveals.
+TEST_CASE("a log of JSON lines held in a string is masked as flat text", "[json]") {
+  Redactor r(make_set(kJsonRules, {{"env:X_SECRET", kSecret}}));
+  const std::string log = "{\"level\":\"info\",\"msg\":\"started\"}\n"
+                          "{\"level\":\"warn\",\"msg\":\"push with " + kJsonGhp + "\"}\n"
+                          "plain line key=" + kSecret + " done\n"
+                          "{\"level\":\"info\",\"msg\":\"k=" + unicode_escape_all(kSecret) + "\"}\n";
+  const std::string line = R"({"result":{"content":[{"type":"text","text":)" +
+                           nlohmann::json(log).dump() + R"(}]},"jsonrpc":"2.0","id":3})";
+  REQUIRE(nlohmann::json::accept(line));
+  REQUIRE_FALSE(nlohmann::json::accept(log));
+  auto res = redact_json(r, line);
+  CHECK(res.status == RedactStatus::kMasked);
+  CHECK(res.valid_json);
+  CHECK(res.out ==
+        R"({"result":{"content":[{"type":"text","text":"{\"level\":\"info\",\"msg\":\"started\"}\n)"
+        R"({\"level\":\"warn\",\"msg\":\"push with [REDACTED:github-pat]\"}\n)"
+        R"(plain line key=[REDACTED:known-secret] done\n)"
+        R"({\"level\":\"info\",\"msg\":\"k=[REDACTED:known-secret]\"}\n"}]},"jsonrpc":"2.0","id":3})");
+  std::vector<std::string> got;
+  for (const auto& f : res.findings) got.push_back(f.rule_id + "@" + f.json_path);
+  // The lenient pass over the log names a JSON line's key; the text pass after it, the rest.
+  CHECK(got == std::vector<std::string>{"github-pat@result.content[0].text>msg",
+                                        "known-secret@result.content[0].text>msg",
+                                        "known-secret@result.content[0].text>"});
+  CHECK(nlohmann::json::accept(res.out));
+  // The same log as the whole line (not JSON to simdjson either): the lenient pass alone.
+  auto flat = redact_json(r, log.substr(0, log.size() - 1));
+  CHECK_FALSE(flat.valid_json);
+  CHECK(flat.out.find(kSecret) == std::string::npos);
+  CHECK(flat.out.find(kJsonGhp) == std::string::npos);
+}
