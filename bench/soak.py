@@ -233,10 +233,56 @@ class Session:
         return ok
 
 
+class Hups:
+    """SIGHUP to the proxy every `every` seconds from t0 (never when `every` is 0)."""
+
+    def __init__(self, proc, t0, every):
+        self.proc, self.count = proc, 0
+        self.next = t0 + every if every > 0 else float("inf")
+        self.every = every
+
+    def due(self):
+        if time.monotonic() >= self.next:
+            self.proc.send_signal(signal.SIGHUP)
+            self.count += 1
+            self.next += self.every
+
+
+def finish(proc, watch, what, timeout):
+    """Ends the proxy's input (or, with no pipe to close, sends SIGTERM), waits for its exit and
+    fails the run unless it exits 0 in time."""
+    try:
+        if proc.stdin:
+            proc.stdin.close()
+        else:
+            proc.send_signal(signal.SIGTERM)
+    except OSError:
+        pass
+    how = "its stdin closing" if proc.stdin else "SIGTERM"
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait()
+        watch.fail(f"{what} did not exit within {timeout} s of {how}")
+    if rc != 0:
+        watch.fail(f"{what} exited with status {rc} after {how}")
+
+
 def read_lines(stream, on_line, on_close):
     for raw in iter(stream.readline, b""):
         on_line(raw)
     on_close()
+
+
+def watch_stderr(proc, watch, start=True):
+    """A thread that reads the proxy's stderr to its end, each line checked for secrets."""
+    t = threading.Thread(target=read_lines, args=(
+        proc.stderr, lambda raw: watch.check(raw.decode("utf-8", "replace"), stderr=True),
+        lambda: None), daemon=True)
+    if start:
+        t.start()
+    return t
 
 
 def scrub_options(tmp, secret, db_url):
@@ -265,16 +311,12 @@ def soak_wrap(a, opts, env, watch):
     sess = Session(send, watch)
     threading.Thread(target=read_lines, args=(proc.stdout, sess.on_line, sess.on_close),
                      daemon=True).start()
-    err = threading.Thread(target=read_lines, args=(
-        proc.stderr, lambda raw: watch.check(raw.decode("utf-8", "replace"), stderr=True),
-        lambda: None), daemon=True)
-    err.start()
+    err = watch_stderr(proc, watch)
     sampler.take()
     sampler.start()
     requests = 0
     steps = plan(a.big_bytes)
-    next_hup = t0 + a.hup_every if a.hup_every > 0 else float("inf")
-    hups = 0
+    hups = Hups(proc, t0, a.hup_every)
     try:
         ok = sess.initialize()
         while ok and time.monotonic() - t0 < a.seconds:
@@ -283,28 +325,14 @@ def soak_wrap(a, opts, env, watch):
                 if not ok:
                     break
                 requests += 1
-                if time.monotonic() >= next_hup:
-                    proc.send_signal(signal.SIGHUP)
-                    hups += 1
-                    next_hup += a.hup_every
+                hups.due()
     except (BrokenPipeError, OSError) as e:
         watch.fail(f"writing to the proxy failed: {e.__class__.__name__}")
     end = sampler.take()
     sampler.stop.set()
-    try:
-        proc.stdin.close()
-    except OSError:
-        pass
-    try:
-        rc = proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        rc = proc.wait()
-        watch.fail("the proxy did not exit within 30 s of its stdin closing")
+    finish(proc, watch, "the proxy", 30)
     err.join(timeout=5)
-    if rc != 0:
-        watch.fail(f"the proxy exited with status {rc}")
-    return {"requests": requests, "sessions": 1, "hups": hups}, sampler.samples, end, None
+    return {"requests": requests, "sessions": 1, "hups": hups.count}, sampler.samples, end, None
 
 
 def soak_tcp(a, opts, env, watch):
@@ -322,10 +350,7 @@ def soak_tcp(a, opts, env, watch):
     if port is None:
         watch.fail("mcp-scrub tcp did not start")
         return {"requests": 0, "sessions": 0, "hups": 0}, [], None, None
-    err = threading.Thread(target=read_lines, args=(
-        proc.stderr, lambda raw: watch.check(raw.decode("utf-8", "replace"), stderr=True),
-        lambda: None), daemon=True)
-    err.start()
+    err = watch_stderr(proc, watch)
     t0 = time.monotonic()
     sampler = Sampler(proc.pid, t0, True)
     before = sampler.take()
@@ -375,14 +400,11 @@ def soak_tcp(a, opts, env, watch):
     threads = [threading.Thread(target=client, args=(k * 7,)) for k in range(a.clients)]
     for t in threads:
         t.start()
-    hups = 0
-    next_hup = t0 + a.hup_every if a.hup_every > 0 else float("inf")
+    hups = Hups(proc, t0, a.hup_every)
     while any(t.is_alive() for t in threads):
         time.sleep(0.2)
-        if time.monotonic() >= next_hup and time.monotonic() - t0 < a.seconds:
-            proc.send_signal(signal.SIGHUP)
-            hups += 1
-            next_hup += a.hup_every
+        if time.monotonic() - t0 < a.seconds:
+            hups.due()
     for t in threads:
         t.join()
     # Every connection is closed: its child reaped and its descriptors and threads given back
@@ -394,17 +416,9 @@ def soak_tcp(a, opts, env, watch):
         if end and end[5] == 0 and end[4] <= before[4] and end[3] <= before[3]:
             break
     sampler.stop.set()
-    proc.send_signal(signal.SIGTERM)
-    try:
-        rc = proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        rc = proc.wait()
-        watch.fail("the proxy did not stop within 30 s of SIGTERM")
+    finish(proc, watch, "the proxy", 30)
     err.join(timeout=5)
-    if rc != 0:
-        watch.fail(f"the proxy exited with status {rc} after SIGTERM")
-    counts["hups"] = hups
+    counts["hups"] = hups.count
     return counts, sampler.samples, end, before
 
 
@@ -480,44 +494,27 @@ def soak_filter(a, opts, env, watch):
 
     w = threading.Thread(target=write, daemon=True)
     r = threading.Thread(target=read, daemon=True)
-    err = threading.Thread(target=read_lines, args=(
-        proc.stderr, lambda raw: watch.check(raw.decode("utf-8", "replace"), stderr=True),
-        lambda: None), daemon=True)
+    err = watch_stderr(proc, watch, start=False)
     sampler.take()
     sampler.start()
     for t in (w, r, err):
         t.start()
-    hups = 0
-    next_hup = t0 + a.hup_every if a.hup_every > 0 else float("inf")
+    hups = Hups(proc, t0, a.hup_every)
     while w.is_alive():
         time.sleep(0.2)
-        if time.monotonic() >= next_hup:
-            proc.send_signal(signal.SIGHUP)
-            hups += 1
-            next_hup += a.hup_every
+        hups.due()
     end = sampler.take()  # before its input ends: then it exits
     sampler.stop.set()
-    try:
-        proc.stdin.close()
-    except OSError:
-        pass
-    try:
-        rc = proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        rc = proc.wait()
-        watch.fail("filter did not exit within 60 s of its stdin closing")
+    finish(proc, watch, "filter", 60)
     r.join(timeout=30)
     err.join(timeout=5)
-    if rc != 0:
-        watch.fail(f"filter exited with status {rc}")
     want_lines = sent["blocks"] * block_lines
     want_masked = sent["blocks"] * block_secret_lines
     if got["lines"] != want_lines:
         watch.fail(f"{want_lines} lines in, {got['lines']} out")
     if got["masked"] != want_masked:
         watch.fail(f"{want_masked} lines with a secret in, {got['masked']} masked lines out")
-    return {"requests": want_lines, "sessions": 1, "hups": hups}, sampler.samples, end, None
+    return {"requests": want_lines, "sessions": 1, "hups": hups.count}, sampler.samples, end, None
 
 
 def median(v):
