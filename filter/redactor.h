@@ -90,8 +90,14 @@ class Redactor {
   // Results are those of one thread. For a caller with a CPU to spare (the stdio wrap, which
   // waits on one server); off by default. If no thread can be started, the scan runs here.
   static constexpr size_t kParallelBytes = 256 * 1024;
-  // Text passes of redact_json's safety net at most (each masks what the last one revealed).
+  // Text passes of redact_json's safety net (each masks what the last one revealed): at least
+  // kMaxSafetyPasses, and up to kMaxSafetyPassesSmall while the passes so far and the next one
+  // rescan at most kSafetyScanBytes in all. A chain of assignments that masking reveals one by
+  // one takes a pass per link: a line of a few kilobytes can hold a hundred links, and a
+  // megabyte's rescans cost a millisecond each.
   static constexpr int kMaxSafetyPasses = 16;
+  static constexpr int kMaxSafetyPassesSmall = 1024;
+  static constexpr size_t kSafetyScanBytes = 4u << 20;
   void set_parallel(bool on);
   // With set_parallel on: starts the helper thread and makes its scanner now, instead of on the
   // first large unit, and hands the thread `also` to run, then the split scan's database to load

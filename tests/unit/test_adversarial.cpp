@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "cli/stream.h"
@@ -14,6 +16,7 @@
 #include "filter/literal_variants.h"
 #include "filter/mcp_filter.h"
 #include "property_cases.h"
+#include "tests/fuzz/fuzz_common.h"
 #include "transports/fd_io.h"
 #include "transports/line_reader.h"
 
@@ -1033,6 +1036,40 @@ TEST_CASE("adversarial: a chain of assignments that masking reveals one by one i
     CHECK(again.empty());
     for (const std::string& v : values) CHECK(res.out.find(v) == std::string::npos);
   }
+}
+
+// Found by fuzz_json_line (tests/fuzz/regressions/json_line/safety-net-long-chain, 155,779
+// executions): a 1.5 KB line of binary bytes and about twenty `password=` assignments whose
+// masking reveals them one by one took more passes than the safety net's 16, and its output
+// still rescanned with a secret. Small units now get more passes (kSafetyScanBytes).
+TEST_CASE("adversarial: the safety net goes on past 16 passes on a small unit",
+          "[adversarial][json]") {
+  std::ifstream in(std::string(SCRUB_SOURCE_DIR) +
+                       "/tests/fuzz/regressions/json_line/safety-net-long-chain",
+                   std::ios::binary);
+  REQUIRE(in);
+  const std::string line((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(line.size() == 1518);
+  // The fuzz target's engine, with the one built-in rule that fires here (the whole pack
+  // compiles for seconds under a sanitizer).
+  RuleSet rules;
+  const RuleSet pack = builtin_rules();
+  for (const Rule& rule : pack.rules)
+    if (rule.id == "generic-password") rules.rules.push_back(rule);
+  rules.global_allowlists = pack.global_allowlists;
+  merge_rules(rules, load_rules_string(fuzz::kExtraRules, "fuzz-extra.toml"));
+  Redactor r(CompiledSet::compile(rules, fuzz::known_secrets(), fuzz::engine_options()));
+  std::vector<SecretSpan> first;
+  REQUIRE(r.scanner().find(line, first) == ScanStatus::kOk);
+  auto res = redact_json(r, line);
+  REQUIRE(res.status == RedactStatus::kMasked);
+  CHECK_FALSE(res.valid_json);
+  // More assignments masked than the first scan and the net's first 16 passes could reach.
+  CHECK(res.findings.size() > first.size() + Redactor::kMaxSafetyPasses + 1);
+  std::vector<SecretSpan> again;
+  REQUIRE(r.scanner().find(res.out, again) == ScanStatus::kOk);
+  for (const SecretSpan& sp : again)
+    CHECK(res.out.substr(sp.begin, sp.end - sp.begin).find("[REDACTED") != std::string::npos);
 }
 
 // The request tracker holds the requests in flight: a response takes its request whether it has
