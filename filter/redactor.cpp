@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstring>
 #include <future>
+#include <optional>
 #include <system_error>
 #include <unordered_map>
 
@@ -729,13 +730,12 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
         // pass takes it, and so does the flat pass below when the string turns out not to be
         // JSON (an NDJSON log: lines that each are, the whole not) or the nested pass missed
         // a raw hit.
-        std::vector<SecretSpan> decoded_spans;
-        bool have_decoded_spans = false;
+        std::optional<std::vector<SecretSpan>> decoded_spans;
         // (A value as written, after an escaped key, is scanned only after the key: the raw scan
         // covered it, and JSON inside a string needs escapes.)
         if (escaped && depth < kMaxNesting && looks_like_json(decoded)) {
-          if (scanner.find(decoded, decoded_spans) != ScanStatus::kOk) return RedactStatus::kError;
-          have_decoded_spans = true;
+          if (scanner.find(decoded, decoded_spans.emplace()) != ScanStatus::kOk)
+            return RedactStatus::kError;
           // simdjson reads up to kJsonPadding bytes past a text: with them in `decoded`'s own
           // buffer (what they hold does not matter) it parses the text where it is instead of
           // copying it first (a megabyte, for a log held in a tool result).
@@ -743,7 +743,7 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
           decoded.append(kJsonPadding, ' ');
           decoded.resize(len);
           JsonInfo ni;
-          st = json(decoded, masked, local, &ni, depth + 1, need_path() + ">", &decoded_spans,
+          st = json(decoded, masked, local, &ni, depth + 1, need_path() + ">", &*decoded_spans,
                     /*padded=*/true);
           if (st == RedactStatus::kError) return st;
           // Not JSON to simdjson but masked by the lenient pass (not_json) counts as JSON too.
@@ -779,7 +779,7 @@ RedactStatus Redactor::Impl::walk(std::string_view unit, std::string& out, Findi
         if (!nested) {
           spans.clear();
           if (ps) spans = std::move(ps->spans);
-          else if (have_decoded_spans) spans = std::move(decoded_spans);
+          else if (decoded_spans) spans = std::move(*decoded_spans);
           else if (escaped && scanner.find(decoded, spans) != ScanStatus::kOk)
             return RedactStatus::kError;
           const std::string* key = is_key ? nullptr : pair_member(false);
