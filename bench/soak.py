@@ -33,7 +33,6 @@ Prints one JSON summary line. Never prints a secret.
 import argparse
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -44,6 +43,8 @@ import sys
 import tempfile
 import threading
 import time
+
+import tcp_proxy
 
 ALNUM = string.ascii_letters + string.digits
 RESPONSE_TIMEOUT = 30.0
@@ -336,21 +337,13 @@ def soak_wrap(a, opts, env, watch):
 
 
 def soak_tcp(a, opts, env, watch):
-    proc = subprocess.Popen([a.scrub, "tcp", "--listen", "127.0.0.1:0", "--max-connections", "0",
-                             *opts, "--", a.server], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    port = None
-    for raw in proc.stderr:
-        text = raw.decode("utf-8", "replace")
-        watch.check(text, stderr=True)
-        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", text)
-        if m:
-            port = int(m.group(1))
-            break
+    proc, port = tcp_proxy.start([a.scrub, "tcp", "--listen", "127.0.0.1:0", "--max-connections",
+                                  "0", *opts, "--", a.server], env,
+                                 lambda text: watch.check(text, stderr=True))
     if port is None:
         watch.fail("mcp-scrub tcp did not start")
         return {"requests": 0, "sessions": 0, "hups": 0}, [], None, None
-    err = watch_stderr(proc, watch)
+    err = proc.stderr_reader
     t0 = time.monotonic()
     sampler = Sampler(proc.pid, t0, True)
     before = sampler.take()

@@ -11,13 +11,14 @@ before the stop), the answers' bytes, and whether every answer arrived. The chil
 processes and are not counted. Exit status 1 if an answer was missing or the proxy did not start.
 """
 import argparse
-import os
 import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
+
+import tcp_proxy
 
 
 def main():
@@ -33,18 +34,10 @@ def main():
     extra = argv[cut + 1:]
     cmd = [a.scrub, "tcp", "--listen", "127.0.0.1:0", "--max-connections", "0", *extra,
            "--", a.server, str(a.bytes)]
-    proxy = subprocess.Popen(cmd, stderr=subprocess.PIPE)
-    port = None
-    for raw in proxy.stderr:
-        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", raw.decode(errors="replace"))
-        if m:
-            port = int(m.group(1))
-            break
+    proxy, port = tcp_proxy.start(cmd)  # its log is drained, so it never blocks on stderr
     if port is None:
         print("tcp_memory: mcp-scrub tcp did not start", file=sys.stderr)
         return 1
-    # Keep draining its log so it never blocks on a full stderr pipe.
-    threading.Thread(target=lambda: [None for _ in proxy.stderr], daemon=True).start()
 
     got = [0] * a.conns
     ok = [True] * a.conns
