@@ -417,11 +417,9 @@ with open(os.path.join(E["OUT"], "plot.tsv"), "w") as f:
 print("\n".join(md))
 PY
 
-# pngcairo when this gnuplot has it (gnuplot-nox on Debian does), else the libgd png terminal.
-TERM_PNG="png noenhanced size 1400,650"
-if gnuplot -e 'set terminal' 2>&1 | grep -q pngcairo; then TERM_PNG="pngcairo noenhanced size 1400,650 font 'sans,10'"; fi
+source "$ROOT/bench/png_terminal.sh"
 gnuplot <<EOF
-set terminal $TERM_PNG
+set terminal $(png_terminal 1400,650)
 set output '$OUT/throughput.png'
 set title "mcp-scrub filter vs raw hs_scan and common tools (one core), median of $RUNS runs, bars min-max; labels: MB per CPU second"
 set ylabel 'MB/s (log scale)'

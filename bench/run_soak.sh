@@ -25,10 +25,9 @@ for mode in wrap tcp filter; do
   cat "$tmp/$mode.json" >&2
 done
 
-TERM_PNG="png size 1100,450"
-if gnuplot -e 'set terminal' 2>&1 | grep -q pngcairo; then TERM_PNG="pngcairo noenhanced size 1100,450 font 'sans,10'"; fi
+source bench/png_terminal.sh
 gnuplot <<EOF
-set terminal $TERM_PNG
+set terminal $(png_terminal 1100,450)
 set output 'docs/bench/soak.png'
 set title 'mcp-scrub soak: resident memory over time (bench/run_soak.sh, ${S} s each)'
 set xlabel 'seconds'
