@@ -283,7 +283,9 @@ void close_other_fds(int keep) {
   child_fail(s.report, FailStage::kExec);
 }
 
+#ifndef SCRUB_SANITIZED
 int child_entry(void* arg) { run_child(*static_cast<ChildSetup*>(arg)); }
+#endif
 
 // Starts the child as posix_spawn does: in the proxy's memory (CLONE_VM), on a stack of its own,
 // the proxy's thread suspended until the child has called execve or exited (CLONE_VFORK). A fork
