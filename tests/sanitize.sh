@@ -106,25 +106,26 @@ unit_chunks() {
     diff <(echo "$whole") <(echo "$listed") >&2 || true
     return 1
   fi
-  local -A chunk_of
-  local running=0 rc done_pid
-  reap() {  # waits for one chunk; a failed one's log is shown
-    rc=0
-    wait -n -p done_pid || rc=$?
-    running=$((running - 1))
-    if [[ $rc -ne 0 ]]; then
-      failed=1
-      cat "${chunk_of[$done_pid]%.txt}.log"
-      echo "sanitize: ${chunk_of[$done_pid]} exited with status $rc" >&2
-    fi
+  # Each chunk's exit status in a file: `wait -n` cannot be trusted to report every job (bash
+  # drops finished jobs from its table as it runs other commands).
+  run_chunk() {
+    local rc=0
+    "$bin" -f "$1" --warn NoTests >"${1%.txt}.log" 2>&1 || rc=$?
+    echo "$rc" >"${1%.txt}.rc"
   }
   for f in "$dir"/chunk-*.txt; do
-    [[ $running -ge $jobs ]] && reap
-    "$bin" -f "$f" --warn NoTests >"${f%.txt}.log" 2>&1 &
-    chunk_of[$!]=$f
-    running=$((running + 1))
+    while [[ $(jobs -rp | wc -l) -ge $jobs ]]; do wait -n || true; done
+    run_chunk "$f" &
   done
-  while [[ $running -gt 0 ]]; do reap; done
+  wait
+  local rc
+  for f in "$dir"/chunk-*.txt; do
+    rc=$(cat "${f%.txt}.rc" 2>/dev/null || echo "unknown")
+    [[ $rc == 0 ]] && continue
+    failed=1
+    cat "${f%.txt}.log"
+    echo "sanitize: $bin -f $f exited with status $rc" >&2
+  done
   echo "sanitize: the ${#names[@]} unit tests of $bin in $n processes:" \
        "$([[ $failed -eq 0 ]] && echo passed || echo FAILED)"
   [[ $failed -eq 0 ]]
