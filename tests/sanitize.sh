@@ -3,7 +3,7 @@
 # tests, so CI runs all of it on every submission.
 #
 #   tests/sanitize.sh [STAGE...]      STAGE: asan, fuzz, tsan (default: all three, in that order)
-#   tests/sanitize.sh prebuild        configure and build build-asan/ and build-tsan/ at once, and stop
+#   tests/sanitize.sh prebuild        configure and build build-asan/, then build-tsan/, and stop
 #
 # `scripts/setup.sh test` starts `prebuild` at nice 19 in the background before the normal
 # build, so the two sanitizer builds use the CPU the normal build and the tests leave idle (a
@@ -63,14 +63,9 @@ locked_build() {
 }
 
 if [[ ${stages[0]} == prebuild ]]; then
-  # Both at once: one after the other, each build's one-file tail (a unity batch, a link) left a
-  # CPU idle for 20-40 s of CI's run, which the other build now takes.
-  locked_build build-asan & asan_build=$!
-  locked_build build-tsan --target mcp-scrub & tsan_build=$!
-  rc=0
-  wait "$asan_build" || rc=1
-  wait "$tsan_build" || rc=1
-  exit $rc
+  locked_build build-asan
+  locked_build build-tsan --target mcp-scrub
+  exit 0
 fi
 
 reports_clean() {  # DIR: fails, showing the first report, if a sanitizer wrote one
