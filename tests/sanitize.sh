@@ -78,6 +78,18 @@ reports_clean() {  # DIR: fails, showing the first report, if a sanitizer wrote 
   fi
 }
 
+# test_names BINARY [ARG...]: the names of the tests a Catch2 binary's ARGs select, one a line
+# (its exit status is how many it listed).
+test_names() { "$@" --list-test-names-only | grep -v '^$' || true; }
+# exactly_whole WHAT WHOLE PARTS: fails, saying WHAT and showing the difference, unless the parts'
+# names (sorted) are the whole's.
+exactly_whole() {
+  [[ "$2" == "$3" ]] && return 0
+  echo "sanitize: $1" >&2
+  diff <(echo "$2") <(echo "$3") >&2 || true
+  return 1
+}
+
 # unit_chunks BINARY: every test of a Catch2 binary, in a few processes run $jobs at a time, not a
 # process per test as ctest runs them (the normal build's ctest keeps that isolation). Under ASan
 # a process spent about 0.4 CPU-seconds starting and loading the built-in set: the unit tests took
@@ -87,18 +99,17 @@ unit_chunks() {
   dir=$(dirname "$bin")/chunks
   rm -rf "$dir" && mkdir -p "$dir"
   local -a names
-  mapfile -t names < <("$bin" --list-test-names-only | grep -v '^$')
+  mapfile -t names < <(test_names "$bin")
   # A name's ',', '[' and ']' escaped as catch_discover_tests escapes them for ctest.
   for i in "${!names[@]}"; do
     sed 's/[],[]/\\&/g' <<<"${names[$i]}" >>"$dir/chunk-$((i % n)).txt"
   done
   local whole listed
   whole=$(printf '%s\n' "${names[@]}" | sort)
-  listed=$(for f in "$dir"/chunk-*.txt; do "$bin" -f "$f" --list-test-names-only || true; done |
-           grep -v '^$' | sort)
-  if [[ ${#names[@]} -lt 100 || "$whole" != "$listed" ]]; then
-    echo "sanitize: the unit test chunks are not exactly the ${#names[@]} tests of $bin" >&2
-    diff <(echo "$whole") <(echo "$listed") >&2 || true
+  listed=$(for f in "$dir"/chunk-*.txt; do test_names "$bin" -f "$f"; done | sort)
+  if [[ ${#names[@]} -lt 100 ]] ||
+     ! exactly_whole "the unit test chunks are not exactly the ${#names[@]} tests of $bin" \
+       "$whole" "$listed"; then
     return 1
   fi
   # Each chunk's exit status in a file: `wait -n` cannot be trusted to report every job (bash
@@ -177,14 +188,10 @@ for stage in "${stages[@]}"; do
       # The backpressure test (7 s under TSan) with the first: the halves took 13 and 25 s.
       halves=("[threads],[split][tcp],\"tcp: backpressure*\""
               "[tcp]~[split]~[threads]~\"tcp: backpressure*\",[reload]~[threads]")
-      names() { "$e2e" "$1" --list-test-names-only || true; }  # its status: how many it listed
-      whole=$(names "[tcp],[reload],[threads]" | grep -v '^$' | sort)
-      both=$(for h in "${halves[@]}"; do names "$h"; done | grep -v '^$' | sort)
-      if [[ "$whole" != "$both" ]]; then
-        echo "sanitize: the two tsan halves are not exactly [tcp],[reload],[threads]:" >&2
-        diff <(echo "$whole") <(echo "$both") >&2 || true
-        exit 1
-      fi
+      whole=$(test_names "$e2e" "[tcp],[reload],[threads]" | sort)
+      both=$(for h in "${halves[@]}"; do test_names "$e2e" "$h"; done | sort)
+      exactly_whole "the two tsan halves are not exactly [tcp],[reload],[threads]:" \
+        "$whole" "$both" || exit 1
       pids=()
       for i in 0 1; do
         MCP_SCRUB_TEST_BINARY=$(realpath build-tsan/mcp-scrub) MCP_SCRUB_TEST_SANITIZER=thread \
