@@ -1019,23 +1019,58 @@ TEST_CASE("adversarial: a chain of assignments that masking reveals one by one i
   for (size_t i = 0; i < values.size(); ++i) {
     const bool last = i + 1 == values.size();
     text += "password=" + values[i] + (last ? " end" : "&z");
-    masked += std::string("password=[REDACTED:generic-password]") + (last ? " end" : "&z");
+    // The first opens a form body (`password=...&zpassword=`), which form-body-credential finds
+    // directly; the others only generic-password, once masking has ended the value before them.
+    masked += std::string(i == 0 ? "password=[REDACTED:form-body-credential]"
+                                 : "password=[REDACTED:generic-password]") +
+              (last ? " end" : "&z");
   }
-  // One scan finds only the last value: the cascade is real.
+  // One scan finds only the first value and the last: the cascade between them is real.
   std::vector<SecretSpan> first;
   REQUIRE(r.scanner().find(text, first) == ScanStatus::kOk);
-  REQUIRE(first.size() == 1);
+  REQUIRE(first.size() == 2);
   for (const std::string& line : {text, R"({"msg":")" + text + R"("})"}) {
     auto res = redact_json(r, line);
     REQUIRE(res.status == RedactStatus::kMasked);
     CHECK(res.out == (line == text ? masked : R"({"msg":")" + masked + R"("})"));
     CHECK(res.findings.size() == values.size());
-    for (const auto& f : res.findings) CHECK(f.rule_id == "generic-password");
+    for (size_t i = 0; i < res.findings.size(); ++i)
+      CHECK(res.findings[i].rule_id == (i == 0 ? "form-body-credential" : "generic-password"));
     std::vector<SecretSpan> again;
     REQUIRE(r.scanner().find(res.out, again) == ScanStatus::kOk);
     CHECK(again.empty());
     for (const std::string& v : values) CHECK(res.out.find(v) == std::string::npos);
   }
+}
+
+// An OAuth password grant logged as sent opens with the secret. No '?' or '&' stands before it
+// for url-query-credential, and the assignment rules took the rest of the line as the value,
+// which their stopword "password" then dropped (`&grant_type=password`): the value went out.
+TEST_CASE("adversarial: a form body that opens with its secret is masked", "[adversarial][json]") {
+  Redactor r(builtin_set());
+  const std::string pw = fake(14, 41), cs = fake(24, 42);
+  auto res = redact_text(r, "password=" + pw + "&grant_type=password&username=ops");
+  REQUIRE(res.status == RedactStatus::kMasked);
+  CHECK(res.out == "password=[REDACTED:form-body-credential]&grant_type=password&username=ops");
+  REQUIRE(res.findings.size() == 1);
+  CHECK(res.findings[0].rule_id == "form-body-credential");
+  // Two secrets and no stopword: the assignment's value runs to the end of the line (a
+  // .properties password may hold '&') and takes both; one span, neither left.
+  res = redact_text(r, "password=" + pw + "&client_secret=" + cs);
+  CHECK(res.out == "password=[REDACTED:config-password-assignment]");
+  // Behind a word, no assignment rule reads it: the form's two pairs, each its own rule.
+  res = redact_text(r, "sent password=" + pw + "&client_secret=" + cs + " to the IdP");
+  CHECK(res.out ==
+        "sent password=[REDACTED:form-body-credential]&client_secret=[REDACTED:url-query-credential] "
+        "to the IdP");
+  // In a JSON log line's string.
+  res = redact_json(r, R"({"body":"client_secret=)" + cs + R"(&grant_type=client_credentials"})");
+  REQUIRE(res.status == RedactStatus::kMasked);
+  CHECK(res.out ==
+        R"({"body":"client_secret=[REDACTED:form-body-credential]&grant_type=client_credentials"})");
+  // A bare `key` is not a credential's name here.
+  res = redact_text(r, "cache key=users:4242&v=2");
+  CHECK(res.status == RedactStatus::kClean);
 }
 
 // Found by fuzz_json_line (tests/fuzz/regressions/json_line/safety-net-long-chain, 155,779
