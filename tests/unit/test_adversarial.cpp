@@ -1073,6 +1073,31 @@ TEST_CASE("adversarial: a form body that opens with its secret is masked", "[adv
   CHECK(res.status == RedactStatus::kClean);
 }
 
+// An env list names a secret on one line and gives its value on the next. In a manifest that a
+// tool returns, the JSON string's decoded text holds both lines; each value is masked and the
+// lines stay as they were, `valueFrom` and a value's URL left alone.
+TEST_CASE("adversarial: an env list's secret value on the line after its name is masked",
+          "[adversarial][json]") {
+  Redactor r(builtin_set());
+  const std::string pw = fake(16, 51), tok = fake(24, 52);
+  const nlohmann::json msg = {{"content",
+                               "env:\n  - name: DB_PASSWORD\n    value: " + pw +
+                                   "\n  - name: GITHUB_TOKEN\n    value: \"" + tok +
+                                   "\"\n  - name: API_KEY\n    valueFrom:\n      secretKeyRef: "
+                                   "{name: api, key: key}\n  - name: TOKEN_URL\n    value: "
+                                   "https://auth.acme.io/oauth/token\n"}};
+  auto res = redact_json(r, msg.dump());
+  REQUIRE(res.status == RedactStatus::kMasked);
+  const std::string out = nlohmann::json::parse(res.out)["content"].get<std::string>();
+  CHECK(out ==
+        "env:\n  - name: DB_PASSWORD\n    value: [REDACTED:env-list-secret-value]\n"
+        "  - name: GITHUB_TOKEN\n    value: \"[REDACTED:env-list-secret-value]\"\n"
+        "  - name: API_KEY\n    valueFrom:\n      secretKeyRef: {name: api, key: key}\n"
+        "  - name: TOKEN_URL\n    value: https://auth.acme.io/oauth/token\n");
+  REQUIRE(res.findings.size() == 2);
+  for (const auto& f : res.findings) CHECK(f.rule_id == "env-list-secret-value");
+}
+
 // Found by fuzz_json_line (tests/fuzz/regressions/json_line/safety-net-long-chain, 155,779
 // executions): a 1.5 KB line of binary bytes and about twenty `password=` assignments whose
 // masking reveals them one by one took more passes than the safety net's 16, and its output
