@@ -65,7 +65,12 @@ class HmacContext {
 
 void init_crypto() {
   static const bool done = [] {
-    (void)OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS | OPENSSL_INIT_LOAD_CONFIG, nullptr);
+    // Without the legacy name tables of every cipher and digest (EVP_add_cipher, OBJ_NAME): this
+    // file and db_cache.cpp fetch HMAC, SHA-256 and AES-256-GCM by object or from the provider,
+    // never by name. The system's openssl.cnf is still read (a FIPS policy applies).
+    (void)OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS | OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
+                                  OPENSSL_INIT_NO_ADD_ALL_DIGESTS | OPENSSL_INIT_LOAD_CONFIG,
+                              nullptr);
     return true;
   }();
   (void)done;
