@@ -447,6 +447,20 @@ TEST_CASE("adversarial: text around a private key's markers is scanned", "[adver
         "[REDACTED:private-key-block]-----END RSA PRIVATE KEY----- then [REDACTED:github-pat]\n");
 }
 
+// `input` through the text filter loop from a file, as `filter --format text` reads one.
+static StreamResult stream_text_file(const EngineHolder& holder, const std::string& input, size_t threads,
+                                     size_t max_line, const StreamCallbacks& cb, StreamStats& stats) {
+  FILE* f = std::tmpfile();
+  REQUIRE(f != nullptr);
+  REQUIRE(write_all(::fileno(f), input));
+  REQUIRE(::lseek(::fileno(f), 0, SEEK_SET) == 0);
+  FollowingRedactor following(holder);
+  StreamResult r =
+      process_stream(::fileno(f), "t", StreamMode::kText, max_line, following, cb, stats, nullptr, threads);
+  std::fclose(f);
+  return r;
+}
+
 // The private-key tracker follows the lines as the batches of the filter loop leave (4,096 lines
 // a batch): a key's BEGIN marker on the last line of a batch, or a body cut between two batches,
 // still masks every body line, on one thread or two.
@@ -471,20 +485,13 @@ TEST_CASE("adversarial: a private key split between two batches is masked whole"
         }
         input += "-----END RSA PRIVATE KEY-----" + eol + "after" + eol;
         expect += "-----END RSA PRIVATE KEY-----" + eol + "after" + eol;
-        FILE* f = std::tmpfile();
-        REQUIRE(f != nullptr);
-        REQUIRE(write_all(::fileno(f), input));
-        REQUIRE(::lseek(::fileno(f), 0, SEEK_SET) == 0);
-        FollowingRedactor following(holder);
         std::string out;
         std::vector<size_t> lengths;
         StreamCallbacks cb;
         cb.output = [&](std::string_view s) { out.append(s); };
         cb.finding = [&](const Finding& fi, const AlertContext&) { lengths.push_back(fi.length); };
         StreamStats stats;
-        CHECK(process_stream(::fileno(f), "t", StreamMode::kText, 1 << 16, following, cb, stats,
-                             nullptr, threads) == StreamResult::kOk);
-        std::fclose(f);
+        CHECK(stream_text_file(holder, input, threads, 1 << 16, cb, stats) == StreamResult::kOk);
         CHECK(out == expect);
         CHECK(stats.findings == 3);
         // Each body line is reported whole, without the "\r" of its ending.
@@ -503,11 +510,6 @@ TEST_CASE("adversarial: an env list's value line is masked behind its name line 
   const std::string value = fake(18, 61);
   auto run = [&](const std::string& input, size_t threads, size_t max_line, std::string& out,
                  std::vector<uint64_t>& lines) {
-    FILE* f = std::tmpfile();
-    REQUIRE(f != nullptr);
-    REQUIRE(write_all(::fileno(f), input));
-    REQUIRE(::lseek(::fileno(f), 0, SEEK_SET) == 0);
-    FollowingRedactor following(holder);
     StreamCallbacks cb;
     cb.output = [&](std::string_view s) { out.append(s); };
     cb.finding = [&](const Finding& fi, const AlertContext& c) {
@@ -515,9 +517,7 @@ TEST_CASE("adversarial: an env list's value line is masked behind its name line 
       lines.push_back(c.line);
     };
     StreamStats stats;
-    CHECK(process_stream(::fileno(f), "t", StreamMode::kText, max_line, following, cb, stats,
-                         nullptr, threads) == StreamResult::kOk);
-    std::fclose(f);
+    CHECK(stream_text_file(holder, input, threads, max_line, cb, stats) == StreamResult::kOk);
   };
   for (size_t name_at : {0, 1, 4094, 4095, 4096}) {  // 0-based line of the name line
     for (size_t threads : {1, 2}) {
