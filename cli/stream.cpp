@@ -401,8 +401,6 @@ class LineBatches {
     // clean. Such a line is redacted again behind the line before it, and what falls in the line
     // is kept when the line before comes out of that unit as it went in. The batch's first line:
     // behind the previous batch's last (its scan of the batch could not see that one), always.
-    std::string pair, pair_out;
-    Findings pair_findings;
     auto redact_after_previous = [&](size_t i, std::string_view text) -> RedactStatus {
       const bool first = i == 0;
       if (b.lines[i].pem || (first ? b.prev_pem : b.lines[i - 1].pem)) return RedactStatus::kClean;
@@ -410,24 +408,8 @@ class LineBatches {
           first ? std::string_view(b.prev_line)
                 : std::string_view(b.text.data() + b.lines[i - 1].off, b.lines[i - 1].len);
       if (prev.empty()) return RedactStatus::kClean;
-      pair.assign(prev);
-      pair.push_back('\n');
-      pair.append(text);
-      pair_findings.clear();
-      RedactStatus prs = redactor.redact_text(pair, pair_out, pair_findings);
-      if (prs != RedactStatus::kMasked) return prs;
-      const size_t skip = prev.size() + 1;
-      if (pair_out.compare(0, skip, pair, 0, skip) != 0) return RedactStatus::kClean;
-      size_t kept = 0;
-      for (Finding& f : pair_findings)
-        if (f.offset >= skip) {
-          f.offset -= skip;
-          findings.push_back(std::move(f));
-          ++kept;
-        }
-      if (kept == 0) return RedactStatus::kClean;
-      masked.assign(pair_out, skip);
-      return RedactStatus::kMasked;
+      masked.clear();
+      return redactor.redact_text_after(prev, text, masked, findings);
     };
     auto emit_redacted = [&](const Line& l, std::string_view text, RedactStatus rs) {
       if (rs == RedactStatus::kMasked) ++b.masked_lines;

@@ -245,6 +245,10 @@ class Proxy {
     ctx.direction = "server->client";
     uint64_t line_no = 0;
     PemBlockTracker pem;
+    // The line before, for a rule whose match runs across a line break (an env list's
+    // `- name: DB_PASSWORD` over `value: ...`), as `filter` has it; empty when there is none to
+    // pair with (a private key's line, one over 4 KiB, a partial line's first piece).
+    std::string before;
     const size_t overlap = std::min<size_t>(64 * 1024, opt_.max_message_bytes / 2);
     auto emit = [&](std::string_view text, std::string_view tail) {
       masked.clear();
@@ -252,7 +256,8 @@ class Proxy {
       ctx.line = ++line_no;
       RedactStatus st;
       Redactor& redactor = following.current();
-      if (pem.process(text, masked)) {  // a private key printed over several lines
+      const bool key_line = pem.process(text, masked);
+      if (key_line) {  // a private key printed over several lines
         Finding f;
         f.rule_id = PemBlockTracker::kRuleId;
         f.length = text.size();
@@ -266,7 +271,11 @@ class Proxy {
         if (st != RedactStatus::kError) st = RedactStatus::kMasked;
       } else {
         st = redactor.redact_text(text, masked, findings);
+        if (st == RedactStatus::kClean && !before.empty())
+          st = redactor.redact_text_after(before, text, masked, findings);
       }
+      if (!key_line && tail == "\n" && text.size() <= 4096) before.assign(text);
+      else before.clear();
       if (st == RedactStatus::kError) {
         incident("engine-error", "a stderr line could not be scanned and was dropped", ctx);
         return;
@@ -299,6 +308,7 @@ class Proxy {
       }
       pending.erase(0, start);
       if (pending.size() > opt_.max_message_bytes) {
+        before.clear();
         masked.clear();
         findings.clear();
         size_t consumed = 0;

@@ -995,6 +995,35 @@ RedactStatus Redactor::redact_text(std::string_view unit, std::string& out, Find
   }
 }
 
+RedactStatus Redactor::redact_text_after(std::string_view before, std::string_view line,
+                                         std::string& out, Findings& findings) {
+  try {
+    std::string pair;
+    pair.reserve(before.size() + 1 + line.size());
+    pair.append(before);
+    pair.push_back('\n');
+    pair.append(line);
+    std::string pair_out;
+    Findings pair_findings;
+    const RedactStatus st = impl_->text(pair, pair_out, pair_findings);
+    if (st != RedactStatus::kMasked) return st;
+    const size_t skip = before.size() + 1;
+    if (pair_out.compare(0, skip, pair, 0, skip) != 0) return RedactStatus::kClean;
+    size_t kept = 0;
+    for (Finding& f : pair_findings)
+      if (f.offset >= skip) {
+        f.offset -= skip;
+        findings.push_back(std::move(f));
+        ++kept;
+      }
+    if (kept == 0) return RedactStatus::kClean;
+    out.assign(pair_out, skip);
+    return RedactStatus::kMasked;
+  } catch (const std::bad_alloc&) {
+    return RedactStatus::kError;
+  }
+}
+
 std::string Redactor::printable_text(std::string_view text) {
   std::string out;
   Findings ignored;

@@ -41,6 +41,13 @@ class Redactor {
   Redactor& operator=(const Redactor&) = delete;
 
   RedactStatus redact_text(std::string_view unit, std::string& out, Findings& findings);
+  // `line` as the line after `before` in line mode, for rules whose match runs across a line
+  // break (an env list's `- name: DB_PASSWORD` over `value: ...`): the two are scanned as one
+  // unit, and what falls in `line` is masked in `out` (line alone) and reported in `findings`
+  // (offsets in `line`) when `before` comes out of that unit as it went in. kClean when nothing
+  // falls in `line` or `before` changed (its own findings are its own line's to report).
+  RedactStatus redact_text_after(std::string_view before, std::string_view line, std::string& out,
+                                 Findings& findings);
   // `text` as a report may show it outside any message (an alert's method or id, a rule's
   // description): itself when clean, masked when it holds a secret, empty when the engine fails
   // on it (nothing unscanned is shown). The findings are not reported.

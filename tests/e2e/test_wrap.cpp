@@ -67,6 +67,25 @@ TEST_CASE("wrap: every channel of an MCP server is masked, every message stays v
 // bytes are read, never which: with polling off and with a window of a tenth of a second every
 // channel comes out exactly as by default. A value out of range is refused before the server
 // starts.
+
+// A value on the line after its secret's name (an env list the server logs): the stderr pump
+// pairs each line with the one before it, as `filter` does.
+TEST_CASE("wrap: a stderr value on the line after its name is masked", "[e2e][wrap]") {
+  Wrap w;
+  RunResult r = w.call({request(1, "initialize"), tool_call(2, "leak_manifest")});
+  REQUIRE(r.status == 0);
+  CHECK(r.err.find("env:\n  - name: DB_PASSWORD\n    value: [REDACTED:env-list-value]\n"
+                   "  - name: LOG_LEVEL\n") != std::string::npos);
+  CHECK(r.err.find("Vb7mQ2xK9tL4pW8n") == std::string::npos);
+  auto alerts = w.read_alerts();
+  size_t found = 0;
+  for (const auto& a : alerts)
+    if (a.value("rule", "") == "env-list-value") {
+      ++found;
+      CHECK(a.value("source", "") == "stderr");
+    }
+  CHECK(found == 1);
+}
 TEST_CASE("wrap: --busy-poll-us off or long masks every channel alike and out of range is refused",
           "[e2e][wrap]") {
   Wrap w;

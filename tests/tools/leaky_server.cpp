@@ -30,6 +30,7 @@
 //   server->client request sampling/createMessage  tool leak_sampling (id 0; LEAK_SECRET)
 //   server->client request elicitation/create . tool leak_elicitation (id 1; LEAK_SECRET, LEAK_TOKEN)
 //   stderr lines, partial stderr line ......... tool leak_stderr (LEAK_DB_URL, LEAK_SECRET)
+//   an env list on stderr, value under name ... tool leak_manifest (kManifestValue: no known value)
 //   a line split across writes ................ tool leak_split (stdout and stderr, LEAK_SECRET)
 //   a big message ............................. tool leak_big (LEAK_SECRET near the end)
 //   non-JSON line on stdout ................... tool leak_non_json (LEAK_SECRET)
@@ -71,6 +72,8 @@ const std::string kSecret = env_or("LEAK_SECRET", "Zq8vR2xkPm4TnW7yL3bH");
 const std::string kDbUrl =
     env_or("LEAK_DB_URL", "postgresql://app:S3cretPassw0rdX9@db.internal:5432/prod");
 const std::string kToken = env_or("LEAK_TOKEN", "ghp_Fk7Qm2Xr9Lp4Ws8Tn3Vb6Yc1Hd5Jg0Ze2Ua4");
+// Found by a rule only (no known value holds it), and only with the line before it.
+const std::string kManifestValue = "Vb7mQ2xK9tL4pW8n";
 
 // ---------------------------------------------------------------- output
 
@@ -281,6 +284,7 @@ ojson tools_list_result() {
   tools.push_back(tool("leak_sampling", "Asks the client to sample a message"));
   tools.push_back(tool("leak_elicitation", "Asks the client to elicit input"));
   tools.push_back(tool("leak_stderr", "Logs to stderr"));
+  tools.push_back(tool("leak_manifest", "Logs an env list to stderr"));
   tools.push_back(tool("leak_split", "Writes a line in two parts"));
   tools.push_back(tool("leak_big", "Returns a big text",
                        object_schema(ojson{{"bytes", ojson{{"type", "integer"}}}})));
@@ -483,6 +487,10 @@ std::optional<std::string> call_tool(const ojson& id, const ojson& params) {
     req["params"] = p;
     emit_line(dump(req));
     return ts_result(id, text_result("elicitation requested"));
+  }
+  if (name == "leak_manifest") {
+    write_all(2, "env:\n  - name: DB_PASSWORD\n    value: " + kManifestValue + "\n  - name: LOG_LEVEL\n");
+    return ts_result(id, text_result("ok"));
   }
   if (name == "leak_stderr") {
     write_all(2, "connecting with " + kDbUrl + "\n");
