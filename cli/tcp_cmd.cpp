@@ -175,6 +175,7 @@ class McpHooks : public ConnectionHooks {
     const bool over_long = !line_end && text.size() >= s_.opt.max_message_bytes;
     RedactStatus st;
     std::string rest;
+    bool pairable = false;  // a whole line, neither a key's nor a piece of an overlong one
     if (over_long) {
       // A piece of a line too long to hold: mask what no secret can cross; keep the tail (original
       // bytes) to scan with the next piece.
@@ -192,8 +193,14 @@ class McpHooks : public ConnectionHooks {
       st = RedactStatus::kMasked;
     } else {
       st = rd.redact_text(unit, out, findings_);
+      // A value on the line after its name (an env list), as the wrap's stderr pump has it.
+      if (st == RedactStatus::kClean && !stderr_before_.empty())
+        st = rd.redact_text_after(stderr_before_, unit, out, findings_);
       if (st == RedactStatus::kClean) out.assign(unit);
+      pairable = line_end && unit.size() <= 4096;
     }
+    if (pairable) stderr_before_.assign(unit);
+    else stderr_before_.clear();
     stderr_carry_ = std::move(rest);
     if (st == RedactStatus::kError) {
       incident("engine-error", "a stderr line could not be scanned and was dropped", ctx);
@@ -334,6 +341,7 @@ class McpHooks : public ConnectionHooks {
   std::optional<FollowingRedactor> stderr_redactor_;
   PemBlockTracker pem_;
   std::string stderr_carry_, masked_;
+  std::string stderr_before_;  // the last whole stderr line, paired with the next (on_stderr)
   Findings findings_;
   FindingCounts counts_;  // this connection's, for its close line
 };

@@ -208,6 +208,31 @@ TEST_CASE("tcp: child per connection: every channel is masked and stderr is tagg
   CHECK(summary.rfind("mcp-scrub: summary: connections 1 (0 open, 0 refused), client->server 22 messages (", 0) == 0);
 }
 
+
+// A child's stderr pairs each line with the one before it, as the wrap's does: a value logged on
+// the line after its secret's name (an env list) is masked.
+TEST_CASE("tcp: a child's stderr value on the line after its name is masked", "[tcp]") {
+  Setup s;
+  Proxy p(s.child(), s.env);
+  int port = p.port();
+  REQUIRE(port > 0);
+  Client c = Client::tcp(port);
+  REQUIRE(c.ok());
+  exchange(c, {request(1, "initialize"), tool_call(2, "leak_manifest")});
+  p.wait_line("mcp-scrub: conn 1 closed: ");
+  CHECK(p.lines_with("[conn 1]     value: ") ==
+        std::vector<std::string>{"[conn 1]     value: [REDACTED:env-list-value]"});
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit() == 0);
+  CHECK(p.err().find("Vb7mQ2xK9tL4pW8n") == std::string::npos);
+  size_t found = 0;
+  for (const auto& a : s.read_alerts())
+    if (a.value("rule", "") == "env-list-value") {
+      ++found;
+      CHECK(a.value("source", "") == "conn 1 stderr");
+    }
+  CHECK(found == 1);
+}
 TEST_CASE("tcp: --connect relays to an upstream and masks what it says", "[tcp]") {
   Setup s;
   Proxy up(s.raw_upstream(), s.env);
