@@ -461,11 +461,13 @@ class LineBatches {
       // (JSON lines: the batch's padding follows the last one, so every line is parsed in place.)
       RedactStatus rs = redact_line(redactor, mode_, text, l.orig_len, l.pem ? &pem_text : nullptr,
                                     masked, findings, invalid, raw_clean, mode_ == StreamMode::kJson);
-      // Only when the line's own scan had no match event at all (the batch's event then came
-      // from a match that began on the line before): redoing every line whose events RE2
-      // turned down cost the mixed log 2.6 ms of 97 (bench/pair.py 15).
+      // With the batch scan, only when the line's own scan had no match event at all (the
+      // batch's event then came from a match that began on the line before): redoing every line
+      // whose events RE2 turned down cost the mixed log 2.6 ms of 97 (bench/pair.py 15). Without
+      // it (a rule pack whose anchors rule the batch scan out), every clean line, as the wrap's
+      // stderr pump does.
       if (rs == RedactStatus::kClean && mode_ == StreamMode::kText &&
-          (i == 0 || (prefilter && redactor.scanner().match_events() == 0)))
+          (i == 0 || !prefilter || redactor.scanner().match_events() == 0))
         rs = redact_after_previous(i, text);
       if (rs == RedactStatus::kError) {
         b.engine_error = true;

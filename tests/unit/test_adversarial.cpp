@@ -547,6 +547,27 @@ TEST_CASE("adversarial: an env list's value line is masked behind its name line 
   run(input, 1, 128, out, lines);
   CHECK(out == input);
   CHECK(lines.empty());
+  // A pack whose `\A` rules the batch scan out: every clean line is paired, the same output.
+  auto anchored = make_set(R"(
+[[rules]]
+id = "two-line"
+regex = '''name: DB_PASSWORD\n[ \t]*value: ([A-Za-z0-9]{8,64})'''
+[[rules]]
+id = "anchored"
+regex = '''\Azzz_([a-z]{8})'''
+)");
+  REQUIRE_FALSE(Redactor(anchored).scanner().lines_prefilter());
+  EngineHolder anchored_holder(anchored);
+  for (size_t threads : {1, 2}) {
+    std::string got;
+    StreamCallbacks cb;
+    cb.output = [&](std::string_view s) { got.append(s); };
+    StreamStats stats;
+    CHECK(stream_text_file(anchored_holder, "x\n- name: DB_PASSWORD\n  value: " + value + "\ny\n",
+                           threads, 1 << 16, cb, stats) == StreamResult::kOk);
+    CHECK(got == "x\n- name: DB_PASSWORD\n  value: [REDACTED:two-line]\ny\n");
+    CHECK(stats.findings == 1);
+  }
 }
 
 // Known gap, found by fuzz_rules (not fixed: it needs a decision on the engine's character
