@@ -17,6 +17,7 @@
 #include "cli/engine_config.h"
 
 #include "filter/huge_pages.h"
+#include "filter/line_masker.h"
 #include "filter/pem_blocks.h"
 #include "transports/line_reader.h"
 
@@ -41,18 +42,7 @@ RedactStatus redact_line(Redactor& redactor, StreamMode mode, std::string_view l
     return rs;
   }
   if (pem_text == nullptr) return redactor.redact_text(line, masked, findings);
-  Finding f;
-  f.rule_id = PemBlockTracker::kRuleId;
-  f.offset = 0;
-  f.length = line_len;
-  f.severity = Severity::kCritical;
-  findings.push_back(std::move(f));
-  // What the line holds besides the key (before its BEGIN marker, after its END) is scanned like
-  // any text.
-  RedactStatus rs = redactor.redact_text(*pem_text, masked, findings);
-  if (rs == RedactStatus::kError) return rs;
-  if (rs == RedactStatus::kClean) masked.swap(*pem_text);
-  return RedactStatus::kMasked;
+  return redact_key_line(redactor, *pem_text, line_len, masked, findings);
 }
 
 constexpr const char* kInvalidJsonMessage = "line is not valid JSON; masked as text";
@@ -151,8 +141,6 @@ class LineBatches {
   static constexpr size_t kBatchLines = 4096;
   // JSON lines with escapes up to this long have their decoded strings scanned in a batch too.
   static constexpr size_t kDecodeBatchBytes = 16 * 1024;
-  // The longest line carried into the next batch as its first line's line before.
-  static constexpr size_t kCarryBytes = 4096;
 
   struct Line {
     size_t off = 0, len = 0, orig_len = 0;
@@ -248,7 +236,8 @@ class LineBatches {
       // The next batch's first line is redacted behind this one's last too (see run()).
       const Line& last = b->lines.back();
       carry_.clear();
-      if (last.newline && last.len <= kCarryBytes) carry_.assign(b->text.data() + last.off, last.len);
+      if (last.newline && last.len <= LineMasker::kMaxBefore)
+        carry_.assign(b->text.data() + last.off, last.len);
       carry_pem_ = last.pem;
     }
     in_flight_.push_back(std::move(open_));

@@ -24,8 +24,8 @@
 #include "cli/commands.h"
 #include "cli/finding_counts.h"
 #include "cli/reloader.h"
+#include "filter/line_masker.h"
 #include "filter/mcp_filter.h"
-#include "filter/pem_blocks.h"
 #include "transports/fd_io.h"
 #include "transports/line_reader.h"
 #include "transports/tcp_server.h"
@@ -175,7 +175,6 @@ class McpHooks : public ConnectionHooks {
     const bool over_long = !line_end && text.size() >= s_.opt.max_message_bytes;
     RedactStatus st;
     std::string rest;
-    bool pairable = false;  // a whole line, neither a key's nor a piece of an overlong one
     if (over_long) {
       // A piece of a line too long to hold: mask what no secret can cross; keep the tail (original
       // bytes) to scan with the next piece.
@@ -183,24 +182,13 @@ class McpHooks : public ConnectionHooks {
       const size_t overlap = std::min<size_t>(64 * 1024, s_.opt.max_message_bytes / 2);
       st = rd.redact_text_prefix(unit, overlap, out, consumed, findings_);
       rest = std::string(unit.substr(consumed));
-    } else if (masked_.clear(), pem_.process(unit, masked_)) {
-      Finding f;
-      f.rule_id = PemBlockTracker::kRuleId;
-      f.length = unit.size();
-      f.severity = Severity::kCritical;
-      findings_.push_back(std::move(f));
-      out = masked_;
-      st = RedactStatus::kMasked;
+      stderr_lines_masker_.forget();
     } else {
-      st = rd.redact_text(unit, out, findings_);
-      // A value on the line after its name (an env list), as the wrap's stderr pump has it.
-      if (st == RedactStatus::kClean && !stderr_before_.empty())
-        st = rd.redact_text_after(stderr_before_, unit, out, findings_);
+      // A private key over several lines, a value on the line after its name, as the wrap's
+      // stderr pump masks them (filter/line_masker.h).
+      st = stderr_lines_masker_.mask(rd, unit, line_end, out, findings_);
       if (st == RedactStatus::kClean) out.assign(unit);
-      pairable = line_end && unit.size() <= 4096;
     }
-    if (pairable) stderr_before_.assign(unit);
-    else stderr_before_.clear();
     stderr_carry_ = std::move(rest);
     if (st == RedactStatus::kError) {
       incident("engine-error", "a stderr line could not be scanned and was dropped", ctx);
@@ -339,9 +327,8 @@ class McpHooks : public ConnectionHooks {
   bool in_long_ = false;
   uint64_t server_lines_ = 0, client_lines_ = 0, stderr_lines_ = 0;
   std::optional<FollowingRedactor> stderr_redactor_;
-  PemBlockTracker pem_;
-  std::string stderr_carry_, masked_;
-  std::string stderr_before_;  // the last whole stderr line, paired with the next (on_stderr)
+  LineMasker stderr_lines_masker_;
+  std::string stderr_carry_;
   Findings findings_;
   FindingCounts counts_;  // this connection's, for its close line
 };

@@ -28,8 +28,8 @@
 #include "cli/finding_counts.h"
 #include "cli/reloader.h"
 #include "filter/huge_pages.h"
+#include "filter/line_masker.h"
 #include "filter/mcp_filter.h"
-#include "filter/pem_blocks.h"
 #include "transports/child_process.h"
 #include "transports/fd_io.h"
 #include "transports/line_reader.h"
@@ -244,38 +244,14 @@ class Proxy {
     ctx.source = "stderr";
     ctx.direction = "server->client";
     uint64_t line_no = 0;
-    PemBlockTracker pem;
-    // The line before, for a rule whose match runs across a line break (an env list's
-    // `- name: DB_PASSWORD` over `value: ...`), as `filter` has it; empty when there is none to
-    // pair with (a private key's line, one over 4 KiB, a partial line's first piece).
-    std::string before;
+    // A private key over several lines, a value on the line after its name (filter/line_masker.h).
+    LineMasker lines;
     const size_t overlap = std::min<size_t>(64 * 1024, opt_.max_message_bytes / 2);
     auto emit = [&](std::string_view text, std::string_view tail) {
       masked.clear();
       findings.clear();
       ctx.line = ++line_no;
-      RedactStatus st;
-      Redactor& redactor = following.current();
-      const bool key_line = pem.process(text, masked);
-      if (key_line) {  // a private key printed over several lines
-        Finding f;
-        f.rule_id = PemBlockTracker::kRuleId;
-        f.length = text.size();
-        f.severity = Severity::kCritical;
-        findings.push_back(std::move(f));
-        // What the line holds besides the key (before its BEGIN marker, after its END) is
-        // scanned like any text.
-        std::string rest;
-        st = redactor.redact_text(masked, rest, findings);
-        if (st == RedactStatus::kMasked) masked.swap(rest);
-        if (st != RedactStatus::kError) st = RedactStatus::kMasked;
-      } else {
-        st = redactor.redact_text(text, masked, findings);
-        if (st == RedactStatus::kClean && !before.empty())
-          st = redactor.redact_text_after(before, text, masked, findings);
-      }
-      if (!key_line && tail == "\n" && text.size() <= 4096) before.assign(text);
-      else before.clear();
+      const RedactStatus st = lines.mask(following.current(), text, tail == "\n", masked, findings);
       if (st == RedactStatus::kError) {
         incident("engine-error", "a stderr line could not be scanned and was dropped", ctx);
         return;
@@ -308,7 +284,7 @@ class Proxy {
       }
       pending.erase(0, start);
       if (pending.size() > opt_.max_message_bytes) {
-        before.clear();
+        lines.forget();
         masked.clear();
         findings.clear();
         size_t consumed = 0;

@@ -218,10 +218,18 @@ TEST_CASE("tcp: a child's stderr value on the line after its name is masked", "[
   REQUIRE(port > 0);
   Client c = Client::tcp(port);
   REQUIRE(c.ok());
-  exchange(c, {request(1, "initialize"), tool_call(2, "leak_manifest")});
+  exchange(c, {request(1, "initialize"), tool_call(2, "leak_manifest"),
+               tool_call(3, "leak_key_stderr")});
   p.wait_line("mcp-scrub: conn 1 closed: ");
   CHECK(p.lines_with("[conn 1]     value: ") ==
         std::vector<std::string>{"[conn 1]     value: [REDACTED:env-list-value]"});
+  // A private key's lines, and what its END line holds after the marker (it went out unscanned
+  // here while the wrap scanned it, until both took filter/line_masker.h).
+  CHECK(p.lines_with("[conn 1] [REDACTED:private-key-block]") ==
+        std::vector<std::string>{"[conn 1] [REDACTED:private-key-block]",
+                                 "[conn 1] [REDACTED:private-key-block]-----END RSA PRIVATE KEY----- "
+                                 "key=[REDACTED:known-secret]"});
+  check_no_secret(p.err());
   p.signal(SIGTERM);
   CHECK(p.wait_exit() == 0);
   CHECK(p.err().find("Vb7mQ2xK9tL4pW8n") == std::string::npos);

@@ -72,8 +72,14 @@ TEST_CASE("wrap: every channel of an MCP server is masked, every message stays v
 // pairs each line with the one before it, as `filter` does.
 TEST_CASE("wrap: a stderr value on the line after its name is masked", "[e2e][wrap]") {
   Wrap w;
-  RunResult r = w.call({request(1, "initialize"), tool_call(2, "leak_manifest")});
+  RunResult r = w.call({request(1, "initialize"), tool_call(2, "leak_manifest"),
+                        tool_call(3, "leak_key_stderr")});
   REQUIRE(r.status == 0);
+  // A private key's lines, and what its END line holds after the marker.
+  CHECK(r.err.find("-----BEGIN RSA PRIVATE KEY-----\n[REDACTED:private-key-block]\n"
+                   "[REDACTED:private-key-block]-----END RSA PRIVATE KEY----- "
+                   "key=[REDACTED:known-secret]\n") != std::string::npos);
+  check_no_secret(r.err);
   CHECK(r.err.find("env:\n  - name: DB_PASSWORD\n    value: [REDACTED:env-list-value]\n"
                    "  - name: LOG_LEVEL\n") != std::string::npos);
   CHECK(r.err.find("Vb7mQ2xK9tL4pW8n") == std::string::npos);

@@ -31,6 +31,7 @@
 //   server->client request elicitation/create . tool leak_elicitation (id 1; LEAK_SECRET, LEAK_TOKEN)
 //   stderr lines, partial stderr line ......... tool leak_stderr (LEAK_DB_URL, LEAK_SECRET)
 //   an env list on stderr, value under name ... tool leak_manifest (kManifestValue: no known value)
+//   a private key on stderr, text after END .. tool leak_key_stderr (LEAK_SECRET after the END marker)
 //   a line split across writes ................ tool leak_split (stdout and stderr, LEAK_SECRET)
 //   a big message ............................. tool leak_big (LEAK_SECRET near the end)
 //   non-JSON line on stdout ................... tool leak_non_json (LEAK_SECRET)
@@ -285,6 +286,7 @@ ojson tools_list_result() {
   tools.push_back(tool("leak_elicitation", "Asks the client to elicit input"));
   tools.push_back(tool("leak_stderr", "Logs to stderr"));
   tools.push_back(tool("leak_manifest", "Logs an env list to stderr"));
+  tools.push_back(tool("leak_key_stderr", "Logs a private key to stderr"));
   tools.push_back(tool("leak_split", "Writes a line in two parts"));
   tools.push_back(tool("leak_big", "Returns a big text",
                        object_schema(ojson{{"bytes", ojson{{"type", "integer"}}}})));
@@ -487,6 +489,12 @@ std::optional<std::string> call_tool(const ojson& id, const ojson& params) {
     req["params"] = p;
     emit_line(dump(req));
     return ts_result(id, text_result("elicitation requested"));
+  }
+  if (name == "leak_key_stderr") {
+    // The last body line runs into the END marker, and more text follows it.
+    write_all(2, "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAvfakefakefake0\n"
+                 "MIIEowIBAAKCAQEAvfakefakefake1-----END RSA PRIVATE KEY----- key=" + kSecret + "\n");
+    return ts_result(id, text_result("ok"));
   }
   if (name == "leak_manifest") {
     write_all(2, "env:\n  - name: DB_PASSWORD\n    value: " + kManifestValue + "\n  - name: LOG_LEVEL\n");
