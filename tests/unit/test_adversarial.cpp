@@ -736,21 +736,25 @@ TEST_CASE("adversarial: no unicode-escaped form for a value that is not UTF-8", 
 // Found by fuzz_json_line (a long run): a token in JSON held in a string, cut by an escaped emoji.
 // The raw message shows `ghp_Fk7Qm2Xr9Lp4Ws8Tn3Vb\ud83d...`, where the built-in generic-token
 // rule matches (a backslash ends a value); decoded, the value runs on through the emoji and
-// nothing matches (the rule's quoted form takes any character but a space up to the quote: the
-// space after the value keeps it from matching decoded). The nested JSON pass ignored the raw hit and the message went out with a
-// token a reader of the raw stream finds. A raw hit the nested pass does not cover now makes the
-// string masked flat, raw hits included.
+// nothing matches. (The rule's quoted form now takes any character but a quote, a backslash or
+// a space, up to 500 of them: the value here runs on past that, so decoding still hides it.)
+// The nested JSON pass ignored the raw hit and the message went out with a token a reader of
+// the raw stream finds. A raw hit the nested pass does not cover now makes the string masked
+// flat, raw hits included.
 TEST_CASE("adversarial: a raw hit inside JSON held in a string is masked even when decoding hides it",
           "[adversarial][json]") {
   Redactor r(builtin_set());
+  const std::string tail(600, 'x');  // the decoded value runs past the rule's 500 characters
   const std::string msg =
-      R"({"result":{"content":[{"type":"text","text":"{\n  \"GITHUB_TOKEN\": \"ghp_Fk7Qm2Xr9Lp4Ws8Tn3Vb\ud83d\ude002Ua4 x\"\n}"}]},"jsonrpc":"2.0","id":2})";
+      R"({"result":{"content":[{"type":"text","text":"{\n  \"GITHUB_TOKEN\": \"ghp_Fk7Qm2Xr9Lp4Ws8Tn3Vb\ud83d\ude002Ua4)" +
+      tail + R"(\"\n}"}]},"jsonrpc":"2.0","id":2})";
   auto res = redact_json(r, msg);
   REQUIRE(res.status == RedactStatus::kMasked);
   CHECK(res.valid_json);
   CHECK(res.out ==
         "{\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"{\\n  \\\"GITHUB_TOKEN\\\": "
-        "\\\"[REDACTED:generic-token]\\ud83d\\ude002Ua4 x\\\"\\n}\"}]},\"jsonrpc\":\"2.0\",\"id\":2}");
+        "\\\"[REDACTED:generic-token]\\ud83d\\ude002Ua4" +
+            tail + "\\\"\\n}\"}]},\"jsonrpc\":\"2.0\",\"id\":2}");
   std::vector<SecretSpan> again;
   REQUIRE(r.scanner().find(res.out, again) == ScanStatus::kOk);
   CHECK(again.empty());
