@@ -210,6 +210,10 @@ struct Redactor::Impl {
   std::string decoded_scratch;       // json_escaped_strings
   std::string pair_unit;             // pair_spans
   std::vector<SecretSpan> pair_found;
+  // redact_text_after: the two lines as one unit, its output and findings (reused: the wrap's
+  // and tcp's stderr pair every clean line with the one before it).
+  std::string after_unit, after_out;
+  Findings after_findings;
   std::unordered_map<std::string, bool> pair_keys;  // pair_key: the keys asked, and the answers
 
   // Whether a key may take part in a key-value rule's match: it holds a keyword of a rule whose
@@ -979,6 +983,9 @@ void Redactor::release_memory() {
   std::vector<SecretSpan>().swap(m.pair_found);
   std::string().swap(m.decoded_scratch);
   std::string().swap(m.pair_unit);
+  std::string().swap(m.after_unit);
+  std::string().swap(m.after_out);
+  Findings().swap(m.after_findings);
 }
 Scanner& Redactor::scanner() { return impl_->scanner; }
 const CompiledSet& Redactor::set() const { return impl_->scanner.set(); }
@@ -998,14 +1005,16 @@ RedactStatus Redactor::redact_text(std::string_view unit, std::string& out, Find
 RedactStatus Redactor::redact_text_after(std::string_view before, std::string_view line,
                                          std::string& out, Findings& findings) {
   try {
-    std::string pair;
-    pair.reserve(before.size() + 1 + line.size());
-    pair.append(before);
+    Impl& m = *impl_;
+    std::string& pair = m.after_unit;
+    std::string& pair_out = m.after_out;
+    Findings& pair_findings = m.after_findings;
+    pair.assign(before);
     pair.push_back('\n');
     pair.append(line);
-    std::string pair_out;
-    Findings pair_findings;
-    const RedactStatus st = impl_->text(pair, pair_out, pair_findings);
+    pair_out.clear();
+    pair_findings.clear();
+    const RedactStatus st = m.text(pair, pair_out, pair_findings);
     if (st != RedactStatus::kMasked) return st;
     const size_t skip = before.size() + 1;
     if (pair_out.compare(0, skip, pair, 0, skip) != 0) return RedactStatus::kClean;
