@@ -356,12 +356,13 @@ bool Scanner::ready() {
 namespace {
 
 struct LineHits {
+  const CompiledSet::Impl* impl;
   const std::vector<size_t>* ends;
   std::vector<uint8_t>* hit;
   uint64_t events = 0;
 };
 
-int on_block_match(unsigned int /*id*/, unsigned long long /*from*/, unsigned long long to,
+int on_block_match(unsigned int id, unsigned long long /*from*/, unsigned long long to,
                    unsigned int /*flags*/, void* ctx) {
   auto* lh = static_cast<LineHits*>(ctx);
   ++lh->events;
@@ -370,6 +371,13 @@ int on_block_match(unsigned int /*id*/, unsigned long long /*from*/, unsigned lo
   auto it = std::lower_bound(ends.begin(), ends.end(), static_cast<size_t>(to > 0 ? to - 1 : 0));
   size_t line = it == ends.end() ? ends.size() - 1 : static_cast<size_t>(it - ends.begin());
   (*lh->hit)[line] = 1;
+  // A prefilter searched over the whole unit stands for a match that may end after it, on the
+  // next line too (env-list-secret-value's `name:` line, its `value:` below): that line is then
+  // redacted as well, and scanning clean alone, behind this one (the exact regex's event, where
+  // the match ends, did that by itself).
+  const PatternInfo& p = lh->impl->patterns[id];
+  if (!p.literal && lh->impl->rules[p.index].rule.prefilter_whole_unit && line + 1 < ends.size())
+    (*lh->hit)[line + 1] = 1;
   return 0;
 }
 
@@ -387,7 +395,7 @@ ScanStatus Scanner::lines_with_events(std::string_view block, const std::vector<
     hit.assign(line_ends.size(), 1);
     return ScanStatus::kOk;
   }
-  LineHits lh{&line_ends, &hit};
+  LineHits lh{&impl, &line_ends, &hit};
   // The gated rules only where the block holds one of their runs (a line without one cannot).
   hs_error_t rc = impl.scan(block, st.scratch.get(), on_block_match, &lh);
   match_events_ = lh.events;

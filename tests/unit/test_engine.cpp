@@ -451,6 +451,38 @@ TEST_CASE("a prefilter searched over the whole unit finds what its regex finds",
   CHECK(redact_text(whole, lines[1]).out == "DD_APP_KEY=[REDACTED:dd]");
 }
 
+TEST_CASE("the batch prefilter marks the line after a whole-unit prefilter hit", "[engine][prefilter]") {
+  // A prefilter searched over the whole unit stands for a match that may end on a later line (an
+  // env list's `name:` line, then its `value:` line): the line after its hit is marked too, so
+  // line mode redacts it behind the name line. A prefilter searched up to its hit, and the regex
+  // itself, mark only the line where their match ends.
+  const std::string rule =
+      "[[rules]]\nid = 'env'\n"
+      R"(regex = '''name:\s*[A-Z_]*PASSWORD\s*\n\s*value:\s*(\S{6,})''')"
+      "\n";
+  const std::string pre = R"(prefilter = '''name:\s*[A-Z_]*PASSWORD''')" "\n";
+  const std::vector<std::string> lines = {"start", "- name: DB_PASSWORD", "  value: " + fake(16, 9),
+                                          "other", "- name: API_PASSWORD"};
+  std::string block;
+  std::vector<size_t> ends;
+  for (const auto& l : lines) {
+    block += l;
+    ends.push_back(block.size());
+    block += "\n";
+  }
+  auto hits = [&](const std::string& toml) {
+    Scanner scanner(make_set(toml));
+    std::vector<uint8_t> hit;
+    REQUIRE(scanner.lines_with_events(block, ends, hit) == ScanStatus::kOk);
+    return hit;
+  };
+  // The last line's hit has no line after it in the block (the next block's first line is always
+  // redacted behind it).
+  CHECK(hits(rule + pre + "prefilterSearch = 'whole-unit'\n") == std::vector<uint8_t>{0, 1, 1, 0, 1});
+  CHECK(hits(rule + pre) == std::vector<uint8_t>{0, 1, 0, 0, 1});
+  CHECK(hits(rule) == std::vector<uint8_t>{0, 0, 1, 0, 0});
+}
+
 TEST_CASE("a prefilter Hyperscan rejects, or that matches nothing, is a clear error",
           "[engine][prefilter][errors]") {
   auto compile_error = [](const std::string& prefilter) {
