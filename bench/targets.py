@@ -109,11 +109,13 @@ try:
 except (OSError, ValueError, IndexError):
     missing("peak memory", "bench/out/memory.tsv")
 
-# Per-rule cost over each corpus run_all.sh measured: the mixed log, and the wrap benchmark's
-# 1 MB tool result (words such as `path` wake rules whose regexes start with `pat`).
+# Per-rule cost over each corpus run_all.sh measured: the mixed log, the wrap benchmark's 1 MB
+# tool result (words such as `path` wake rules whose regexes start with `pat`) and its string
+# decoded (line breaks where the result has "\n").
 costs = []
 for name, what in (("rule_cost.jsonl", "16 MB of the mixed log"),
-                   ("rule_cost_result.jsonl", "the wrap benchmark's 1 MB tool result, scanned whole")):
+                   ("rule_cost_result.jsonl", "the wrap benchmark's 1 MB tool result, scanned whole"),
+                   ("rule_cost_decoded.jsonl", "that result's string decoded, scanned whole")):
     rc = load_lines(name)
     if not rc:
         continue
